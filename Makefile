@@ -1,0 +1,39 @@
+# decaf: `make demo` stylizes the built-in default picture; `make test` runs the whole suite.
+# Both install first (once): a .venv with the pinned dependencies from pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out/demo.png
+
+.PHONY: install demo test lint bench docs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing decaf and its pinned dependencies into $(VENV) (first time: a few minutes)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
+		| grep -v "is ignored: it is neither a file nor a directory" || true
+	@$(BIN)/python -c "import decaf, torch, torchvision, timm" || (echo "install failed" && exit 1)
+	@touch $(STAMP)
+
+demo: install
+	@mkdir -p $(dir $(OUT))
+	@$(BIN)/decaf stylize -o $(OUT)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/stylize_gatys.py
+
+docs: install
+	$(BIN)/python docs/make_stylize_grid.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,225 @@
+"""Image input and output: one safe loader and one atomic writer for every picture decaf touches.
+
+Why one loader: every task (stylize, classify, detect, serve) must reject the same bad inputs
+with the same clear message, apply EXIF orientation the same way and see the same RGB pixels.
+Pillow does the decoding; this module adds the checks Pillow leaves to the caller (empty
+files, truncation, a pixel budget checked *before* decoding) and the mode conversions.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from decaf.core.errors import ImageError
+
+#: Default pixel budget (width × height) for any decoded image: 89.5 MP, Pillow's own warning
+#: threshold. A 10 kB PNG can claim 100 000 × 100 000 pixels (a decompression bomb); we refuse
+#: it from the header, before a byte of pixel data is decoded.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+
+_SAVE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+def _describe(src: object, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(src, (str, os.PathLike)):
+        return str(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return f"<{len(src)} bytes>"
+    if isinstance(src, np.ndarray):
+        return f"<array {src.shape} {src.dtype}>"
+    return f"<{type(src).__name__}>"
+
+
+def load_image(
+    src: ImageSource,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> Image.Image:
+    """Read any supported image source and return a fully decoded 8-bit RGB ``PIL.Image``.
+
+    ``src`` may be a path, the encoded bytes of a file, a ``PIL.Image`` or a numpy array
+    (H×W, H×W×1, H×W×3 or H×W×4; uint8, uint16, bool or float in [0, 1]). EXIF orientation
+    is applied; palette, alpha (composited on white), CMYK, 16-bit and grayscale images become
+    RGB. ``max_pixels`` bounds width × height (``None`` disables the check).
+
+    Raises :class:`ImageError` naming the source for a missing, empty, truncated or non-image
+    file and for an image over the pixel budget.
+    """
+    label = _describe(src, name)
+    if isinstance(src, np.ndarray):
+        img = _from_array(src, label)
+        _check_pixels(img.size, max_pixels, label)
+        return img
+    if isinstance(src, Image.Image):
+        _check_pixels(src.size, max_pixels, label)
+        return _to_rgb(ImageOps.exif_transpose(src), label)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+        if not data:
+            raise ImageError(f"{label}: the image data is empty (0 bytes)")
+        return _decode(io.BytesIO(data), label, max_pixels)
+    if isinstance(src, (str, os.PathLike)):
+        path = Path(src)
+        if not path.exists():
+            raise ImageError(f"{label}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{label}: is a directory, not an image file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{label}: the file is empty (0 bytes)")
+        with path.open("rb") as fh:
+            return _decode(fh, label, max_pixels)
+    raise ImageError(
+        f"{label}: cannot read an image from a {type(src).__name__}; "
+        "give a path, bytes, a PIL image or a numpy array"
+    )
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int | None, label: str) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ImageError(f"{label}: the image has no pixels ({w}×{h})")
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageError(
+            f"{label}: {w}×{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
+            "(a possible decompression bomb); raise max_pixels if you trust this file"
+        )
+
+
+def _decode(fh: IO[bytes], label: str, max_pixels: int | None) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns/raises at its global limit; ours runs first and
+            # is configurable, so silence the global one to keep one behaviour.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+            _check_pixels(img.size, max_pixels, label)
+            img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image file Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{label}: refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ImageError(f"{label}: the image is damaged or truncated ({reason})") from None
+    return _to_rgb(ImageOps.exif_transpose(img), label)
+
+
+def _to_rgb(img: Image.Image, label: str) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparent pixels become white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        if mode.startswith("I;16"):
+            scale = 65535.0
+        else:
+            hi = float(arr.max()) if arr.size else 1.0
+            scale = 65535.0 if hi > 255 else (1.0 if mode == "F" and hi <= 1.0 else 255.0)
+        arr8 = np.clip(np.round(arr / scale * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    try:
+        return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    except (ValueError, OSError) as exc:
+        raise ImageError(f"{label}: cannot convert image mode {mode!r} to RGB ({exc})") from None
+
+
+def _from_array(arr: np.ndarray, label: str) -> Image.Image:
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ImageError(f"{label}: expected an H×W, H×W×1, H×W×3 or H×W×4 array")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
+        a = np.round(a / 257.0).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ImageError(f"{label}: the array holds NaN or infinite values")
+        a = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        if a.min() < 0 or a.max() > 255:
+            raise ImageError(f"{label}: integer array values must lie in 0..255")
+        a = a.astype(np.uint8)
+    img = Image.fromarray(np.ascontiguousarray(a))
+    return _to_rgb(img, label)
+
+
+@contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success rename it onto ``dest``.
+
+    A crash, Ctrl-C or exception inside the block leaves ``dest`` untouched (the old file or
+    none) and removes the temporary file, so readers never see a half-written result.
+    """
+    dest = Path(dest)
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise ImageError(f"{dest}: the folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix + ".part", dir=parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write(dest: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``dest`` atomically."""
+    with atomic_path(dest) as tmp:
+        write(tmp)
+    return Path(dest)
+
+
+def image_format_for(path: str | os.PathLike) -> str:
+    """The Pillow format name for an output path, or an :class:`ImageError` naming the choices."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SAVE_FORMATS:
+        allowed = ", ".join(sorted(_SAVE_FORMATS))
+        raise ImageError(f"{path}: unknown picture type {suffix or '(none)'!r}; use one of {allowed}")
+    return _SAVE_FORMATS[suffix]
+
+
+def save_image(img: Image.Image, dest: str | os.PathLike, **params: object) -> Path:
+    """Save ``img`` to ``dest`` atomically; the format follows the file extension."""
+    fmt = image_format_for(dest)
+    if fmt == "JPEG":
+        params.setdefault("quality", 95)
+        img = img.convert("RGB")
+    return atomic_write(dest, lambda tmp: img.save(tmp, format=fmt, **params))
