@@ -1,0 +1,163 @@
+"""Losses for style transfer by optimisation, each a small class with a target and a score.
+
+Conventions (one, documented, used everywhere):
+
+* Features are ``(1, C, H, W)``; ``M = H·W`` positions, each a C-dimensional vector.
+* **Gram**: ``G = F Fᵀ / (C·H·W)`` (neural-style's normalisation). The per-layer style loss is
+  the *relative* squared error ``‖G − A‖²_F / ‖A‖²_F``, so every layer contributes on the same
+  scale whatever its channel count or activation range, and style weights carry over between
+  backbones and resolutions.
+* **Content**: ``‖F − P‖² / ‖P‖²`` (relative), for the same reason.
+* **MMD** (Li, Wang, Liu & Hou 2017, "Demystifying Neural Style Transfer"): Gram matching is MMD
+  with the kernel ``(xᵀy)²``. ``mmd-linear`` uses ``k(x, y) = xᵀy``, whose MMD² is the squared
+  distance between mean feature vectors, here relative: ``‖μF − μS‖² / ‖μS‖²``.
+  ``mmd-gauss`` uses ``k(x, y) = exp(−‖x − y‖² / (2σ²))`` with σ² the mean squared distance
+  between style feature vectors (Li et al.'s choice), estimated on a fixed subsample of at most
+  ``max_positions`` positions per image so the objective is deterministic for L-BFGS.
+* **BN statistics** (Li et al.): ``(‖μF − μS‖² + ‖σF − σS‖²) / (‖μS‖² + ‖σS‖²)`` with
+  per-channel mean and standard deviation over positions.
+* **Total variation**: mean squared difference of neighbouring pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from decaf.core.errors import OptionError
+
+_EPS = 1e-12
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """``F Fᵀ / (C·H·W)`` for features ``(1, C, H, W)`` → ``(C, C)``."""
+    _, c, h, w = f.shape
+    flat = f.reshape(c, h * w)
+    return flat @ flat.t() / (c * h * w)
+
+
+def relative_sq_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``‖x − t‖² / ‖t‖²``."""
+    return (x - target).pow(2).sum() / (target.pow(2).sum() + _EPS)
+
+
+def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative feature reconstruction error."""
+    return relative_sq_error(f, target)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between vertically and horizontally adjacent pixels."""
+    dh = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+    dw = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
+    return dh + dw
+
+
+def _positions(f: torch.Tensor) -> torch.Tensor:
+    """``(1, C, H, W)`` → ``(H·W, C)``: one row per position."""
+    return f.reshape(f.shape[1], -1).t()
+
+
+class StyleLoss:
+    """A style statistic: ``target(style_features)`` once, then ``score(features, target)``."""
+
+    name = "style"
+
+    def target(self, f: torch.Tensor) -> object:
+        raise NotImplementedError
+
+    def score(self, f: torch.Tensor, target: object) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class GramLoss(StyleLoss):
+    name = "gram"
+
+    def target(self, f: torch.Tensor) -> torch.Tensor:
+        return gram(f)
+
+    def score(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return relative_sq_error(gram(f), target)
+
+
+class MMDLinearLoss(StyleLoss):
+    name = "mmd-linear"
+
+    def target(self, f: torch.Tensor) -> torch.Tensor:
+        return _positions(f).mean(0)
+
+    def score(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return relative_sq_error(_positions(f).mean(0), target)
+
+
+class BNStatsLoss(StyleLoss):
+    name = "bn-stats"
+
+    def target(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = _positions(f)
+        return p.mean(0), p.std(0, unbiased=False)
+
+    def score(self, f: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        p = _positions(f)
+        mu_s, sd_s = target
+        num = (p.mean(0) - mu_s).pow(2).sum() + (p.std(0, unbiased=False) - sd_s).pow(2).sum()
+        return num / (mu_s.pow(2).sum() + sd_s.pow(2).sum() + _EPS)
+
+
+@dataclass
+class _GaussTarget:
+    samples: torch.Tensor  # (N, C) style positions
+    sigma2: float
+    k_ss: torch.Tensor  # mean kernel value among style samples (a constant)
+
+
+class MMDGaussLoss(StyleLoss):
+    """Gaussian-kernel MMD², on fixed subsamples of positions (deterministic under ``seed``)."""
+
+    name = "mmd-gauss"
+
+    def __init__(self, max_positions: int = 1024, seed: int = 0) -> None:
+        self.max_positions = max_positions
+        self.seed = seed
+        self._index: dict[int, torch.Tensor] = {}
+
+    def _subsample(self, p: torch.Tensor) -> torch.Tensor:
+        n = p.shape[0]
+        if n <= self.max_positions:
+            return p
+        if n not in self._index:
+            g = torch.Generator().manual_seed(self.seed + n)
+            self._index[n] = torch.randperm(n, generator=g)[: self.max_positions]
+        return p[self._index[n].to(p.device)]
+
+    @staticmethod
+    def _kernel_mean(a: torch.Tensor, b: torch.Tensor, sigma2: float) -> torch.Tensor:
+        d2 = torch.cdist(a, b).pow(2)
+        return torch.exp(-d2 / (2.0 * sigma2)).mean()
+
+    def target(self, f: torch.Tensor) -> _GaussTarget:
+        s = self._subsample(_positions(f)).detach()
+        sigma2 = max(float(torch.cdist(s, s).pow(2).mean()), 1e-8)
+        return _GaussTarget(s, sigma2, self._kernel_mean(s, s, sigma2))
+
+    def score(self, f: torch.Tensor, target: _GaussTarget) -> torch.Tensor:
+        x = self._subsample(_positions(f))
+        k_xx = self._kernel_mean(x, x, target.sigma2)
+        k_xs = self._kernel_mean(x, target.samples, target.sigma2)
+        return k_xx + target.k_ss - 2.0 * k_xs
+
+
+STYLE_LOSSES = {
+    "gram": GramLoss,
+    "mmd-linear": MMDLinearLoss,
+    "mmd-gauss": MMDGaussLoss,
+    "bn-stats": BNStatsLoss,
+}
+
+
+def make_style_loss(name: str, seed: int = 0) -> StyleLoss:
+    """The style loss called ``name`` (see :data:`STYLE_LOSSES`)."""
+    if name not in STYLE_LOSSES:
+        raise OptionError(f"unknown style loss {name!r}; choose one of {', '.join(STYLE_LOSSES)}")
+    return MMDGaussLoss(seed=seed) if name == "mmd-gauss" else STYLE_LOSSES[name]()
