@@ -1,0 +1,125 @@
+"""Neural style transfer.
+
+``decaf.stylize(content, style, method="gatys", **options)`` returns a ``PIL.Image``; the
+package module itself is callable so that spelling works while ``decaf.stylize.color`` and the
+other submodules stay importable. :func:`run` returns the full :class:`StyleResult` (time,
+iterations, losses, whether it was interrupted).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PIL import Image
+
+from decaf.core.errors import OptionError
+from decaf.core.images import ImageSource, load_image
+from decaf.stylize.optimize import Progress, StyleOptions, StyleResult, stylize_gatys
+from decaf.stylize.procedural import BUILTIN_STYLES, builtin_style
+
+#: Photos shipped by scikit-image, usable by name wherever a content picture is expected.
+BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "motorcycle")
+DEFAULT_CONTENT = "chelsea"
+DEFAULT_STYLE = "swirl"
+METHODS = ("gatys",)
+
+
+def resolve_content(src: ImageSource | None) -> Image.Image:
+    """A content picture from a source, a built-in photo name, or the default photo."""
+    import os
+
+    if src is None:
+        src = DEFAULT_CONTENT
+    if isinstance(src, str) and not os.path.exists(src) and src in BUILTIN_PHOTOS:
+        import skimage.data
+
+        if src == "motorcycle":
+            arr = skimage.data.stereo_motorcycle()[0]
+        else:
+            arr = getattr(skimage.data, src)()
+        return load_image(arr, name=f"skimage.data.{src}")
+    return load_image(src)
+
+
+def resolve_style(src: ImageSource, size: int = 512, seed: int = 0) -> Image.Image:
+    """A style picture from a source or a built-in style name (``swirl``, ``mosaic``, ...)."""
+    import os
+
+    if isinstance(src, str) and not os.path.exists(src) and src in BUILTIN_STYLES:
+        return builtin_style(src, size=size, seed=seed)
+    return load_image(src)
+
+
+def _as_list(style: ImageSource | Sequence[ImageSource] | None) -> list[ImageSource]:
+    if style is None:
+        return [DEFAULT_STYLE]
+    if isinstance(style, (list, tuple)):
+        return list(style)
+    return [style]  # type: ignore[list-item]
+
+
+def prepare(
+    content: ImageSource | None = None,
+    style: ImageSource | Sequence[ImageSource] | None = None,
+    method: str = "gatys",
+    **options: Any,
+) -> tuple[Image.Image, list[Image.Image], StyleOptions]:
+    """Validate options and load every picture: all the ways a run can fail on bad input,
+    checked before any network is loaded or any time is spent."""
+    if method not in METHODS:
+        raise OptionError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+    unknown = set(options) - set(StyleOptions.__dataclass_fields__)
+    if unknown:
+        raise OptionError(f"unknown option(s) {sorted(unknown)} for method {method!r}")
+    opts = StyleOptions(**options)
+    opts.validate()
+    styles = [resolve_style(s, size=max(512, opts.size), seed=opts.seed) for s in _as_list(style)]
+    return resolve_content(content), styles, opts
+
+
+def run(
+    content: ImageSource | None = None,
+    style: ImageSource | Sequence[ImageSource] | None = None,
+    method: str = "gatys",
+    *,
+    callback: Callable[[Progress], None] | None = None,
+    **options: Any,
+) -> StyleResult:
+    """Stylize and return the full result record. Options are :class:`StyleOptions` fields."""
+    content_img, styles, opts = prepare(content, style, method, **options)
+    return stylize_gatys(content_img, styles, opts, callback=callback)
+
+
+def stylize(
+    content: ImageSource | None = None,
+    style: ImageSource | Sequence[ImageSource] | None = None,
+    method: str = "gatys",
+    **options: Any,
+) -> Image.Image:
+    """Stylize ``content`` (default: a scikit-image photo) with ``style`` (default: ``swirl``)."""
+    return run(content, style, method, **options).image
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Image.Image:
+        return stylize(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = [
+    "BUILTIN_PHOTOS",
+    "BUILTIN_STYLES",
+    "Progress",
+    "StyleOptions",
+    "StyleResult",
+    "prepare",
+    "resolve_content",
+    "resolve_style",
+    "run",
+    "stylize_gatys",
+    "stylize",
+]

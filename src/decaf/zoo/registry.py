@@ -252,3 +252,12 @@ def imagenet_class_name(index: int) -> str:
     if not 0 <= index < 1000:
         raise OptionError(f"ImageNet class index {index} is outside 0..999")
     return ImageNetInfo().index_to_description(index)
+
+
+def parameter_count(name: str) -> int:
+    """Number of parameters of ``name``, counted on the meta device (no memory, no weights)."""
+    import timm
+
+    with torch.device("meta"):
+        model = timm.create_model(get_spec(name).arch, pretrained=False)
+    return sum(p.numel() for p in model.parameters())

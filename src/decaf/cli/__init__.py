@@ -1,0 +1,54 @@
+"""The ``decaf`` command: a thin Typer layer over the Python API.
+
+Errors a user can cause surface as ``error: ...`` on stderr and exit code 2 (usage errors from
+Typer/Click exit 2 as well); Ctrl-C exits 130 after saving finished work. :func:`main` takes an
+``argv`` list and returns the exit code, so tests call it directly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from decaf.cli.common import emit_error
+from decaf.cli.stylize import stylize_command
+from decaf.cli.zoo import zoo_app
+from decaf.core.errors import DecafError
+
+app = typer.Typer(
+    name="decaf",
+    help="Pretrained convolutional networks as working tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("stylize")(stylize_command)
+app.add_typer(zoo_app, name="zoo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        result = app(args=args, prog_name="decaf", standalone_mode=False)
+    except DecafError as exc:
+        emit_error(str(exc))
+        return 2
+    except click.exceptions.Abort:
+        emit_error("interrupted")
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        emit_error("interrupted")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

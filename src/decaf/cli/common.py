@@ -1,0 +1,62 @@
+"""Shared CLI helpers: one way to print results (text or ``--json``) and errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+
+from decaf.core.errors import OptionError
+
+console = Console(stderr=True)
+
+
+def emit(payload: dict[str, Any], text: str, as_json: bool) -> None:
+    """Print ``payload`` as one JSON line, or ``text`` for people, on stdout."""
+    if as_json:
+        sys.stdout.write(json.dumps(payload, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def emit_error(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+
+
+def split_list(value: str | None, kind: type = str, what: str = "value") -> list[Any] | None:
+    """``"a,b,c"`` → ``[a, b, c]`` converted by ``kind``; a bad item is an :class:`OptionError`."""
+    if value is None or value.strip() == "":
+        return None
+    out = []
+    for item in value.split(","):
+        item = item.strip()
+        try:
+            out.append(kind(item))
+        except ValueError:
+            raise OptionError(f"{what}: {item!r} is not a valid {kind.__name__}") from None
+    return out
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill``) like Ctrl-C for the duration, so finished work is saved."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,152 @@
+"""``decaf stylize``: style transfer from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from decaf.cli.common import console, emit, sigterm_as_interrupt, split_list
+from decaf.core.errors import OptionError
+from decaf.core.images import image_format_for, save_image
+
+
+def stylize_command(
+    content: Annotated[
+        str | None,
+        typer.Argument(help="Content photo: a file, or a scikit-image photo name (default chelsea)."),
+    ] = None,
+    style: Annotated[
+        str,
+        typer.Option("--style", "-s", help="Style picture(s), comma-separated: files or built-in "
+                     "styles (swirl, mosaic, pointillism, hatching)."),
+    ] = "swirl",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the picture.")] = Path(
+        "stylized.png"
+    ),
+    style_weights: Annotated[
+        str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")
+    ] = None,
+    loss: Annotated[str, typer.Option(help="gram | mmd-linear | mmd-gauss | bn-stats")] = "gram",
+    preserve_color: Annotated[
+        str | None, typer.Option(help="luminance | histogram: keep the content's colours.")
+    ] = None,
+    size: Annotated[int, typer.Option(help="Long side of the result in pixels.")] = 512,
+    steps: Annotated[
+        str | None, typer.Option(help="Iterations per scale: one number or a comma list.")
+    ] = None,
+    scales: Annotated[
+        str | None, typer.Option(help="Coarse-to-fine long sides, e.g. 256,384,512.")
+    ] = None,
+    init: Annotated[str, typer.Option(help="content | noise | style")] = "content",
+    seed: Annotated[int, typer.Option(help="Random seed (noise init, MMD sampling).")] = 0,
+    backbone: Annotated[str, typer.Option(help="Loss network from `decaf zoo list`.")] = (
+        "efficientnet_lite0"
+    ),
+    weights: Annotated[
+        Path | None, typer.Option(help="A weights file for the backbone.")
+    ] = None,
+    content_weight: Annotated[float, typer.Option()] = 1.0,
+    style_weight: Annotated[float | None, typer.Option()] = None,
+    tv_weight: Annotated[float, typer.Option()] = 0.0,
+    style_scale: Annotated[
+        float, typer.Option(help="Style image size relative to the content's.")
+    ] = 1.0,
+    style_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
+    content_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
+    optimizer: Annotated[str, typer.Option(help="lbfgs | adam")] = "lbfgs",
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON record.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> int:
+    """Paint CONTENT in the style of --style (neural style transfer by optimisation)."""
+    import decaf.stylize as st
+
+    image_format_for(output)  # refuse a bad output type before any work
+    if not output.parent.is_dir():
+        raise OptionError(f"{output}: the folder {output.parent} does not exist")
+    options: dict = {
+        "size": size,
+        "loss": loss,
+        "preserve_color": preserve_color,
+        "init": init,
+        "seed": seed,
+        "backbone": backbone,
+        "weights": str(weights) if weights else None,
+        "content_weight": content_weight,
+        "tv_weight": tv_weight,
+        "style_scale": style_scale,
+        "optimizer": optimizer,
+        "lr": lr,
+    }
+    if style_weight is not None:
+        options["style_weight"] = style_weight
+    step_list = split_list(steps, int, "--steps")
+    if step_list is not None:
+        options["steps"] = step_list[0] if len(step_list) == 1 else step_list
+    for key, raw, kind in (
+        ("scales", scales, int),
+        ("style_weights", style_weights, float),
+        ("style_layers", style_layers, str),
+        ("content_layers", content_layers, str),
+    ):
+        value = split_list(raw, kind, f"--{key.replace('_', '-')}")
+        if value is not None:
+            options[key] = value
+    styles = split_list(style, str, "--style") or ["swirl"]
+    content_img, style_imgs, opts = st.prepare(content, styles, **options)
+
+    show = not quiet and not as_json
+    with (
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not show,
+            transient=False,
+        ) as bar,
+        sigterm_as_interrupt(),
+    ):
+        task = bar.add_task("loading", total=None, losses="")
+
+        def on_step(p: st.Progress) -> None:
+            w, h = p.size
+            text = " ".join(f"{k} {v:.4g}" for k, v in p.losses.items() if k != "total")
+            bar.update(
+                task,
+                total=p.total,
+                completed=p.done,
+                description=f"scale {p.level + 1}/{p.levels} {w}×{h}",
+                losses=text,
+            )
+
+        result = st.stylize_gatys(content_img, style_imgs, opts, callback=on_step)
+    save_image(result.image, output)
+    payload = {
+        "output": str(output),
+        "width": result.image.width,
+        "height": result.image.height,
+        "seconds": round(result.seconds, 2),
+        "iterations": result.iterations,
+        "interrupted": result.interrupted,
+        "losses": result.losses,
+        "backbone": result.options.backbone,
+        "device": result.options.device,
+    }
+    state = "interrupted; best result so far saved to" if result.interrupted else "wrote"
+    emit(payload, f"{state} {output} ({result.image.width}×{result.image.height}, "
+         f"{result.seconds:.1f} s, {result.iterations} iterations)", as_json)
+    return 130 if result.interrupted else 0
