@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from decaf.cli.common import emit_error
 from decaf.cli.stylize import stylize_command
@@ -36,14 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     except DecafError as exc:
         emit_error(str(exc))
         return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         emit_error("interrupted")
         return 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except TyperException as exc:  # usage errors: bad flag, bad value, unknown command
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            emit_error(str(exc))
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         emit_error("interrupted")
         return 130

@@ -23,16 +23,22 @@ from decaf.core.images import image_format_for, save_image
 def stylize_command(
     content: Annotated[
         str | None,
-        typer.Argument(help="Content photo: a file, or a scikit-image photo name (default chelsea)."),
+        typer.Argument(
+            help="Content photo: a file, or a scikit-image photo name (default chelsea)."
+        ),
     ] = None,
     style: Annotated[
         str,
-        typer.Option("--style", "-s", help="Style picture(s), comma-separated: files or built-in "
-                     "styles (swirl, mosaic, pointillism, hatching)."),
+        typer.Option(
+            "--style",
+            "-s",
+            help="Style picture(s), comma-separated: files or built-in "
+            "styles (swirl, mosaic, pointillism, hatching).",
+        ),
     ] = "swirl",
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the picture.")] = Path(
-        "stylized.png"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the picture.")
+    ] = Path("stylized.png"),
     style_weights: Annotated[
         str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")
     ] = None,
@@ -52,9 +58,7 @@ def stylize_command(
     backbone: Annotated[str, typer.Option(help="Loss network from `decaf zoo list`.")] = (
         "efficientnet_lite0"
     ),
-    weights: Annotated[
-        Path | None, typer.Option(help="A weights file for the backbone.")
-    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="A weights file for the backbone.")] = None,
     content_weight: Annotated[float, typer.Option()] = 1.0,
     style_weight: Annotated[float | None, typer.Option()] = None,
     tv_weight: Annotated[float, typer.Option()] = 0.0,
@@ -63,7 +67,9 @@ def stylize_command(
     ] = 1.0,
     style_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
     content_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
-    optimizer: Annotated[str, typer.Option(help="lbfgs | adam")] = "lbfgs",
+    optimizer: Annotated[
+        str | None, typer.Option(help="lbfgs | adam (default: lbfgs; adam for the MMD losses)")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON record.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -145,8 +151,13 @@ def stylize_command(
         "losses": result.losses,
         "backbone": result.options.backbone,
         "device": result.options.device,
+        "optimizer": result.options.solver(),
     }
     state = "interrupted; best result so far saved to" if result.interrupted else "wrote"
-    emit(payload, f"{state} {output} ({result.image.width}×{result.image.height}, "
-         f"{result.seconds:.1f} s, {result.iterations} iterations)", as_json)
+    emit(
+        payload,
+        f"{state} {output} ({result.image.width}×{result.image.height}, "
+        f"{result.seconds:.1f} s, {result.iterations} iterations)",
+        as_json,
+    )
     return 130 if result.interrupted else 0

@@ -11,11 +11,12 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -27,7 +28,7 @@ from decaf.core.errors import ImageError
 #: it from the header, before a byte of pixel data is decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 _SAVE_FORMATS = {
     ".png": "PNG",
@@ -108,11 +109,33 @@ def _check_pixels(size: tuple[int, int], max_pixels: int | None, label: str) -> 
         )
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    """Let decaf's limit, not Pillow's global one, decide.
+
+    Pillow raises ``DecompressionBombError`` inside ``Image.open`` above 2 × its global
+    ``MAX_IMAGE_PIXELS``; a caller who raised ``max_pixels`` past that (or disabled it) gets the
+    global lifted for the duration of the open, under a lock.
+    """
+    default = Image.MAX_IMAGE_PIXELS
+    if default is None or (max_pixels is not None and max_pixels <= 2 * default):
+        yield
+        return
+    with _PILLOW_LIMIT_LOCK:
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = default
+
+
 def _decode(fh: IO[bytes], label: str, max_pixels: int | None) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check warns/raises at its global limit; ours runs first and
-            # is configurable, so silence the global one to keep one behaviour.
+        with warnings.catch_warnings(), _pillow_limit(max_pixels):
+            # Pillow's warning duplicates our own check, which is configurable
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(fh)
             _check_pixels(img.size, max_pixels, label)
@@ -122,7 +145,10 @@ def _decode(fh: IO[bytes], label: str, max_pixels: int | None) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"{label}: not an image file Pillow can read") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{label}: refused as a decompression bomb ({exc})") from None
+        raise ImageError(
+            f"{label}: over the limit of {max_pixels:,} pixels (a possible decompression bomb: "
+            f"{exc}); raise max_pixels if you trust this file"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ImageError(f"{label}: the image is damaged or truncated ({reason})") from None
@@ -212,7 +238,9 @@ def image_format_for(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in _SAVE_FORMATS:
         allowed = ", ".join(sorted(_SAVE_FORMATS))
-        raise ImageError(f"{path}: unknown picture type {suffix or '(none)'!r}; use one of {allowed}")
+        raise ImageError(
+            f"{path}: unknown picture type {suffix or '(none)'!r}; use one of {allowed}"
+        )
     return _SAVE_FORMATS[suffix]
 
 

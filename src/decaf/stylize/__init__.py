@@ -76,7 +76,9 @@ def prepare(
         raise OptionError(f"unknown option(s) {sorted(unknown)} for method {method!r}")
     opts = StyleOptions(**options)
     opts.validate()
-    styles = [resolve_style(s, size=max(512, opts.size), seed=opts.seed) for s in _as_list(style)]
+    sources = _as_list(style)
+    opts.validate_blend(len(sources))
+    styles = [resolve_style(s, size=max(512, opts.size), seed=opts.seed) for s in sources]
     return resolve_content(content), styles, opts
 
 

@@ -1,4 +1,6 @@
-"""Colour preservation, both methods of Gatys, Bethge, Hertzmann & Shechtman 2016 (arXiv 1606.05897).
+"""Colour preservation: both methods of Gatys, Bethge, Hertzmann & Shechtman 2016.
+
+arXiv 1606.05897.
 
 1. **Colour histogram matching** (:func:`match_color`): before the transfer, the style image's
    pixels are moved by an affine map x' = A·x + b so that their mean and covariance equal the
@@ -45,9 +47,7 @@ def _sym_power(cov: np.ndarray, power: float, eps: float = 1e-8) -> np.ndarray:
     return (vecs * vals**power) @ vecs.T
 
 
-def color_transfer_params(
-    source: np.ndarray, target: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def color_transfer_params(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(A, b) so that A·x + b gives ``source``'s pixels the mean and covariance of ``target``."""
     s = source.reshape(-1, 3).astype(np.float64)
     t = target.reshape(-1, 3).astype(np.float64)

@@ -11,6 +11,7 @@ are taken.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -63,10 +64,8 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x01: torch.Tensor) -> dict[str, torch.Tensor]:
         self._store = {}
-        try:
+        with contextlib.suppress(_Done):  # raised once the deepest layer has run
             self.model((x01 - self.mean) / self.std)
-        except _Done:
-            pass
         out, self._store = self._store, {}
         missing = [n for n in self.layers if n not in out]
         if missing:

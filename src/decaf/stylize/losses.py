@@ -10,10 +10,12 @@ Conventions (one, documented, used everywhere):
 * **Content**: ``‖F − P‖² / ‖P‖²`` (relative), for the same reason.
 * **MMD** (Li, Wang, Liu & Hou 2017, "Demystifying Neural Style Transfer"): Gram matching is MMD
   with the kernel ``(xᵀy)²``. ``mmd-linear`` uses ``k(x, y) = xᵀy``, whose MMD² is the squared
-  distance between mean feature vectors, here relative: ``‖μF − μS‖² / ‖μS‖²``.
+  distance between mean feature vectors, here relative to the style's second moment:
+  ``‖μF − μS‖² / (‖μS‖² + ‖σS‖²)`` (the mean alone can be ≈ 0 after batch norm).
   ``mmd-gauss`` uses ``k(x, y) = exp(−‖x − y‖² / (2σ²))`` with σ² the mean squared distance
-  between style feature vectors (Li et al.'s choice), estimated on a fixed subsample of at most
-  ``max_positions`` positions per image so the objective is deterministic for L-BFGS.
+  between feature vectors (Li et al.'s choice), pooled over the style and the starting picture
+  (see :meth:`MMDGaussLoss.fit`), estimated on a fixed subsample of at most ``max_positions``
+  positions per image so the objective is deterministic for L-BFGS.
 * **BN statistics** (Li et al.): ``(‖μF − μS‖² + ‖σF − σS‖²) / (‖μS‖² + ‖σS‖²)`` with
   per-channel mean and standard deviation over positions.
 * **Total variation**: mean squared difference of neighbouring pixels.
@@ -70,6 +72,10 @@ class StyleLoss:
     def score(self, f: torch.Tensor, target: object) -> torch.Tensor:
         raise NotImplementedError
 
+    def fit(self, target: object, start: torch.Tensor) -> object:
+        """Adapt ``target`` to the picture the optimisation starts from (default: unchanged)."""
+        return target
+
 
 class GramLoss(StyleLoss):
     name = "gram"
@@ -84,11 +90,13 @@ class GramLoss(StyleLoss):
 class MMDLinearLoss(StyleLoss):
     name = "mmd-linear"
 
-    def target(self, f: torch.Tensor) -> torch.Tensor:
-        return _positions(f).mean(0)
+    def target(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = _positions(f)
+        return p.mean(0), p.pow(2).sum(1).mean()  # mean vector, second moment E‖s‖²
 
-    def score(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return relative_sq_error(_positions(f).mean(0), target)
+    def score(self, f: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        mu_s, moment = target
+        return (_positions(f).mean(0) - mu_s).pow(2).sum() / (moment + _EPS)
 
 
 class BNStatsLoss(StyleLoss):
@@ -132,13 +140,31 @@ class MMDGaussLoss(StyleLoss):
         return p[self._index[n].to(p.device)]
 
     @staticmethod
-    def _kernel_mean(a: torch.Tensor, b: torch.Tensor, sigma2: float) -> torch.Tensor:
-        d2 = torch.cdist(a, b).pow(2)
-        return torch.exp(-d2 / (2.0 * sigma2)).mean()
+    def _sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        # expanded form: unlike cdist(...)**2 its gradient is finite at zero distance
+        d2 = a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2.0 * a @ b.t()
+        return d2.clamp_min(0.0)
+
+    @classmethod
+    def _kernel_mean(cls, a: torch.Tensor, b: torch.Tensor, sigma2: float) -> torch.Tensor:
+        return torch.exp(-cls._sq_dist(a, b) / (2.0 * sigma2)).mean()
 
     def target(self, f: torch.Tensor) -> _GaussTarget:
         s = self._subsample(_positions(f)).detach()
-        sigma2 = max(float(torch.cdist(s, s).pow(2).mean()), 1e-8)
+        sigma2 = max(float(self._sq_dist(s, s).mean()), 1e-8)
+        return _GaussTarget(s, sigma2, self._kernel_mean(s, s, sigma2))
+
+    def fit(self, target: _GaussTarget, start: torch.Tensor) -> _GaussTarget:
+        """Widen σ² to the mean squared distance over style *and* starting positions.
+
+        With σ² from the style alone, a start far from the style (noise, or a photo whose
+        features sit elsewhere) has every kernel value ≈ 0 and so no gradient at all. Fixed once
+        per pyramid level, the objective stays deterministic for L-BFGS.
+        """
+        x = self._subsample(_positions(start)).detach()
+        pooled = torch.cat([x, target.samples])
+        sigma2 = max(target.sigma2, float(self._sq_dist(pooled, pooled).mean()))
+        s = target.samples
         return _GaussTarget(s, sigma2, self._kernel_mean(s, s, sigma2))
 
     def score(self, f: torch.Tensor, target: _GaussTarget) -> torch.Tensor:

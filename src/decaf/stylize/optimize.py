@@ -24,15 +24,22 @@ from PIL import Image
 from decaf.core.errors import OptionError
 from decaf.stylize import color
 from decaf.stylize.features import FeatureExtractor
-from decaf.stylize.losses import content_loss, make_style_loss, total_variation
+from decaf.stylize.losses import StyleLoss, content_loss, make_style_loss, total_variation
 
 #: Defaults measured with ``benchmarks/stylize_gatys.py`` for the offline EfficientNet-Lite0
 #: weights (see docs/stylize.md for the sweep that chose them).
 DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_STYLE_LAYERS: dict[str, tuple[str, ...]] = {
     "efficientnet": ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3", "blocks.4"),
+    # untuned starting points for networks whose weights the user supplies
+    "resnet": ("act1", "layer1", "layer2", "layer3", "layer4"),
+    "vgg": ("features.1", "features.6", "features.11", "features.20", "features.29"),
 }
-DEFAULT_CONTENT_LAYERS: dict[str, tuple[str, ...]] = {"efficientnet": ("blocks.3",)}
+DEFAULT_CONTENT_LAYERS: dict[str, tuple[str, ...]] = {
+    "efficientnet": ("blocks.3",),
+    "resnet": ("layer3",),
+    "vgg": ("features.22",),
+}
 
 
 @dataclass
@@ -50,7 +57,13 @@ class StyleOptions:
     content_layers: Sequence[str] | None = None
     layer_weights: dict[str, float] = field(default_factory=dict)  #: per style layer, default 1
     smoothing: dict[str, float] = field(default_factory=dict)  #: SWAG temperature per layer
-    optimizer: str = "lbfgs"
+    #: lbfgs | adam; None = the measured default per loss: L-BFGS for gram and bn-stats, Adam
+    #: for the MMD losses (on EfficientNet features L-BFGS climbs or stalls on them, with or
+    #: without a line search, while Adam descends steadily)
+    optimizer: str | None = None
+    #: strong-Wolfe line search for L-BFGS: off by default (half the time per iteration and
+    #: no better pictures in benchmarks/stylize_gatys.py)
+    line_search: bool = False
     lr: float | None = None  #: Adam step (pixels in [0, 1]); L-BFGS uses 1
     init: str = "content"  #: content | noise | style
     seed: int = 0
@@ -81,11 +94,17 @@ class StyleOptions:
             steps = [steps[0]] * (levels - len(steps)) + steps
         return steps[-levels:]
 
+    def solver(self) -> str:
+        """The optimiser actually used (resolving the per-loss default)."""
+        if self.optimizer is not None:
+            return self.optimizer
+        return "adam" if self.loss.startswith("mmd") else "lbfgs"
+
     def validate(self) -> None:
         """Fail before any model loads."""
         if not 32 <= self.size <= 4096:
             raise OptionError(f"size must be in 32..4096 pixels, got {self.size}")
-        if self.optimizer not in ("lbfgs", "adam"):
+        if self.optimizer not in (None, "lbfgs", "adam"):
             raise OptionError(f"optimizer must be lbfgs or adam, got {self.optimizer!r}")
         if self.init not in ("content", "noise", "style"):
             raise OptionError(f"init must be content, noise or style, got {self.init!r}")
@@ -107,6 +126,29 @@ class StyleOptions:
             raise OptionError(f"steps must be ≥ 0, got {self.steps}")
         make_style_loss(self.loss)
         self.pyramid()
+        from decaf.zoo.registry import get_spec, require_weights
+
+        family = get_spec(self.backbone).family
+        if not (self.style_layers or family in DEFAULT_STYLE_LAYERS) or not (
+            self.content_layers or family in DEFAULT_CONTENT_LAYERS
+        ):
+            raise OptionError(
+                f"no default layers for backbone {self.backbone!r}; "
+                "pass style_layers and content_layers"
+            )
+        require_weights(self.backbone, self.weights)
+
+    def validate_blend(self, n_styles: int) -> list[float]:
+        """Normalised blend weights for ``n_styles`` style pictures."""
+        if n_styles < 1:
+            raise OptionError("at least one style image is needed")
+        blend = list(self.style_weights) if self.style_weights else [1.0] * n_styles
+        if len(blend) != n_styles or any(w < 0 for w in blend) or sum(blend) <= 0:
+            raise OptionError(
+                f"style_weights needs {n_styles} non-negative numbers with a positive sum, "
+                f"got {blend}"
+            )
+        return [w / sum(blend) for w in blend]
 
 
 @dataclass
@@ -134,7 +176,12 @@ class StyleResult:
 
 
 def _to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None].contiguous().to(device)
+    return (
+        torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+        .permute(2, 0, 1)[None]
+        .contiguous()
+        .to(device)
+    )
 
 
 def _to_array(x: torch.Tensor) -> np.ndarray:
@@ -169,6 +216,22 @@ def _as_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
 
 
+def _make_optimizer(opts: StyleOptions, x: torch.Tensor) -> torch.optim.Optimizer:
+    """L-BFGS with a strong-Wolfe line search (one iteration per ``step`` call, so progress can be
+    reported and Ctrl-C honoured between iterations), or Adam."""
+    if opts.solver() == "lbfgs":
+        return torch.optim.LBFGS(
+            [x],
+            lr=1.0,
+            max_iter=1,
+            history_size=50,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe" if opts.line_search else None,
+        )
+    return torch.optim.Adam([x], lr=opts.lr or 0.01)
+
+
 def build_extractor(opts: StyleOptions) -> tuple[FeatureExtractor, list[str], list[str]]:
     """The loss network for ``opts``: backbone from the zoo, layers defaulted by family."""
     from decaf.zoo.registry import create_model, get_spec
@@ -178,11 +241,149 @@ def build_extractor(opts: StyleOptions) -> tuple[FeatureExtractor, list[str], li
     content_layers = list(opts.content_layers or DEFAULT_CONTENT_LAYERS.get(spec.family, ()))
     if not style_layers or not content_layers:
         raise OptionError(
-            f"no default layers for backbone {opts.backbone!r}; pass style_layers and content_layers"
+            f"no default layers for backbone {opts.backbone!r}; "
+            "pass style_layers and content_layers"
         )
     model = create_model(opts.backbone, weights=opts.weights)
-    ext = FeatureExtractor(model, style_layers + content_layers, spec.mean, spec.std, opts.smoothing)
+    ext = FeatureExtractor(
+        model, style_layers + content_layers, spec.mean, spec.std, opts.smoothing
+    )
     return ext.to(opts.device), style_layers, content_layers
+
+
+@dataclass
+class _Counter:
+    """Counts iterations across pyramid levels and reports them."""
+
+    total: int
+    levels: int
+    callback: Callable[[Progress], None] | None
+    done: int = 0
+    losses: dict[str, float] = field(default_factory=dict)
+
+    def tick(
+        self,
+        level: int,
+        size: tuple[int, int],
+        step: int,
+        level_steps: int,
+        losses: dict[str, float],
+    ) -> None:
+        self.done += 1
+        self.losses = losses
+        if self.callback is not None:
+            self.callback(
+                Progress(level, self.levels, size, step, level_steps, self.done, self.total, losses)
+            )
+
+
+@dataclass
+class _Objective:
+    """The weighted loss at one pyramid level, its targets computed once."""
+
+    ext: FeatureExtractor
+    opts: StyleOptions
+    style_loss: StyleLoss
+    style_layers: list[str]
+    content_layers: list[str]
+    blend: list[float]
+    content_targets: dict[str, torch.Tensor]
+    style_targets: list[dict[str, object]]
+
+    @classmethod
+    @torch.no_grad()
+    def build(
+        cls,
+        ext: FeatureExtractor,
+        opts: StyleOptions,
+        style_loss: StyleLoss,
+        style_layers: list[str],
+        content_layers: list[str],
+        blend: list[float],
+        *,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        start: torch.Tensor,
+    ) -> _Objective:
+        c_feats = ext(content)
+        start_feats = ext(start)
+        targets = []
+        for s in styles:
+            s_feats = ext(s)
+            targets.append(
+                {
+                    n: style_loss.fit(style_loss.target(s_feats[n]), start_feats[n])
+                    for n in style_layers
+                }
+            )
+        c_targets = {n: c_feats[n] for n in content_layers}
+        return cls(ext, opts, style_loss, style_layers, content_layers, blend, c_targets, targets)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        feats = self.ext(x)
+        lc = sum(content_loss(feats[n], self.content_targets[n]) for n in self.content_layers)
+        lc = lc / len(self.content_layers)
+        ls = x.new_zeros(())
+        for weight, targets in zip(self.blend, self.style_targets, strict=True):
+            for n in self.style_layers:
+                lw = self.opts.layer_weights.get(n, 1.0)
+                ls = ls + weight * lw * self.style_loss.score(feats[n], targets[n])
+        ls = ls / len(self.style_layers)
+        tv = total_variation(x)
+        o = self.opts
+        total = o.content_weight * lc + o.style_weight * ls + o.tv_weight * tv
+        parts = {
+            "total": total.item(),
+            "content": float(lc.detach()),
+            "style": ls.item(),
+            "tv": tv.item(),
+        }
+        return total, parts
+
+
+def _optimize_level(
+    objective: _Objective,
+    x: torch.Tensor,
+    n_steps: int,
+    opts: StyleOptions,
+    best: _Best,
+    counter: _Counter,
+    level: int,
+) -> None:
+    """Run ``n_steps`` optimiser iterations from ``x``; ``best`` keeps the lowest-loss picture."""
+    lbfgs = opts.solver() == "lbfgs"
+    # L-BFGS sees the picture in units of 1/scale: torch's L-BFGS makes its first step at most
+    # unit L1 length in parameter space, which in pixels would be ~1e-5 per value and lost in
+    # float32 noise. Scaled so, the first step averages ~1 % of the pixel range; later steps
+    # are scaled by L-BFGS's own curvature estimate.
+    scale = 0.01 * x.numel() if lbfgs else 1.0
+    z = (x.detach() / scale).requires_grad_(True)
+    opt = _make_optimizer(opts, z)
+    size = (x.shape[-1], x.shape[-2])
+    for step in range(n_steps):
+        record: dict[str, float] = {}
+
+        def closure(opt=opt, record=record) -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            x_now = z * scale
+            loss, parts = objective(x_now)
+            loss.backward()
+            if not record:  # the first evaluation is at the current iterate
+                record.update(parts)
+            best.offer(parts["total"], x_now)  # the point just evaluated
+            return loss
+
+        before = z.detach().clone()
+        opt.step(closure)
+        if lbfgs:
+            # L-BFGS runs unclamped (clamping would corrupt its curvature pairs); when its
+            # history stops giving a descent direction it does not move: restart it.
+            if torch.equal(z.detach(), before):
+                opt = _make_optimizer(opts, z)
+        else:
+            with torch.no_grad():
+                z.clamp_(0, 1)
+        counter.tick(level, size, step + 1, n_steps, record)
 
 
 def stylize_gatys(
@@ -200,14 +401,7 @@ def stylize_gatys(
     """
     opts = replace(options) if options is not None else StyleOptions()
     opts.validate()
-    if not styles:
-        raise OptionError("at least one style image is needed")
-    blend = list(opts.style_weights) if opts.style_weights else [1.0] * len(styles)
-    if len(blend) != len(styles) or any(w < 0 for w in blend) or sum(blend) <= 0:
-        raise OptionError(
-            f"style_weights needs {len(styles)} non-negative numbers with a positive sum, got {blend}"
-        )
-    blend = [w / sum(blend) for w in blend]
+    blend = opts.validate_blend(len(styles))
 
     torch.manual_seed(opts.seed)
     start = time.perf_counter()
@@ -226,11 +420,9 @@ def stylize_gatys(
 
     sizes = opts.pyramid()
     steps = opts.steps_per_level(len(sizes))
-    total = sum(steps)
-    done = 0
+    counter = _Counter(total=sum(steps), levels=len(sizes), callback=callback)
     x: torch.Tensor | None = None
     best: _Best | None = None
-    losses: dict[str, float] = {}
     interrupted = False
     rng = np.random.default_rng(opts.seed)
 
@@ -238,16 +430,6 @@ def stylize_gatys(
         for level, (long_side, n_steps) in enumerate(zip(sizes, steps, strict=True)):
             c_img = _resize(work_content, long_side)
             h, w = c_img.shape[:2]
-            c_t = _to_tensor(c_img, opts.device)
-            with torch.no_grad():
-                c_feats = ext(c_t)
-                c_targets = {n: c_feats[n].detach() for n in content_layers}
-                s_targets = []
-                for s_arr in style_arrays:
-                    s_img = _resize(s_arr, max(16, round(long_side * opts.style_scale)))
-                    s_feats = ext(_to_tensor(s_img, opts.device))
-                    s_targets.append({n: style_loss.target(s_feats[n]) for n in style_layers})
-
             if x is None:
                 if opts.init == "content":
                     start_img = c_img
@@ -256,66 +438,32 @@ def stylize_gatys(
                 else:
                     start_img = _resize_to(style_arrays[0], w, h)
                 x = _to_tensor(start_img, opts.device)
-            else:
-                x = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False)
-            x = x.clamp(0, 1).contiguous().requires_grad_(True)
+            else:  # the previous level's best picture, upsampled
+                x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+            x = x.clamp(0, 1).contiguous()
             best = _Best(x)
-
-            def objective(x_: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-                feats = ext(x_)
-                lc = sum(content_loss(feats[n], c_targets[n]) for n in content_layers)
-                lc = lc / len(content_layers)
-                ls = x_.new_zeros(())
-                for bw, targets in zip(blend, s_targets, strict=True):
-                    for n in style_layers:
-                        lw = opts.layer_weights.get(n, 1.0)
-                        ls = ls + bw * lw * style_loss.score(feats[n], targets[n])
-                ls = ls / len(style_layers)
-                tv = total_variation(x_)
-                total_loss = opts.content_weight * lc + opts.style_weight * ls + opts.tv_weight * tv
-                parts = {
-                    "total": total_loss.item(),
-                    "content": float(lc.item()),
-                    "style": ls.item(),
-                    "tv": tv.item(),
-                }
-                return total_loss, parts
-
-            if opts.optimizer == "lbfgs":
-                opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                    [x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
-                    tolerance_change=0.0,
-                )
-            else:
-                opt = torch.optim.Adam([x], lr=opts.lr or 0.02)
-
-            for step in range(n_steps):
-                record: dict[str, float] = {}
-
-                def closure() -> torch.Tensor:
-                    opt.zero_grad(set_to_none=True)
-                    loss, parts = objective(x)
-                    loss.backward()
-                    record.update(parts)
-                    best.offer(parts["total"], x)  # the point just evaluated
-                    return loss
-
-                opt.step(closure)
-                with torch.no_grad():
-                    x.clamp_(0, 1)
-                losses = record
-                done += 1
-                if callback is not None:
-                    callback(Progress(level, len(sizes), (w, h), step + 1, n_steps, done, total, losses))
-            # carry the best picture of this level to the next
+            objective = _Objective.build(
+                ext,
+                opts,
+                style_loss,
+                style_layers,
+                content_layers,
+                blend,
+                content=_to_tensor(c_img, opts.device),
+                styles=[
+                    _to_tensor(
+                        _resize(s, max(16, round(long_side * opts.style_scale))), opts.device
+                    )
+                    for s in style_arrays
+                ],
+                start=x,
+            )
+            _optimize_level(objective, x, n_steps, opts, best, counter, level)
             x = _to_tensor(best.image, opts.device)
     except KeyboardInterrupt:
         interrupted = True
 
-    if best is None:  # interrupted before the first level began
-        result_arr = work_content
-    else:
-        result_arr = best.image
+    result_arr = work_content if best is None else best.image  # None: stopped before level 1
     height, width = content_full.shape[:2]
     if result_arr.shape[:2] != (height, width):  # stopped at a coarse level
         result_arr = _resize_to(result_arr, width, height)
@@ -326,7 +474,7 @@ def stylize_gatys(
         image=image,
         interrupted=interrupted,
         seconds=time.perf_counter() - start,
-        iterations=done,
-        losses=losses,
+        iterations=counter.done,
+        losses=counter.losses,
         options=opts,
     )

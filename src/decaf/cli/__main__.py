@@ -1,0 +1,5 @@
+"""``python -m decaf.cli``."""
+
+from decaf.cli import main
+
+raise SystemExit(main())
