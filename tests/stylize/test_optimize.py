@@ -130,6 +130,8 @@ def test_options_are_validated_before_work():
         {"loss": "l1"},
         {"steps": -3},
         {"scales": [8, 64], "size": 64},
+        {"scales": [128, 64], "size": 128},
+        {"scales": [64, 256], "size": 128},
     ):
         with pytest.raises(OptionError):
             StyleOptions(**bad).validate()

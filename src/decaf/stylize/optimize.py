@@ -68,6 +68,7 @@ class StyleOptions:
     init: str = "content"  #: content | noise | style
     seed: int = 0
     style_scale: float = 1.0
+    border: float = 1 / 32  #: mirrored margin around the picture, as a fraction of its long side
     style_weights: Sequence[float] | None = None  #: blend of several style images
     preserve_color: str | None = None  #: None | luminance | histogram
     backbone: str = DEFAULT_BACKBONE
@@ -82,6 +83,10 @@ class StyleOptions:
             sizes = [s for s in (256, 384) if s < self.size] + [self.size]
         if any(s < 32 for s in sizes):
             raise OptionError(f"every scale must be at least 32 pixels, got {sizes}")
+        if sizes != sorted(set(sizes)) or sizes[-1] > self.size:
+            raise OptionError(
+                f"scales must rise strictly and end at or below size={self.size}, got {sizes}"
+            )
         if sizes[-1] != self.size:
             sizes.append(self.size)
         return sizes
@@ -112,6 +117,8 @@ class StyleOptions:
             raise OptionError(
                 f"preserve_color must be luminance or histogram, got {self.preserve_color!r}"
             )
+        if not 0 <= self.border <= 0.5:
+            raise OptionError(f"border must be in 0..0.5, got {self.border}")
         if not 0.05 <= self.style_scale <= 8:
             raise OptionError(f"style_scale must be in 0.05..8, got {self.style_scale}")
         for label, value in (
@@ -277,6 +284,16 @@ class _Counter:
             )
 
 
+def _reflect_pad(x: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Mirror ``fraction`` of the long side around the picture before the network sees it.
+
+    Zero ("same") padding makes border pixels special to every convolution, and the optimiser
+    answers with a rim of noisy colour; mirrored, the border has neighbours like any pixel.
+    """
+    pad = min(round(fraction * max(x.shape[-2:])), min(x.shape[-2:]) - 1)
+    return F.pad(x, (pad, pad, pad, pad), mode="reflect") if pad > 0 else x
+
+
 @dataclass
 class _Objective:
     """The weighted loss at one pyramid level, its targets computed once."""
@@ -305,11 +322,11 @@ class _Objective:
         styles: list[torch.Tensor],
         start: torch.Tensor,
     ) -> _Objective:
-        c_feats = ext(content)
-        start_feats = ext(start)
+        c_feats = ext(_reflect_pad(content, opts.border))
+        start_feats = ext(_reflect_pad(start, opts.border))
         targets = []
         for s in styles:
-            s_feats = ext(s)
+            s_feats = ext(_reflect_pad(s, opts.border))
             targets.append(
                 {
                     n: style_loss.fit(style_loss.target(s_feats[n]), start_feats[n])
@@ -320,7 +337,7 @@ class _Objective:
         return cls(ext, opts, style_loss, style_layers, content_layers, blend, c_targets, targets)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        feats = self.ext(x)
+        feats = self.ext(_reflect_pad(x, self.opts.border))
         lc = sum(content_loss(feats[n], self.content_targets[n]) for n in self.content_layers)
         lc = lc / len(self.content_layers)
         ls = x.new_zeros(())
