@@ -20,6 +20,13 @@ from decaf.core.errors import OptionError
 from decaf.core.images import image_format_for, save_image
 
 
+def _D(name: str) -> str:  # noqa: N802 - reads like the "(default: ...)" it returns
+    """``(default: X)`` for a StyleOptions field, so help never disagrees with the library."""
+    from decaf.stylize.optimize import StyleOptions
+
+    return f"(default: {StyleOptions.__dataclass_fields__[name].default})"
+
+
 def stylize_command(
     content: Annotated[
         str | None,
@@ -42,29 +49,36 @@ def stylize_command(
     style_weights: Annotated[
         str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")
     ] = None,
-    loss: Annotated[str, typer.Option(help="gram | mmd-linear | mmd-gauss | bn-stats")] = "gram",
+    loss: Annotated[
+        str | None, typer.Option(help=f"gram | mmd-linear | mmd-gauss | bn-stats {_D('loss')}")
+    ] = None,
     preserve_color: Annotated[
         str | None, typer.Option(help="luminance | histogram: keep the content's colours.")
     ] = None,
-    size: Annotated[int, typer.Option(help="Long side of the result in pixels.")] = 512,
+    size: Annotated[
+        int | None, typer.Option(help=f"Long side of the result in pixels {_D('size')}.")
+    ] = None,
     steps: Annotated[
         str | None, typer.Option(help="Iterations per scale: one number or a comma list.")
     ] = None,
     scales: Annotated[
         str | None, typer.Option(help="Coarse-to-fine long sides, e.g. 256,384,512.")
     ] = None,
-    init: Annotated[str, typer.Option(help="content | noise | style")] = "content",
-    seed: Annotated[int, typer.Option(help="Random seed (noise init, MMD sampling).")] = 0,
-    backbone: Annotated[str, typer.Option(help="Loss network from `decaf zoo list`.")] = (
-        "efficientnet_lite0"
-    ),
+    init: Annotated[str | None, typer.Option(help=f"content | noise | style {_D('init')}")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help=f"Random seed (noise init, MMD sampling) {_D('seed')}.")
+    ] = None,
+    backbone: Annotated[
+        str | None, typer.Option(help=f"Loss network from `decaf zoo list` {_D('backbone')}.")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="A weights file for the backbone.")] = None,
-    content_weight: Annotated[float, typer.Option()] = 1.0,
-    style_weight: Annotated[float | None, typer.Option()] = None,
-    tv_weight: Annotated[float, typer.Option()] = 0.0,
+    content_weight: Annotated[float | None, typer.Option(help=_D("content_weight"))] = None,
+    style_weight: Annotated[float | None, typer.Option(help=_D("style_weight"))] = None,
+    tv_weight: Annotated[float | None, typer.Option(help=_D("tv_weight"))] = None,
     style_scale: Annotated[
-        float, typer.Option(help="Style image size relative to the content's.")
-    ] = 1.0,
+        float | None,
+        typer.Option(help=f"Style image size relative to the content's {_D('style_scale')}."),
+    ] = None,
     style_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
     content_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
     optimizer: Annotated[
@@ -80,7 +94,7 @@ def stylize_command(
     image_format_for(output)  # refuse a bad output type before any work
     if not output.parent.is_dir():
         raise OptionError(f"{output}: the folder {output.parent} does not exist")
-    options: dict = {
+    given = {
         "size": size,
         "loss": loss,
         "preserve_color": preserve_color,
@@ -89,13 +103,14 @@ def stylize_command(
         "backbone": backbone,
         "weights": str(weights) if weights else None,
         "content_weight": content_weight,
+        "style_weight": style_weight,
         "tv_weight": tv_weight,
         "style_scale": style_scale,
         "optimizer": optimizer,
         "lr": lr,
     }
-    if style_weight is not None:
-        options["style_weight"] = style_weight
+    # only what the user set: every default lives in StyleOptions, nowhere else
+    options: dict = {k: v for k, v in given.items() if v is not None}
     step_list = split_list(steps, int, "--steps")
     if step_list is not None:
         options["steps"] = step_list[0] if len(step_list) == 1 else step_list

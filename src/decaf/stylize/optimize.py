@@ -29,6 +29,8 @@ from decaf.stylize.losses import StyleLoss, content_loss, make_style_loss, total
 #: Defaults measured with ``benchmarks/stylize_gatys.py`` for the offline EfficientNet-Lite0
 #: weights (see docs/stylize.md for the sweep that chose them).
 DEFAULT_BACKBONE = "efficientnet_lite0"
+#: Long sides of the default coarse-to-fine pyramid (those below the requested size are used).
+PYRAMID = (192, 256, 384, 512, 768, 1024, 1536, 2048, 3072)
 DEFAULT_STYLE_LAYERS: dict[str, tuple[str, ...]] = {
     "efficientnet": ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3", "blocks.4"),
     # untuned starting points for networks whose weights the user supplies
@@ -48,11 +50,11 @@ class StyleOptions:
 
     size: int = 512  #: long side of the result in pixels
     scales: Sequence[int] | None = None  #: pyramid of long sides, ending at ``size``
-    steps: int | Sequence[int] = (150, 100, 60)  #: iterations per pyramid level
+    steps: int | Sequence[int] = (100, 80, 60, 60)  #: iterations per level (finest last)
     loss: str = "gram"
-    content_weight: float = 1.0
+    content_weight: float = 2.0
     style_weight: float = 30.0
-    tv_weight: float = 0.0
+    tv_weight: float = 100.0
     style_layers: Sequence[str] | None = None
     content_layers: Sequence[str] | None = None
     layer_weights: dict[str, float] = field(default_factory=dict)  #: per style layer, default 1
@@ -80,7 +82,7 @@ class StyleOptions:
         if self.scales:
             sizes = [int(s) for s in self.scales]
         else:
-            sizes = [s for s in (256, 384) if s < self.size] + [self.size]
+            sizes = [s for s in PYRAMID if s < self.size] + [self.size]
         if any(s < 32 for s in sizes):
             raise OptionError(f"every scale must be at least 32 pixels, got {sizes}")
         if sizes != sorted(set(sizes)) or sizes[-1] > self.size:
