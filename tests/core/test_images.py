@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -152,6 +153,9 @@ def test_save_is_atomic(tmp_path, rgb_image):
     dest = tmp_path / "out.png"
     save_image(rgb_image, dest)
     assert load_image(dest).size == rgb_image.size
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     before = dest.read_bytes()
     with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
         tmp.write_bytes(b"half a picture")

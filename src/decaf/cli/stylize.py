@@ -145,7 +145,7 @@ def stylize_command(
 
         def on_step(p: st.Progress) -> None:
             w, h = p.size
-            text = " ".join(f"{k} {v:.4g}" for k, v in p.losses.items() if k != "total")
+            text = f"style {p.losses['style']:.3g} content {p.losses['content']:.3g}"
             bar.update(
                 task,
                 total=p.total,
