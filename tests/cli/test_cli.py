@@ -130,3 +130,41 @@ def test_sigterm_saves_best_so_far(tmp_path):
     assert record["interrupted"] is True and record["iterations"] > 0
     img = np.asarray(Image.open(out))
     assert img.shape[1] == 96
+
+
+def test_layer_weights_and_smoothing_flags(tmp_path, capsys):
+    out = tmp_path / "o.png"
+    argv = [
+        "stylize",
+        "--size",
+        "64",
+        "--steps",
+        "2",
+        "--layer-weights",
+        "blocks.1=2,blocks.4=0.5",
+        "--smoothing",
+        "blocks.4=1",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0 and out.exists()
+    assert main(["stylize", "--layer-weights", "blocks.1", "-o", str(tmp_path / "x.png")]) == 2
+    assert "NAME=NUMBER" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "stylize",
+                "--smoothing",
+                "blocks.9=1",
+                "--size",
+                "64",
+                "--steps",
+                "1",
+                "-o",
+                str(tmp_path / "y.png"),
+            ]
+        )
+        == 2
+    )
+    assert "unknown layer" in capsys.readouterr().err  # refused before any work
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

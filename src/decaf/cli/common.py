@@ -44,6 +44,23 @@ def split_list(value: str | None, kind: type = str, what: str = "value") -> list
     return out
 
 
+def split_pairs(value: str | None, what: str) -> dict[str, float] | None:
+    """``"a=1,b=0.5"`` → ``{"a": 1.0, "b": 0.5}``; a malformed item is an :class:`OptionError`."""
+    items = split_list(value, str, what)
+    if items is None:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, number = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name.strip()] = float(number)
+        except ValueError:
+            raise OptionError(f"{what}: {item!r} is not NAME=NUMBER") from None
+    return out
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM (``kill``) like Ctrl-C for the duration, so finished work is saved."""

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from decaf.cli.common import console, emit, sigterm_as_interrupt, split_list
+from decaf.cli.common import console, emit, sigterm_as_interrupt, split_list, split_pairs
 from decaf.core.errors import OptionError
 from decaf.core.images import image_format_for, save_image
 
@@ -81,6 +81,13 @@ def stylize_command(
     ] = None,
     style_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
     content_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
+    layer_weights: Annotated[
+        str | None, typer.Option(help="Per style layer weights, e.g. blocks.1=2,blocks.4=0.5.")
+    ] = None,
+    smoothing: Annotated[
+        str | None,
+        typer.Option(help="SWAG activation smoothing: layer=temperature pairs, e.g. blocks.4=1."),
+    ] = None,
     optimizer: Annotated[
         str | None, typer.Option(help="lbfgs | adam (default: lbfgs; adam for the MMD losses)")
     ] = None,
@@ -123,6 +130,10 @@ def stylize_command(
         value = split_list(raw, kind, f"--{key.replace('_', '-')}")
         if value is not None:
             options[key] = value
+    for key, raw in (("layer_weights", layer_weights), ("smoothing", smoothing)):
+        pairs = split_pairs(raw, f"--{key.replace('_', '-')}")
+        if pairs is not None:
+            options[key] = pairs
     styles = split_list(style, str, "--style") or ["swirl"]
     content_img, style_imgs, opts = st.prepare(content, styles, **options)
 

@@ -135,17 +135,40 @@ class StyleOptions:
             raise OptionError(f"steps must be ≥ 0, got {self.steps}")
         make_style_loss(self.loss)
         self.pyramid()
-        from decaf.zoo.registry import get_spec, require_weights
+        for label, table in (("layer_weights", self.layer_weights), ("smoothing", self.smoothing)):
+            bad = {k: v for k, v in table.items() if not (math.isfinite(v) and v >= 0)}
+            if bad:
+                raise OptionError(f"{label} must be finite numbers ≥ 0, got {bad}")
+        from decaf.zoo.registry import require_weights
+
+        style_layers, content_layers = self.layers()
+        stray = set(self.layer_weights) - set(style_layers)
+        if stray:
+            raise OptionError(
+                f"layer_weights name unknown layer(s) {sorted(stray)}; "
+                f"the style layers are {style_layers}"
+            )
+        stray = set(self.smoothing) - set(style_layers) - set(content_layers)
+        if stray:
+            raise OptionError(
+                f"smoothing names unknown layer(s) {sorted(stray)}; "
+                f"the loss layers are {style_layers + content_layers}"
+            )
+        require_weights(self.backbone, self.weights)
+
+    def layers(self) -> tuple[list[str], list[str]]:
+        """(style layers, content layers): the given ones or the backbone family's defaults."""
+        from decaf.zoo.registry import get_spec
 
         family = get_spec(self.backbone).family
-        if not (self.style_layers or family in DEFAULT_STYLE_LAYERS) or not (
-            self.content_layers or family in DEFAULT_CONTENT_LAYERS
-        ):
+        style = list(self.style_layers or DEFAULT_STYLE_LAYERS.get(family, ()))
+        content = list(self.content_layers or DEFAULT_CONTENT_LAYERS.get(family, ()))
+        if not style or not content:
             raise OptionError(
                 f"no default layers for backbone {self.backbone!r}; "
                 "pass style_layers and content_layers"
             )
-        require_weights(self.backbone, self.weights)
+        return style, content
 
     def validate_blend(self, n_styles: int) -> list[float]:
         """Normalised blend weights for ``n_styles`` style pictures."""
@@ -246,13 +269,7 @@ def build_extractor(opts: StyleOptions) -> tuple[FeatureExtractor, list[str], li
     from decaf.zoo.registry import create_model, get_spec
 
     spec = get_spec(opts.backbone)
-    style_layers = list(opts.style_layers or DEFAULT_STYLE_LAYERS.get(spec.family, ()))
-    content_layers = list(opts.content_layers or DEFAULT_CONTENT_LAYERS.get(spec.family, ()))
-    if not style_layers or not content_layers:
-        raise OptionError(
-            f"no default layers for backbone {opts.backbone!r}; "
-            "pass style_layers and content_layers"
-        )
+    style_layers, content_layers = opts.layers()
     model = create_model(opts.backbone, weights=opts.weights)
     ext = FeatureExtractor(
         model, style_layers + content_layers, spec.mean, spec.std, opts.smoothing
