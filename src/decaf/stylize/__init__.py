@@ -8,6 +8,7 @@ iterations, losses, whether it was interrupted).
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from decaf.core.errors import OptionError
+from decaf.core.errors import ImageError, OptionError
 from decaf.core.images import ImageSource, load_image
 from decaf.stylize.optimize import Progress, StyleOptions, StyleResult, stylize_gatys
 from decaf.stylize.procedural import BUILTIN_STYLES, builtin_style
@@ -29,8 +30,6 @@ METHODS = ("gatys",)
 
 def resolve_content(src: ImageSource | None) -> Image.Image:
     """A content picture from a source, a built-in photo name, or the default photo."""
-    import os
-
     if src is None:
         src = DEFAULT_CONTENT
     if isinstance(src, str) and not os.path.exists(src) and src in BUILTIN_PHOTOS:
@@ -46,10 +45,12 @@ def resolve_content(src: ImageSource | None) -> Image.Image:
 
 def resolve_style(src: ImageSource, size: int = 512, seed: int = 0) -> Image.Image:
     """A style picture from a source or a built-in style name (``swirl``, ``mosaic``, ...)."""
-    import os
-
-    if isinstance(src, str) and not os.path.exists(src) and src in BUILTIN_STYLES:
-        return builtin_style(src, size=size, seed=seed)
+    if isinstance(src, str) and not os.path.exists(src):
+        if src in BUILTIN_STYLES:
+            return builtin_style(src, size=size, seed=seed)
+        raise ImageError(
+            f"{src}: no such file, and not a built-in style ({', '.join(sorted(BUILTIN_STYLES))})"
+        )
     return load_image(src)
 
 
