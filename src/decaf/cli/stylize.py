@@ -73,7 +73,9 @@ def stylize_command(
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="A weights file for the backbone.")] = None,
     content_weight: Annotated[float | None, typer.Option(help=_D("content_weight"))] = None,
-    style_weight: Annotated[float | None, typer.Option(help=_D("style_weight"))] = None,
+    style_weight: Annotated[
+        float | None, typer.Option(help="(default: 30 for gram, 1000 bn-stats, 3000 the MMDs)")
+    ] = None,
     tv_weight: Annotated[float | None, typer.Option(help=_D("tv_weight"))] = None,
     style_scale: Annotated[
         float | None,
