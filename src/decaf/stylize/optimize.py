@@ -279,7 +279,7 @@ def _make_optimizer(opts: StyleOptions, x: torch.Tensor) -> torch.optim.Optimize
             [x],
             lr=1.0,
             max_iter=1,
-            history_size=50,
+            history_size=20,  # 50 cost 0.18 GB more at 512 px for the same pictures
             tolerance_grad=0.0,
             tolerance_change=0.0,
             line_search_fn="strong_wolfe" if opts.line_search else None,
