@@ -31,6 +31,7 @@ def list_command(
                 "params_m": round(parameter_count(name) / 1e6, 2),
                 "input_size": spec.input_size,
                 "weights": weights_source(name),
+                "license": spec.license or None,
             }
         )
     if as_json:

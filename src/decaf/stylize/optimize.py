@@ -47,17 +47,20 @@ DEFAULT_CONTENT_LAYERS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class LossDefaults:
     style_weight: float
+    optimizer: str
     adam_lr: float
 
 
 #: Per-loss defaults, measured with benchmarks/stylize_gatys.py (Lite2 judge, ours/reference
 #: style ratio at 256/512 px, content ratio): at style weight 30 the MMD and BN losses barely
-#: stylize (mmd-gauss 3.6/3.6/0.54); at these weights they land near Gram's balance.
+#: stylize (mmd-gauss 3.6/3.6/0.54); at these weights they land near Gram's balance. On
+#: EfficientNet features L-BFGS climbs or stalls on the MMD losses (with or without a line
+#: search) while Adam descends steadily, hence their optimiser.
 LOSS_DEFAULTS: dict[str, LossDefaults] = {
-    "gram": LossDefaults(style_weight=30.0, adam_lr=0.01),
-    "bn-stats": LossDefaults(style_weight=1000.0, adam_lr=0.01),  # 0.96 / 0.63 / 1.08
-    "mmd-gauss": LossDefaults(style_weight=3000.0, adam_lr=0.003),  # 1.02 / 0.75 / 1.23
-    "mmd-linear": LossDefaults(style_weight=3000.0, adam_lr=0.003),  # 1.34 / 0.73 / 1.20
+    "gram": LossDefaults(30.0, "lbfgs", adam_lr=0.01),
+    "bn-stats": LossDefaults(1000.0, "lbfgs", adam_lr=0.01),  # 0.96 / 0.63 / 1.08
+    "mmd-gauss": LossDefaults(3000.0, "adam", adam_lr=0.003),  # 1.02 / 0.75 / 1.23
+    "mmd-linear": LossDefaults(3000.0, "adam", adam_lr=0.003),  # 1.34 / 0.73 / 1.20
 }
 
 
@@ -76,9 +79,7 @@ class StyleOptions:
     content_layers: Sequence[str] | None = None
     layer_weights: dict[str, float] = field(default_factory=dict)  #: per style layer, default 1
     smoothing: dict[str, float] = field(default_factory=dict)  #: SWAG temperature per layer
-    #: lbfgs | adam; None = the measured default per loss: L-BFGS for gram and bn-stats, Adam
-    #: for the MMD losses (on EfficientNet features L-BFGS climbs or stalls on them, with or
-    #: without a line search, while Adam descends steadily)
+    #: lbfgs | adam; None = the loss's measured default (LOSS_DEFAULTS)
     optimizer: str | None = None
     #: strong-Wolfe line search for L-BFGS: off by default (half the time per iteration and
     #: no better pictures in benchmarks/stylize_gatys.py)
@@ -122,16 +123,15 @@ class StyleOptions:
         """The style weight used: the given one or the loss's measured default."""
         if self.style_weight is not None:
             return self.style_weight
-        return LOSS_DEFAULTS[self.loss].style_weight if self.loss in LOSS_DEFAULTS else 30.0
+        return LOSS_DEFAULTS[self.loss].style_weight
 
     def solver(self) -> str:
         """The optimiser actually used (resolving the per-loss default)."""
-        if self.optimizer is not None:
-            return self.optimizer
-        return "adam" if self.loss.startswith("mmd") else "lbfgs"
+        return self.optimizer or LOSS_DEFAULTS[self.loss].optimizer
 
     def validate(self) -> None:
         """Fail before any model loads."""
+        make_style_loss(self.loss)  # first: the per-loss defaults below are keyed by it
         if not 32 <= self.size <= 4096:
             raise OptionError(f"size must be in 32..4096 pixels, got {self.size}")
         if self.optimizer not in (None, "lbfgs", "adam"):
@@ -156,7 +156,6 @@ class StyleOptions:
         steps = [self.steps] if isinstance(self.steps, int) else list(self.steps)
         if not steps or any(int(s) < 0 for s in steps):
             raise OptionError(f"steps must be ≥ 0, got {self.steps}")
-        make_style_loss(self.loss)
         self.pyramid()
         for label, table in (("layer_weights", self.layer_weights), ("smoothing", self.smoothing)):
             bad = {k: v for k, v in table.items() if not (math.isfinite(v) and v >= 0)}

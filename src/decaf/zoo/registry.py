@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,7 +37,6 @@ class ModelSpec:
     key_mapping: str = "direct"  # "direct" | "ordered"
     license: str = ""
     notes: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
