@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
-
 from decaf.core.errors import OptionError
+from decaf.core.progress import console
 
-console = Console(stderr=True)
+__all__ = ["console", "emit", "emit_error", "split_list", "split_pairs", "sigterm_as_interrupt"]
 
 
 def emit(payload: dict[str, Any], text: str, as_json: bool) -> None:

@@ -1,0 +1,78 @@
+"""Model bundles and snapshots: one ``.pt`` file, written atomically, read without pickle code.
+
+A *bundle* is what a task hands to users: ``{"format": "decaf-bundle", "version", "task", "arch",
+"state_dict", "classes", "preprocessing", "metrics", "provenance", ...}``. A *snapshot* is what the
+training engine writes to resume. Both are plain dictionaries of tensors, numbers, strings, lists
+and dicts, so :func:`torch.load` runs with ``weights_only=True``: opening a file someone sent you
+cannot execute code. Anything else — a foreign checkpoint, a truncated file, a picture renamed
+``.pt`` — is refused with a message that says what the file is not.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from decaf.core.errors import DecafError
+from decaf.core.images import atomic_write
+
+BUNDLE_FORMAT = "decaf-bundle"
+SNAPSHOT_FORMAT = "decaf-snapshot"
+VERSION = 1
+
+
+class BundleError(DecafError):
+    """A file that is not a readable decaf bundle or snapshot."""
+
+
+def save_checked(payload: dict[str, Any], dest: str | os.PathLike, kind: str) -> Path:
+    """Write ``payload`` tagged as ``kind`` to ``dest`` atomically (temp file + rename)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": kind, "version": VERSION, **payload}
+    return atomic_write(dest, lambda tmp: torch.save(data, tmp))
+
+
+def load_checked(src: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """Read a file written by :func:`save_checked` as ``kind``; refuse anything else clearly."""
+    path = Path(src)
+    what = "bundle" if kind == BUNDLE_FORMAT else "snapshot"
+    if not path.is_file():
+        raise BundleError(f"{path}: no such {what} file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BundleError(
+            f"{path}: not a decaf {what} (it is not a torch file that loads without running "
+            f"code: {first[:200]})"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != kind:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise BundleError(f"{path}: not a decaf {what} (format is {found!r}, expected {kind!r})")
+    if int(data.get("version", 0)) > VERSION:
+        raise BundleError(
+            f"{path}: {what} version {data['version']} is newer than this decaf reads ({VERSION})"
+        )
+    return data
+
+
+def save_bundle(payload: dict[str, Any], dest: str | os.PathLike) -> Path:
+    """Write a model bundle; ``payload`` needs at least ``task``, ``arch`` and ``state_dict``."""
+    for key in ("task", "arch", "state_dict"):
+        if key not in payload:
+            raise BundleError(f"a bundle needs {key!r}")
+    return save_checked(payload, dest, BUNDLE_FORMAT)
+
+
+def load_bundle(src: str | os.PathLike, task: str | None = None) -> dict[str, Any]:
+    """Read a model bundle; with ``task``, refuse a bundle made for another task."""
+    data = load_checked(src, BUNDLE_FORMAT)
+    if task is not None and data.get("task") != task:
+        raise BundleError(f"{src}: a {data.get('task')!r} bundle, but this needs a {task!r} bundle")
+    return data

@@ -1,0 +1,64 @@
+"""Multi-process data-parallel training under ``torchrun`` (gloo on CPU, NCCL on GPUs).
+
+``torchrun --nproc-per-node N -m decaf train …`` starts N processes with ``RANK``/``WORLD_SIZE``
+in their environment; :func:`setup` joins them into one process group and the engine wraps the
+model in ``DistributedDataParallel``. A plain ``python`` run is a world of one and none of this
+is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def setup() -> World:
+    """Join the process group described by torchrun's environment; a world of one otherwise."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return World(
+        rank=dist.get_rank(),
+        size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def any_rank(flag: bool, world: World) -> bool:
+    """True when ``flag`` is true on any rank (so all ranks stop at the same iteration)."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
