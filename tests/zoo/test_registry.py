@@ -85,7 +85,11 @@ def test_missing_weights_say_how_to_supply_them(tmp_path, monkeypatch):
 
 def test_registry_lookup():
     assert {"efficientnet_lite0", "vgg19", "resnet50", "coatnet_0"} <= set(list_models())
-    assert list_models("efficientnet*") == [f"efficientnet_lite{i}" for i in range(3)]
+    assert list_models("efficientnet_lite*") == [f"efficientnet_lite{i}" for i in range(3)]
+    # preprocessing follows the weights' own recipe (timm's pretrained config)
+    inc = get_spec("inception_v4")
+    assert (inc.input_size, inc.mean, inc.crop_pct) == (299, (0.5, 0.5, 0.5), 0.875)
+    assert get_spec("seresnet50").crop_pct == 0.95
     assert get_spec("efficientnet_lite0").mean == (0.5, 0.5, 0.5)
     with pytest.raises(OptionError, match="unknown model"):
         get_spec("alexnet9000")

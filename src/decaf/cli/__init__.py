@@ -12,7 +12,9 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from decaf.cli.classify import classify_command, eval_app, train_app
 from decaf.cli.common import emit_error
+from decaf.cli.data import data_app
 from decaf.cli.stylize import stylize_command
 from decaf.cli.zoo import zoo_app
 from decaf.core.errors import DecafError
@@ -25,6 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("stylize")(stylize_command)
+app.command("classify")(classify_command)
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+app.add_typer(data_app, name="data")
 app.add_typer(zoo_app, name="zoo")
 
 

@@ -76,3 +76,22 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def count_progress(description: str, enabled: bool = True) -> Iterator[Any]:
+    """A rich bar for jobs counted in items; yields ``update(done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

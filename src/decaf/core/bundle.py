@@ -34,7 +34,7 @@ def save_checked(payload: dict[str, Any], dest: str | os.PathLike, kind: str) ->
     """Write ``payload`` tagged as ``kind`` to ``dest`` atomically (temp file + rename)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": kind, "version": VERSION, **payload}
+    data = plain({"format": kind, "version": VERSION, **payload})
     return atomic_write(dest, lambda tmp: torch.save(data, tmp))
 
 
@@ -60,6 +60,17 @@ def load_checked(src: str | os.PathLike, kind: str) -> dict[str, Any]:
             f"{path}: {what} version {data['version']} is newer than this decaf reads ({VERSION})"
         )
     return data
+
+
+def plain(x: Any) -> Any:
+    """Tuples → lists, paths → strings, recursively: what ``weights_only`` loading accepts."""
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [plain(v) for v in x]
+    if isinstance(x, Path | str):
+        return str(x)  # also str subclasses such as torch.__version__, which need an import
+    return x
 
 
 def save_bundle(payload: dict[str, Any], dest: str | os.PathLike) -> Path:

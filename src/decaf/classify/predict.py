@@ -1,0 +1,162 @@
+"""Classify pictures with a bundle or an ImageNet zoo network; top-k, oversampling, evaluation.
+
+Oversampling is Caffe classify.py's: the four corner crops, the centre crop and the mirror of
+each (10 views), with the class probabilities averaged. Evaluation reports top-1, top-5,
+per-class accuracy and the confusion matrix (rows = true class, columns = predicted).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+from torch.utils.data import DataLoader
+
+from decaf.classify import model as cmodel
+from decaf.core.errors import OptionError
+from decaf.core.images import ImageSource, atomic_write, image_format_for, load_image
+from decaf.data.folders import ImageDataset, ImageSet
+from decaf.data.transforms import TenCrop, eval_transform
+from decaf.zoo.registry import create_model, imagenet_class_names
+
+
+@dataclass
+class Prediction:
+    index: int
+    label: str
+    score: float
+
+
+class Classifier:
+    """A model plus what it needs to read pictures: class names and preprocessing."""
+
+    def __init__(self, model: nn.Module, classes: Sequence[str], prep: dict[str, Any]) -> None:
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.classes = list(classes)
+        self.prep = prep
+        size, mean, std = prep["input_size"], prep["mean"], prep["std"]
+        self.transform = eval_transform(size, mean, std, prep.get("crop_pct", 0.875))
+        self.ten_crop = TenCrop(size, mean, std, prep.get("crop_pct", 0.875))
+
+    @classmethod
+    def from_bundle(cls, path: str | os.PathLike) -> Classifier:
+        model, bundle = cmodel.load(path)
+        return cls(model, bundle["classes"], bundle["preprocessing"])
+
+    @classmethod
+    def from_zoo(cls, name: str, weights: str | os.PathLike | None = None) -> Classifier:
+        """An ImageNet classifier straight from the zoo (offline weights, 1000 classes)."""
+        model = create_model(name, pretrained=True, weights=weights)
+        classes = list(imagenet_class_names())
+        return cls(model, classes, cmodel.preprocessing(name))
+
+    def _views(self, img: Image.Image, oversample: bool) -> torch.Tensor:
+        return self.ten_crop(img) if oversample else self.transform(img).unsqueeze(0)
+
+    @torch.inference_mode()
+    def probabilities(
+        self, images: Sequence[ImageSource], oversample: bool = False, batch: int = 16
+    ) -> torch.Tensor:
+        """(N, classes) softmax probabilities, averaged over the 10 views when oversampling."""
+        out = []
+        for start in range(0, len(images), batch):
+            chunk = [load_image(src) for src in images[start : start + batch]]
+            views = [self._views(img, oversample) for img in chunk]
+            x = torch.cat(views).contiguous(memory_format=torch.channels_last)
+            p = self.model(x).softmax(-1)
+            out.append(p.view(len(chunk), -1, p.shape[-1]).mean(1))
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))
+
+    def predict(
+        self, images: Sequence[ImageSource], top: int = 5, oversample: bool = False
+    ) -> list[list[Prediction]]:
+        probs = self.probabilities(images, oversample)
+        k = min(top, probs.shape[-1])
+        scores, idx = probs.topk(k, dim=-1)
+        return [
+            [
+                Prediction(int(i), self.classes[int(i)], float(s))
+                for s, i in zip(ss, ii, strict=True)
+            ]
+            for ss, ii in zip(scores, idx, strict=True)
+        ]
+
+
+@torch.inference_mode()
+def evaluate(
+    clf: Classifier,
+    data: ImageSet,
+    batch: int = 32,
+    oversample: bool = False,
+    workers: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Top-1/top-5, per-class accuracy and confusion matrix of ``clf`` on ``data``."""
+    n = len(clf.classes)
+    if len(data.classes) != n:
+        raise OptionError(
+            f"{data.source}: has {len(data.classes)} classes, the model {n}; "
+            "evaluate on data with the model's classes"
+        )
+    transform = (lambda img: clf._views(img, True)) if oversample else clf.transform
+    loader = DataLoader(
+        ImageDataset(data, transform), batch_size=batch, num_workers=workers, shuffle=False
+    )
+    confusion = np.zeros((n, n), np.int64)
+    top5_hits = done = 0
+    for x, y in loader:
+        views = x.shape[1] if oversample else 1
+        x = x.flatten(0, 1) if oversample else x
+        p = clf.model(x.contiguous(memory_format=torch.channels_last)).softmax(-1)
+        p = p.view(len(y), views, -1).mean(1)
+        top = p.topk(min(5, n), dim=-1).indices
+        top5_hits += int((top == y[:, None]).any(-1).sum())
+        np.add.at(confusion, (y.numpy(), top[:, 0].numpy()), 1)
+        done += len(y)
+        if progress:
+            progress(done, len(data))
+    totals = confusion.sum(1)
+    per_class = {
+        name: (float(confusion[i, i] / totals[i]) if totals[i] else None)
+        for i, name in enumerate(clf.classes)
+    }
+    return {
+        "top1": float(np.trace(confusion) / max(1, done)),
+        "top5": float(top5_hits / max(1, done)),
+        "images": done,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+        "classes": clf.classes,
+    }
+
+
+def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], dest: Path) -> Path:
+    """Draw the confusion matrix (row-normalised shading, counts in cells) as a picture."""
+    image_format_for(dest)
+    m = np.asarray(confusion, np.float64)
+    n = len(classes)
+    cell, label_w = 36, 8 * max(len(c) for c in classes) + 12
+    img = Image.new("RGB", (label_w + n * cell + 10, label_w + n * cell + 10), "white")
+    draw = ImageDraw.Draw(img)
+    rows = m / np.maximum(m.sum(1, keepdims=True), 1)
+    for i in range(n):
+        draw.text((4, label_w + i * cell + cell // 3), classes[i][:40], fill="black")
+        col = Image.new("RGB", (label_w, 14), "white")
+        ImageDraw.Draw(col).text((2, 1), classes[i][:40], fill="black")
+        img.paste(col.rotate(90, expand=True), (label_w + i * cell + cell // 3, 2))
+        for j in range(n):
+            shade = int(255 * (1 - rows[i, j]))
+            x0, y0 = label_w + j * cell, label_w + i * cell
+            fill = (shade, shade, 255) if i == j else (255, shade, shade)
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=fill, outline="grey")
+            text = "black" if rows[i, j] < 0.6 else "white"
+            draw.text((x0 + 4, y0 + cell // 3), str(int(m[i, j])), fill=text)
+    atomic_write(dest, lambda tmp: img.save(tmp, format=image_format_for(dest)))
+    return dest

@@ -1,0 +1,72 @@
+"""``decaf data``: dataset tools (mean image, synthetic datasets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from decaf.cli.common import count_progress, emit, split_list
+
+data_app = typer.Typer(help="Datasets: mean images, synthetic sets.", no_args_is_help=True)
+synth_app = typer.Typer(help="Make small offline datasets.", no_args_is_help=True)
+data_app.add_typer(synth_app, name="synth")
+
+
+@data_app.command("mean")
+def mean_command(
+    data: Annotated[str, typer.Argument(help="A folder of class folders, or a Caffe list file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .npy.")],
+    size: Annotated[int, typer.Option(help="Resize every picture to SIZE×SIZE first.")] = 256,
+    order: Annotated[str, typer.Option(help="Channel order: bgr (Caffe) or rgb.")] = "bgr",
+    root: Annotated[
+        Path | None, typer.Option(help="Folder list-file paths are relative to.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The dataset's mean image, (3, H, W) float32 in 0..255, like Caffe's compute_image_mean."""
+    from decaf.data.folders import scan
+    from decaf.data.mean import check_dest, compute_mean, save_mean
+
+    check_dest(output)
+    images = scan(data, root)
+    with count_progress("mean", not as_json) as update:
+        mean, skipped = compute_mean(images, (size, size), order, progress=update)
+    save_mean(mean, output)
+    per_channel = [round(float(c), 3) for c in mean.mean((1, 2))]
+    emit(
+        {"output": str(output), "shape": list(mean.shape), "order": order,
+         "channel_means": per_channel, "images": len(images), "skipped": skipped},
+        f"wrote {output}: shape {tuple(mean.shape)}, {order.upper()} channel means {per_channel} "
+        f"over {len(images) - skipped} images",
+        as_json,
+    )  # fmt: skip
+
+
+@synth_app.command("photo-styles")
+def photo_styles_command(
+    output: Annotated[Path, typer.Argument(help="Folder to create.")],
+    per_class: Annotated[int, typer.Option(help="Pictures per look.")] = 30,
+    size: Annotated[int, typer.Option(help="Side of each square picture in pixels.")] = 160,
+    looks: Annotated[str | None, typer.Option(help="Comma-separated subset of looks.")] = None,
+    val_fraction: Annotated[float, typer.Option(help="Share listed in val.txt.")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Photographic looks (noir, vintage, pastel, hdr, hazy, ...) on scikit-image photos."""
+    from decaf.data.synthetic import LOOKS, photo_styles
+
+    chosen = split_list(looks, str, "--looks")
+    with count_progress("synth", not as_json) as update:
+        info = photo_styles(
+            output, per_class, size, chosen, val_fraction, seed, force, progress=update
+        )
+    emit(
+        info,
+        f"wrote {output}: {len(info['classes'])} looks ({', '.join(info['classes'])}), "
+        f"{info['train']} train + {info['val']} val pictures; lists train.txt, val.txt, "
+        f"classes.txt (all looks: {', '.join(LOOKS)})",
+        as_json,
+    )

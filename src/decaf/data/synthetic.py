@@ -1,0 +1,203 @@
+"""Synthetic datasets made offline: photographic *looks* applied to scikit-image's photos.
+
+Flickr Style (Karayev et al. 2014) asks a network to recognise how a photo was taken or
+processed — Noir, Vintage, Pastel, HDR, Hazy, Depth of Field, Long Exposure, Bright, ... — not
+what it shows. :func:`photo_styles` builds a small dataset of that kind with no download: random
+crops of the built-in photos, each rendered in every look with randomised strength, so content
+never predicts the label and only the look does. It is for tests, demos and docs; it is not a
+substitute for real photographs.
+
+Each look is a function ``(rgb float image in [0, 1], rng) → image``, built from scikit-image
+and scipy operations (grey conversion, CLAHE, Gaussian blur, line convolution).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage import color, exposure, filters
+
+from decaf.core.errors import OptionError
+from decaf.core.photos import BUILTIN_PHOTOS, builtin_photo
+
+Look = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _vignette(h: int, w: int, strength: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2)) / np.sqrt(2)
+    return (1 - strength * r**2)[..., None]
+
+
+def _grain(img: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    noise = rng.normal(0, amount, img.shape[:2])[..., None]
+    return img + noise
+
+
+def _saturate(img: np.ndarray, factor: float) -> np.ndarray:
+    hsv = color.rgb2hsv(np.clip(img, 0, 1))
+    hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0, 1)
+    return color.hsv2rgb(hsv)
+
+
+def noir(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    grey = color.rgb2gray(img)
+    k = rng.uniform(6, 10)
+    grey = 1 / (1 + np.exp(-k * (grey - rng.uniform(0.4, 0.55))))  # hard S-curve
+    out = np.repeat(grey[..., None], 3, -1) * _vignette(*grey.shape, rng.uniform(0.4, 0.7))
+    return _grain(out, rng, rng.uniform(0.02, 0.05))
+
+
+def vintage(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sepia = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+    mix = rng.uniform(0.6, 0.9)
+    out = (1 - mix) * img + mix * (img @ sepia.T)
+    lift = rng.uniform(0.12, 0.22)  # faded blacks
+    out = lift + (1 - lift - 0.05) * out
+    out = out * _vignette(*img.shape[:2], rng.uniform(0.3, 0.5))
+    return _grain(out, rng, rng.uniform(0.02, 0.04))
+
+
+def pastel(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = _saturate(img, rng.uniform(0.35, 0.55))
+    out = rng.uniform(0.35, 0.5) + rng.uniform(0.45, 0.55) * out
+    tint = np.array([1.0, rng.uniform(0.93, 0.98), rng.uniform(0.97, 1.03)])
+    return filters.gaussian(out * tint, sigma=0.8, channel_axis=-1)
+
+
+def hdr(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = exposure.equalize_adapthist(np.clip(img, 0, 1), clip_limit=rng.uniform(0.03, 0.06))
+    detail = out - filters.gaussian(out, sigma=3, channel_axis=-1)
+    out = out + rng.uniform(1.0, 2.0) * detail  # halo-ish local contrast
+    return _saturate(out, rng.uniform(1.4, 1.9))
+
+
+def hazy(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h = img.shape[0]
+    depth = np.linspace(1.0, rng.uniform(0.3, 0.6), h)[:, None, None]  # thicker towards the top
+    fog = np.array([0.86, 0.88, 0.9]) + rng.uniform(-0.04, 0.04, 3)
+    amount = rng.uniform(0.45, 0.65) * depth
+    return (1 - amount) * img + amount * fog
+
+
+def depth_of_field(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[:2]
+    blurred = filters.gaussian(img, sigma=rng.uniform(3.0, 5.0) * max(h, w) / 160, channel_axis=-1)
+    cy, cx = rng.uniform(0.35, 0.65) * h, rng.uniform(0.35, 0.65) * w
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((yy - cy) / h, (xx - cx) / w)
+    sharp = np.clip(1 - (r - rng.uniform(0.12, 0.2)) / 0.1, 0, 1)[..., None]
+    return sharp * img + (1 - sharp) * blurred
+
+
+def long_exposure(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[:2]
+    length = int(rng.uniform(0.08, 0.14) * max(h, w)) | 1
+    angle = rng.uniform(0, np.pi)
+    kernel = np.zeros((length, length))
+    c = length // 2
+    for t in np.linspace(-c, c, 4 * length):
+        kernel[int(round(c + t * np.sin(angle))), int(round(c + t * np.cos(angle)))] = 1
+    kernel /= kernel.sum()
+    streaks = np.stack(
+        [ndimage.convolve(img[..., i], kernel, mode="reflect") for i in range(3)], -1
+    )
+    mix = rng.uniform(0.75, 0.95)
+    return (1 - mix) * img + mix * streaks
+
+
+def bright(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    gain = rng.uniform(1.4, 1.8)
+    out = np.clip(img * gain, 0, 1) ** rng.uniform(0.6, 0.8)
+    return _saturate(out, rng.uniform(0.85, 1.05))
+
+
+LOOKS: dict[str, Look] = {
+    "noir": noir,
+    "vintage": vintage,
+    "pastel": pastel,
+    "hdr": hdr,
+    "hazy": hazy,
+    "depth_of_field": depth_of_field,
+    "long_exposure": long_exposure,
+    "bright": bright,
+}
+
+
+def _random_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = photo.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.45, 1.0))
+    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    crop = Image.fromarray(photo[y : y + side, x : x + side])
+    if rng.random() < 0.5:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS), np.float64) / 255
+
+
+def photo_styles(
+    out: str | os.PathLike,
+    per_class: int = 30,
+    size: int = 160,
+    looks: list[str] | None = None,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, object]:
+    """Write ``out/<look>/<photo>_<k>.jpg`` plus Caffe list files ``train.txt``/``val.txt`` and
+    ``classes.txt``. The folder appears complete or not at all (built beside it, then renamed).
+    """
+    names = sorted(looks or LOOKS)  # the order a folder scan gives, so both agree
+    unknown = [n for n in names if n not in LOOKS]
+    if unknown:
+        raise OptionError(f"unknown look {unknown[0]!r}; choose from {', '.join(LOOKS)}")
+    if per_class < 2 or size < 16:
+        raise OptionError("need at least 2 images per class and a size of at least 16 px")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise OptionError(f"{out}: exists and is not empty (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    photos = {n: np.asarray(builtin_photo(n)) for n in BUILTIN_PHOTOS}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        lines: dict[str, list[str]] = {"train": [], "val": []}
+        n_val = max(1, round(per_class * val_fraction))
+        total, done = per_class * len(names), 0
+        for label, look in enumerate(names):
+            (tmp / look).mkdir()
+            for k in range(per_class):
+                source = BUILTIN_PHOTOS[k % len(BUILTIN_PHOTOS)]
+                crop = _random_crop(photos[source], size, rng)
+                styled = np.clip(LOOKS[look](crop, rng), 0, 1)
+                rel = f"{look}/{source}_{k:03d}.jpg"
+                Image.fromarray((styled * 255 + 0.5).astype(np.uint8)).save(tmp / rel, quality=92)
+                lines["val" if k < n_val else "train"].append(f"{rel} {label}")
+                done += 1
+                if progress:
+                    progress(done, total)
+        for split, rows in lines.items():
+            (tmp / f"{split}.txt").write_text("\n".join(rows) + "\n")
+        (tmp / "classes.txt").write_text("\n".join(names) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return {
+        "out": str(out),
+        "classes": names,
+        "train": len(lines["train"]),
+        "val": len(lines["val"]),
+    }
