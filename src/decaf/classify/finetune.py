@@ -198,6 +198,7 @@ def finetune(
         extra_state=lambda: {"classes": train_set.classes},
         log=log,
     )
+    log = log if trainer.world.is_main else None
     if log:
         log(f"train: {train_set.summary()}")
         log(f"val: {val_set.summary()}")
@@ -224,11 +225,12 @@ def finetune(
         "train": result.train,
         "val": result.eval,
         "interrupted": result.interrupted,
+        "rank": trainer.world.rank,
         "run_dir": str(run),
         "snapshot": str(result.snapshot) if result.snapshot else None,
     }
-    if result.interrupted:
-        return summary
+    if result.interrupted or not trainer.world.is_main:
+        return summary  # one process (rank 0) writes the bundle
     opts = {k: v for k, v in asdict(options).items() if k != "extra"}
     cmodel.save(
         model,

@@ -148,6 +148,8 @@ def train_classifier_command(
             train, val, output, options, run_dir=run_dir, resume=resume,
             progress=not as_json, log=None if as_json else console.print,
         )  # fmt: skip
+    if summary["rank"] != 0:
+        return  # under torchrun, rank 0 reports for everyone
     if summary["interrupted"]:
         emit(
             summary,

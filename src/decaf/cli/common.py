@@ -80,18 +80,29 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def count_progress(description: str, enabled: bool = True) -> Iterator[Any]:
-    """A rich bar for jobs counted in items; yields ``update(done, total)``."""
+    """A rich bar for jobs counted in items; yields ``update(done, total)``.
+
+    The bar appears at the first update, so a job that fails its checks prints only its error.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    if not enabled:
-        yield lambda done, total: None
-        return
-    with Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), console=console
-    ) as bar:
-        task = bar.add_task(description, total=None)
+    bar: Progress | None = None
+    task = None
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task
+        if not enabled:
+            return
+        if bar is None:
+            bar = Progress(
+                TextColumn(description), BarColumn(), MofNCompleteColumn(), console=console
+            )
+            bar.start()
+            task = bar.add_task(description, total=total)
+        bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if bar is not None:
+            bar.stop()
