@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from decaf.classify import model as cmodel
 from decaf.core.bundle import plain
 from decaf.core.errors import OptionError
-from decaf.data.folders import ImageDataset, ImageSet, scan, split
+from decaf.data.folders import ImageDataset, ImageSet, auto_workers, scan, split
 from decaf.data.transforms import eval_transform, train_transform
 from decaf.train.loop import LoopConfig, Trainer, TrainResult
 from decaf.train.schedules import LRPolicy
@@ -55,7 +55,7 @@ class FinetuneOptions:
     crop_scale: tuple[float, float] = (0.35, 1.0)
     label_smoothing: float = 0.0
     val_fraction: float = 0.2  # used when no validation set is given
-    workers: int = 2
+    workers: int | None = None  # None: auto_workers()
     seed: int = 0
     test_interval: int = 0
     snapshot_interval: int = 0
@@ -149,6 +149,7 @@ def finetune(
             f"{val_set.source} has {len(val_set.classes)} classes, "
             f"{train_set.source} has {len(train_set.classes)}"
         )
+    workers = auto_workers() if options.workers is None else options.workers
     out = Path(out)
     run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
     prep = cmodel.preprocessing(options.backbone, options.size)
@@ -183,7 +184,7 @@ def finetune(
         snapshot_interval=options.snapshot_interval,
         out_dir=run,
         seed=options.seed,
-        num_workers=options.workers,
+        num_workers=workers,
         progress=progress,
     )
     transform = train_transform(prep["input_size"], prep["mean"], prep["std"], options.crop_scale)
@@ -194,7 +195,7 @@ def finetune(
         classification_step(options.label_smoothing),
         solver,
         loop,
-        evaluate=validation_fn(val_set, prep, options.batch, options.workers),
+        evaluate=validation_fn(val_set, prep, options.batch, workers),
         extra_state=lambda: {"classes": train_set.classes},
         log=log,
     )

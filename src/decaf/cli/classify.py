@@ -118,7 +118,9 @@ def train_classifier_command(
     iter_size: Annotated[int, typer.Option(help="Batches accumulated per update.")] = 1,
     clip_gradients: Annotated[float | None, typer.Option(help="Max gradient L2 norm.")] = None,
     label_smoothing: Annotated[float, typer.Option(help="Cross-entropy smoothing.")] = 0.0,
-    workers: Annotated[int, typer.Option(help="Data loading processes.")] = 2,
+    workers: Annotated[
+        int | None, typer.Option(help="Data loading processes (default: 0 on ≤ 2 cores).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     test_interval: Annotated[int, typer.Option(help="Validate every N updates (0: at end).")] = 0,
     snapshot: Annotated[int, typer.Option(help="Snapshot every N updates (0: when stopped).")] = 0,
@@ -195,18 +197,21 @@ def eval_classifier_command(
         Path | None, typer.Option(help="Write the confusion matrix as a picture (PNG).")
     ] = None,
     batch: Annotated[int, typer.Option(help="Pictures per forward pass.")] = 32,
-    workers: Annotated[int, typer.Option(help="Data loading processes.")] = 2,
+    workers: Annotated[
+        int | None, typer.Option(help="Data loading processes (default: 0 on ≤ 2 cores).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Top-1, top-5 and per-class accuracy of a bundle on labelled pictures."""
     from decaf.classify.predict import Classifier, confusion_png, evaluate
     from decaf.core.images import image_format_for
-    from decaf.data.folders import scan
+    from decaf.data.folders import auto_workers, scan
 
     if confusion is not None:
         image_format_for(confusion)
     images = scan(data)
     clf = Classifier.from_bundle(bundle)
+    workers = auto_workers() if workers is None else workers
     _align_classes(images, clf.classes)
     with count_progress("eval", not as_json) as update:
         report = evaluate(clf, images, batch, oversample, workers, progress=update)

@@ -29,6 +29,14 @@ from decaf.core.images import load_image
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
+def auto_workers() -> int:
+    """DataLoader workers worth starting here: none on ≤ 2 cores, where decoding in the training
+    process was measured faster (benchmarks/train_throughput.py: 58 vs 50 images/s with one
+    worker), else half the cores up to 4."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(4, cores // 2)
+
+
 class DataError(DecafError):
     """A dataset that cannot be used as given."""
 

