@@ -34,6 +34,7 @@ bench: install
 
 docs: install
 	$(BIN)/python docs/make_stylize_grid.py
+	$(BIN)/python docs/make_classify_figures.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -102,3 +102,20 @@ def test_imagenet_out_of_the_box() -> None:
     assert [p[0].label for p in plain] == ["Egyptian cat", "espresso"]
     ten = clf.predict([skimage.data.chelsea()], top=1, oversample=True)
     assert ten[0][0].index == 285 and ten[0][0].score != plain[0][0].score
+
+
+def test_every_zoo_family_gets_a_head_and_stages() -> None:
+    """Built on the meta device (no memory, no weights): the recipe's parts exist for each."""
+    from decaf.zoo.registry import list_models
+
+    for name in list_models():
+        with torch.device("meta"):
+            net = cmodel.build(name, 5, pretrained=False)
+        heads = cmodel.head_patterns(net)
+        groups = cmodel.stages(net)
+        assert len(groups) >= 3, name
+        head_params = [n for n, _ in net.named_parameters() if any(
+            n.startswith(h[:-2] + ".") for h in heads)]  # fmt: skip
+        assert head_params, name
+        out_dims = {dict(net.named_parameters())[n].shape[0] for n in head_params}
+        assert out_dims == {5} and net.num_classes == 5, name

@@ -88,6 +88,10 @@ def _bad_data(tmp: Path) -> dict[str, str]:
             ["train", "classifier", "{styles}", "-o", "{out}", "--epochs", "1", "--iters", "1"],
             "not both",
         ),
+        (
+            ["train", "classifier", "{styles}", "-o", "{out}", "--backbone", "vgg16"],
+            "never downloads",
+        ),
         (["classify", "{missing}"], "no such file or folder"),
         (["classify", "{empty}"], "no pictures"),
         (["classify", "{styles}", "--model", "{notbundle}"], "not a decaf bundle"),

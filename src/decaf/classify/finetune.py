@@ -27,7 +27,7 @@ from decaf.core.bundle import plain
 from decaf.core.errors import OptionError
 from decaf.data.folders import ImageDataset, ImageSet, auto_workers, scan, split
 from decaf.data.transforms import eval_transform, train_transform
-from decaf.train.loop import LoopConfig, Trainer, TrainResult
+from decaf.train.loop import LoopConfig, Trainer, TrainResult, set_seed
 from decaf.train.schedules import LRPolicy
 from decaf.train.solver import ParamRule, SolverConfig
 from decaf.zoo.registry import weights_source
@@ -153,6 +153,7 @@ def finetune(
     out = Path(out)
     run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
     prep = cmodel.preprocessing(options.backbone, options.size)
+    set_seed(options.seed)  # the new head's initial weights, too, follow --seed
     model = cmodel.build(
         options.backbone, len(train_set.classes), pretrained=not options.scratch,
         weights=options.weights,

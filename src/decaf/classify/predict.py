@@ -146,6 +146,8 @@ def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], de
     img = Image.new("RGB", (label_w + n * cell + 10, label_w + n * cell + 10), "white")
     draw = ImageDraw.Draw(img)
     rows = m / np.maximum(m.sum(1, keepdims=True), 1)
+    draw.text((4, 4), "rows: true class", fill="black")
+    draw.text((4, 18), "columns: predicted", fill="black")
     for i in range(n):
         draw.text((4, label_w + i * cell + cell // 3), classes[i][:40], fill="black")
         col = Image.new("RGB", (label_w, 14), "white")

@@ -244,17 +244,20 @@ def create_model(
     import timm
 
     spec = get_spec(name)
-    model: nn.Module = timm.create_model(spec.arch, pretrained=False, **kwargs)
+    # find the weights before building: a missing file should fail fast, not after a VGG init
+    source: Path | None = None
     if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"{path}: weights file not found")
-        _load_into(model, _read_state_dict(path), spec, str(path))
+        source = Path(weights)
+        if not source.is_file():
+            raise WeightsError(f"{source}: weights file not found")
     elif pretrained:
         found = _find_weights(spec)
         if found is None:
             raise _no_weights(spec)
-        _load_into(model, _read_state_dict(found[1]), spec, str(found[1]))
+        source = found[1]
+    model: nn.Module = timm.create_model(spec.arch, pretrained=False, **kwargs)
+    if source is not None:
+        _load_into(model, _read_state_dict(source), spec, str(source))
     if num_classes is not None:
         model.reset_classifier(num_classes)
     model.pretrained_spec = spec  # type: ignore[attr-defined]
