@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo.png
 
-.PHONY: install demo test lint bench docs clean
+.PHONY: install demo test lint bench docs proto clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: install
 docs: install
 	$(BIN)/python docs/make_stylize_grid.py
 	$(BIN)/python docs/make_classify_figures.py
+
+proto: install  # regenerate the committed caffe_pb2.py from our caffe.proto
+	$(BIN)/python -m grpc_tools.protoc -Isrc/decaf/caffe/proto --python_out=src/decaf/caffe/proto \
+		src/decaf/caffe/proto/caffe.proto
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
