@@ -1,0 +1,297 @@
+"""Read and write Caffe's files: prototxt, caffemodel, binaryproto, solver.
+
+Text files parse with protobuf's ``text_format``; a syntax error becomes a :class:`CaffeFormatError`
+naming ``file:line:column``. Binary files parse with the upb backend, which has no 64 MB message
+limit (Caffe raised its own limit for VGG16's 528 MB weights). Legacy V1 nets (``layers { type:
+CONVOLUTION }``) and ``input``/``input_dim`` declarations are upgraded on read, as Caffe's
+``UpgradeNetAsNeeded`` does. A user's own ``caffe.proto`` dialect can be compiled at run time with
+:func:`load_dialect`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from google.protobuf import text_format
+from google.protobuf.message import DecodeError, Message
+
+from decaf.caffe.proto import caffe_pb2
+from decaf.core.errors import DecafError
+from decaf.core.images import atomic_write
+
+PROTO = caffe_pb2
+
+
+class CaffeFormatError(DecafError):
+    """A Caffe file that cannot be read as what it claims to be."""
+
+
+def _read_text(src: str | os.PathLike) -> tuple[str, str]:
+    """(text, label) for a path or for prototxt text itself."""
+    if isinstance(src, os.PathLike) or (
+        isinstance(src, str) and "\n" not in src and "{" not in src
+    ):
+        path = Path(src)
+        if not path.is_file():
+            raise CaffeFormatError(f"{path}: no such file")
+        try:
+            return path.read_text(), str(path)
+        except UnicodeDecodeError:
+            raise CaffeFormatError(f"{path}: not a text prototxt (binary file?)") from None
+    return str(src), "<prototxt>"
+
+
+def parse_text(src: str | os.PathLike, message: Message) -> Message:
+    """Parse prototxt ``src`` (path or text) into ``message``; errors name file:line:column."""
+    text, label = _read_text(src)
+    try:
+        text_format.Merge(text, message)
+    except text_format.ParseError as exc:
+        raise CaffeFormatError(f"{label}:{exc}") from None
+    return message
+
+
+def parse_binary(src: str | os.PathLike, message: Message) -> Message:
+    path = Path(src)
+    if not path.is_file():
+        raise CaffeFormatError(f"{path}: no such file")
+    data = path.read_bytes()
+    if not data:
+        raise CaffeFormatError(f"{path}: empty file")
+    try:
+        message.ParseFromString(data)
+    except DecodeError as exc:
+        raise CaffeFormatError(
+            f"{path}: not a valid {type(message).__name__} (truncated or not a Caffe file: {exc})"
+        ) from None
+    return message
+
+
+# -- nets ---------------------------------------------------------------------------------------
+
+_V1_TYPES = {
+    "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL",
+    "CONCAT": "Concat", "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution",
+    "DATA": "Data", "DECONVOLUTION": "Deconvolution", "DROPOUT": "Dropout",
+    "DUMMY_DATA": "DummyData", "EUCLIDEAN_LOSS": "EuclideanLoss", "ELTWISE": "Eltwise",
+    "EXP": "Exp", "FLATTEN": "Flatten", "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output",
+    "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col", "IMAGE_DATA": "ImageData",
+    "INFOGAIN_LOSS": "InfogainLoss", "INNER_PRODUCT": "InnerProduct", "LRN": "LRN",
+    "MEMORY_DATA": "MemoryData", "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
+    "MVN": "MVN", "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU", "SIGMOID": "Sigmoid",
+    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "SILENCE": "Silence",
+    "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split", "SLICE": "Slice",
+    "TANH": "TanH", "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold",
+}  # fmt: skip
+_V1_SHARED_FIELDS = [
+    "accuracy_param",
+    "argmax_param",
+    "concat_param",
+    "contrastive_loss_param",
+    "convolution_param",
+    "data_param",
+    "dropout_param",
+    "dummy_data_param",
+    "eltwise_param",
+    "exp_param",
+    "hdf5_data_param",
+    "hdf5_output_param",
+    "hinge_loss_param",
+    "image_data_param",
+    "infogain_loss_param",
+    "inner_product_param",
+    "lrn_param",
+    "memory_data_param",
+    "mvn_param",
+    "pooling_param",
+    "power_param",
+    "relu_param",
+    "sigmoid_param",
+    "softmax_param",
+    "slice_param",
+    "tanh_param",
+    "threshold_param",
+    "window_data_param",
+    "transform_param",
+    "loss_param",
+]
+
+
+def _upgrade_v1(net: Any) -> None:
+    """V1 ``layers`` → ``layer`` in place (Caffe's UpgradeV1Net)."""
+    if net.layer and net.layers:
+        raise CaffeFormatError("a net may not mix 'layer' and the legacy 'layers' fields")
+    enum = caffe_pb2.V1LayerParameter.LayerType
+    for old in net.layers:
+        new = net.layer.add()
+        new.name = old.name
+        new.type = _V1_TYPES.get(enum.Name(old.type), enum.Name(old.type))
+        new.bottom.extend(old.bottom)
+        new.top.extend(old.top)
+        new.include.extend(old.include)
+        new.exclude.extend(old.exclude)
+        new.loss_weight.extend(old.loss_weight)
+        new.blobs.extend(old.blobs)
+        count = max(len(old.blobs_lr), len(old.weight_decay), len(old.param))
+        for i in range(count):
+            spec = new.param.add()
+            if i < len(old.param):
+                spec.name = old.param[i]
+            if i < len(old.blobs_lr):
+                spec.lr_mult = old.blobs_lr[i]
+            if i < len(old.weight_decay):
+                spec.decay_mult = old.weight_decay[i]
+        for name in _V1_SHARED_FIELDS:
+            if old.HasField(name):
+                getattr(new, name).CopyFrom(getattr(old, name))
+    del net.layers[:]
+
+
+def _upgrade_inputs(net: Any) -> None:
+    """``input`` + ``input_dim``/``input_shape`` → an ``Input`` layer in front (UpgradeNetInput)."""
+    if not net.input:
+        return
+    shapes = []
+    if net.input_shape:
+        shapes = [list(s.dim) for s in net.input_shape]
+    elif net.input_dim:
+        dims = list(net.input_dim)
+        if len(dims) != 4 * len(net.input):
+            raise CaffeFormatError("input_dim must give 4 values per input")
+        shapes = [dims[4 * i : 4 * i + 4] for i in range(len(net.input))]
+    layer = caffe_pb2.LayerParameter(name="input", type="Input", top=list(net.input))
+    for dims in shapes:
+        layer.input_param.shape.add().dim.extend(dims)
+    layers = [layer, *net.layer]
+    del net.layer[:]
+    net.layer.extend(layers)
+    del net.input[:]
+    del net.input_dim[:]
+    del net.input_shape[:]
+
+
+def _upgrade_batchnorm(net: Any) -> None:
+    """BatchNorm's three ``param {}`` are frozen (lr_mult = decay_mult = 0), as Caffe forces."""
+    for layer in net.layer:
+        if layer.type == "BatchNorm":
+            for spec in layer.param:
+                spec.lr_mult = 0
+                spec.decay_mult = 0
+
+
+def upgrade_net(net: Any) -> Any:
+    _upgrade_v1(net)
+    _upgrade_inputs(net)
+    _upgrade_batchnorm(net)
+    return net
+
+
+def read_net(src: str | os.PathLike, pb: ModuleType = PROTO) -> Any:
+    """A ``NetParameter`` from a prototxt path or text, upgraded to the current format."""
+    return upgrade_net(parse_text(src, pb.NetParameter()))
+
+
+def read_weights(src: str | os.PathLike, pb: ModuleType = PROTO) -> Any:
+    """A ``NetParameter`` with blobs from a binary ``.caffemodel``."""
+    return upgrade_net(parse_binary(src, pb.NetParameter()))
+
+
+def write_weights(net: Any, dest: str | os.PathLike) -> Path:
+    return atomic_write(dest, lambda tmp: tmp.write_bytes(net.SerializeToString()))
+
+
+def read_solver(src: str | os.PathLike, pb: ModuleType = PROTO) -> Any:
+    return parse_text(src, pb.SolverParameter())
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+
+def blob_shape(blob: Any) -> tuple[int, ...]:
+    """A blob's shape: ``shape.dim`` or the legacy num/channels/height/width."""
+    if blob.HasField("shape"):
+        return tuple(int(d) for d in blob.shape.dim)
+    if blob.num or blob.channels or blob.height or blob.width:
+        return (blob.num, blob.channels, blob.height, blob.width)
+    return (len(blob.data) or len(blob.double_data),)
+
+
+def blobproto_to_array(blob: Any, return_diff: bool = False) -> np.ndarray:
+    """pycaffe's ``caffe.io.blobproto_to_array``: the blob's values as an array of its shape."""
+    if return_diff:
+        values = blob.double_diff if len(blob.double_diff) else blob.diff
+    else:
+        values = blob.double_data if len(blob.double_data) else blob.data
+    arr = np.asarray(values, dtype=np.float64 if len(blob.double_data) else np.float32)
+    shape = blob_shape(blob)
+    if int(np.prod(shape)) != arr.size:
+        raise CaffeFormatError(f"blob holds {arr.size} values but its shape is {shape}")
+    return arr.reshape(shape)
+
+
+def array_to_blobproto(arr: np.ndarray, pb: ModuleType = PROTO) -> Any:
+    blob = pb.BlobProto()
+    blob.shape.dim.extend(int(d) for d in arr.shape)
+    blob.data.extend(np.asarray(arr, np.float32).ravel().tolist())
+    return blob
+
+
+def read_mean(src: str | os.PathLike) -> np.ndarray:
+    """A ``.binaryproto`` mean file as a (C, H, W) float32 array.
+
+    compute_image_mean stores a (1, C, H, W) blob; that leading 1 is what makes pycaffe's
+    ``Transformer.set_mean`` fail with "Mean shape invalid", so it is dropped here.
+    """
+    blob = parse_binary(src, PROTO.BlobProto())
+    arr = blobproto_to_array(blob).astype(np.float32)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 3:
+        raise CaffeFormatError(f"{src}: a mean image has 3 axes (C, H, W), this has {arr.shape}")
+    return arr
+
+
+# -- dialects -----------------------------------------------------------------------------------
+
+
+def load_dialect(proto_file: str | os.PathLike) -> ModuleType:
+    """Compile a user's ``caffe.proto`` (e.g. caffe-fast-rcnn's) and return its ``_pb2`` module.
+
+    Pass the module as ``pb=`` to the readers, so fields only that dialect knows parse.
+    """
+    from grpc_tools import protoc
+
+    path = Path(proto_file).resolve()
+    if not path.is_file():
+        raise CaffeFormatError(f"{path}: no such .proto file")
+    out = Path(tempfile.mkdtemp(prefix="decaf_proto_"))
+    args = ["protoc", f"-I{path.parent}", f"--python_out={out}", str(path)]
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = protoc.main(args)
+    if code != 0:
+        raise CaffeFormatError(f"{path}: protoc could not compile it: {err.getvalue().strip()}")
+    generated = out / f"{path.stem}_pb2.py"
+    # its own descriptor pool: a dialect reuses the names "caffe.NetParameter" etc., which our
+    # schema already holds in the default pool
+    code_text = generated.read_text().replace(
+        "_descriptor_pool.Default()", "_descriptor_pool.DescriptorPool()"
+    )
+    generated.write_text(code_text)
+    name = f"decaf_dialect_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, generated)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,267 @@
+"""Build a torch module from a Caffe net description, with Caffe's net-level semantics.
+
+:class:`CaffeNet` follows ``caffe::Net::Init`` (research §1.4):
+
+- layers are filtered by include/exclude rules against a ``NetState`` (phase, level, stages);
+- blobs are named; a layer whose top equals its bottom works in place (the name then refers to
+  the newer value, as in Caffe);
+- ``param { name: ... }`` shares one blob between layers (siamese nets);
+- ``lr_mult``/``decay_mult`` per blob become :class:`~decaf.train.solver.ParamRule` s for the
+  shared engine (:meth:`CaffeNet.param_rules`); lr_mult 0 freezes;
+- weights load by layer *name* (:meth:`CaffeNet.copy_from`); layers absent from the caffemodel
+  keep their fillers — renaming a layer is how Caffe fine-tunes;
+- outputs are the blobs no layer consumes; losses are Σ loss_weight · Σ top.
+
+Data layers that read files (Data, ImageData, HDF5Data, ...) are not built yet: such a net runs
+with its data blobs given as inputs to :meth:`CaffeNet.forward`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from decaf.caffe import io as cio
+from decaf.caffe.layers import FILLER_FIELDS, LAYERS, CaffeLayer, CaffeLayerError, fill
+from decaf.caffe.proto import caffe_pb2
+
+TRAIN, TEST = 0, 1
+DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData", "Python"}
+
+
+def state_meets_rule(phase: int, level: int, stages: set[str], rule: Any) -> bool:
+    """Caffe's ``Net::StateMeetsRule``."""
+    if rule.HasField("phase") and rule.phase != phase:
+        return False
+    if rule.HasField("min_level") and level < rule.min_level:
+        return False
+    if rule.HasField("max_level") and level > rule.max_level:
+        return False
+    if any(s not in stages for s in rule.stage):
+        return False
+    return not any(s in stages for s in rule.not_stage)
+
+
+def filter_layers(net: Any, phase: int, level: int = 0, stages: Iterable[str] = ()) -> list[Any]:
+    """The layers a net in this state contains (``Net::FilterNet``)."""
+    stage_set = set(stages)
+    kept = []
+    for layer in net.layer:
+        if layer.include and layer.exclude:
+            raise CaffeLayerError(f"{layer.name}: a layer may have include or exclude, not both")
+        if layer.include:
+            ok = any(state_meets_rule(phase, level, stage_set, r) for r in layer.include)
+        else:
+            ok = not any(state_meets_rule(phase, level, stage_set, r) for r in layer.exclude)
+        if ok:
+            kept.append(layer)
+    return kept
+
+
+def _module_key(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", name) or "_"
+
+
+class CaffeNet(nn.Module):
+    """A Caffe net as a torch module. ``forward(**blobs)`` → ``{output name: tensor}``."""
+
+    def __init__(
+        self,
+        net: Any,
+        phase: int = TEST,
+        level: int = 0,
+        stages: Iterable[str] = (),
+        input_shapes: dict[str, tuple[int, ...]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.proto = net
+        self.phase = phase
+        self.layer_params = filter_layers(net, phase, level, stages)
+        self.layers = nn.ModuleDict()
+        self.order: list[tuple[str, Any]] = []  # (module key, LayerParameter)
+        self.inputs: list[str] = []
+        shapes: dict[str, tuple[int, ...]] = {}
+        given = dict(input_shapes or {})
+        consumed: set[str] = set()
+        produced: list[str] = []
+        owners: dict[str, tuple[CaffeLayer, int]] = {}
+        self.mults: dict[str, tuple[float, float]] = {}
+        example: dict[str, torch.Tensor] = {}
+        for lp in self.layer_params:
+            if lp.type == "Input" or lp.type in DATA_TYPES:
+                dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []
+                for i, top in enumerate(lp.top):
+                    if top in given:
+                        shape = tuple(given[top])
+                    elif i < len(dims):
+                        shape = tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]))
+                    else:
+                        raise CaffeLayerError(
+                            f"{lp.name}: {lp.type} layers are not built yet; give the shape of "
+                            f"{top!r} (input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
+                        )
+                    shapes[top] = shape
+                    example[top] = torch.zeros(shape)
+                    self.inputs.append(top)
+                    produced.append(top)
+                continue
+            cls = LAYERS.get(lp.type)
+            if cls is None:
+                raise CaffeLayerError(f"{lp.name}: layer type {lp.type!r} is not supported")
+            missing = [b for b in lp.bottom if b not in shapes]
+            if missing:
+                raise CaffeLayerError(f"{lp.name}: unknown bottom blob(s) {missing}")
+            layer = cls(lp, [shapes[b] for b in lp.bottom], lp.phase if lp.HasField("phase")
+                        else phase)  # fmt: skip
+            self._fill(layer, lp)
+            for i, blob in enumerate(layer.blobs):
+                spec = lp.param[i] if i < len(lp.param) else caffe_pb2.ParamSpec()
+                if spec.name:
+                    if spec.name in owners:
+                        owner, j = owners[spec.name]
+                        if owner.blobs[j].numel() != blob.numel():
+                            raise CaffeLayerError(
+                                f"{lp.name}: shared param {spec.name!r} has another size"
+                            )
+                        layer.blobs[i] = owner.blobs[j]
+                        continue
+                    owners[spec.name] = (layer, i)
+                if layer.type == "BatchNorm":
+                    continue
+                key = f"{_module_key(lp.name)}.blobs.{i}"
+                self.mults[key] = (spec.lr_mult, spec.decay_mult)
+            key = _module_key(lp.name)
+            if key in self.layers:
+                raise CaffeLayerError(f"{lp.name}: two layers have this name")
+            self.layers[key] = layer
+            self.order.append((key, lp))
+            with torch.no_grad():
+                outs = layer(*[example[b] for b in lp.bottom])
+            for top, value in zip(lp.top, outs, strict=False):
+                shapes[top] = tuple(value.shape)
+                example[top] = value
+                produced.append(top)
+            consumed.update(b for b in lp.bottom if b not in lp.top)
+        self.blob_shapes = shapes
+        seen: set[str] = set()
+        self.outputs = [b for b in produced if b not in consumed and not (b in seen or seen.add(b))]
+        self.blob_values: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _fill(layer: CaffeLayer, lp: Any) -> None:
+        fields = FILLER_FIELDS.get(lp.type)
+        if fields is None:
+            return
+        param = getattr(lp, fields[0])
+        if len(layer.blobs) > 0:
+            fill(layer.blobs[0].data, getattr(param, fields[1]))
+        if fields[2] and len(layer.blobs) > 1:
+            fill(layer.blobs[1].data, getattr(param, fields[2]))
+
+    # -- running -----------------------------------------------------------------------------
+    def forward(self, **blobs: torch.Tensor) -> dict[str, torch.Tensor]:
+        missing = [name for name in self.inputs if name not in blobs]
+        if missing:
+            raise CaffeLayerError(f"missing inputs {missing}; the net takes {self.inputs}")
+        values = dict(blobs)
+        self.losses: dict[str, torch.Tensor] = {}
+        for key, lp in self.order:
+            layer = self.layers[key]
+            outs = layer(*[values[b] for b in lp.bottom])
+            weights = list(lp.loss_weight)
+            for i, (top, value) in enumerate(zip(lp.top, outs, strict=False)):
+                values[top] = value
+                w = weights[i] if i < len(weights) else (1.0 if getattr(layer, "is_loss", False)
+                                                          and i == 0 else 0.0)  # fmt: skip
+                if w:
+                    self.losses[top] = w * value.sum()
+        self.blob_values = values
+        return {name: values[name] for name in self.outputs}
+
+    def loss(self) -> torch.Tensor:
+        """Σ loss_weight · Σ top over the last forward's loss tops."""
+        if not self.losses:
+            raise CaffeLayerError("this net has no loss layer")
+        return torch.stack(list(self.losses.values())).sum()
+
+    # -- parameters --------------------------------------------------------------------------
+    def param_rules(self) -> list[Any]:
+        """lr_mult/decay_mult of every learnable blob as rules for the shared training engine."""
+        from decaf.train.solver import ParamRule
+
+        return [ParamRule(f"re:^layers\\.{re.escape(k)}$", lr, dm) for k, (lr, dm) in
+                self.mults.items()]  # fmt: skip
+
+    def layer_by_name(self, name: str) -> CaffeLayer:
+        return self.layers[_module_key(name)]  # type: ignore[return-value]
+
+    def copy_from(self, weights: Any, strict_names: bool = False) -> list[str]:
+        """Load blobs by layer name from a caffemodel (path or NetParameter); returns loaded names.
+
+        Layers the caffemodel lacks keep their filler values. A layer whose blob count or sizes
+        differ is an error naming it.
+        """
+        if isinstance(weights, str | os.PathLike):
+            weights = cio.read_weights(weights)
+        by_name = {layer.name: layer for layer in weights.layer if len(layer.blobs)}
+        loaded = []
+        for key, lp in self.order:
+            layer = self.layers[key]
+            src = by_name.get(lp.name)
+            if src is None or len(layer.blobs) == 0:
+                continue
+            if len(src.blobs) != len(layer.blobs):
+                raise CaffeLayerError(
+                    f"{lp.name}: the caffemodel has {len(src.blobs)} blobs, the net wants "
+                    f"{len(layer.blobs)}"
+                )
+            for blob, target in zip(src.blobs, layer.blobs, strict=True):
+                arr = cio.blobproto_to_array(blob)
+                if arr.size != target.numel():
+                    raise CaffeLayerError(
+                        f"{lp.name}: blob of shape {arr.shape} does not fit {tuple(target.shape)}"
+                    )
+                with torch.no_grad():
+                    target.copy_(torch.from_numpy(arr.astype(np.float32)).reshape(target.shape))
+            loaded.append(lp.name)
+        if strict_names and not loaded:
+            raise CaffeLayerError("no layer of the caffemodel matches this net by name")
+        return loaded
+
+    def to_proto(self) -> Any:
+        """The net's layers with their current blobs, as a NetParameter (a caffemodel)."""
+        out = caffe_pb2.NetParameter()
+        out.CopyFrom(self.proto)
+        del out.layer[:]
+        for lp in self.layer_params:
+            new = out.layer.add()
+            new.CopyFrom(lp)
+            del new.blobs[:]
+            key = _module_key(lp.name)
+            if key in self.layers:
+                for t in self.layers[key].caffe_blobs():  # type: ignore[operator]
+                    new.blobs.append(cio.array_to_blobproto(t.detach().cpu().numpy()))
+        return out
+
+    def save(self, dest: str | os.PathLike) -> Path:
+        """Write a caffemodel that Caffe and OpenCV read (blobs with explicit shapes)."""
+        return cio.write_weights(self.to_proto(), dest)
+
+
+def load(
+    prototxt: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    phase: int = TEST,
+    **kwargs: Any,
+) -> CaffeNet:
+    net = CaffeNet(cio.read_net(prototxt), phase=phase, **kwargs)
+    if weights is not None:
+        net.copy_from(weights)
+    return net.train(phase == TRAIN)
