@@ -1,0 +1,13 @@
+"""Caffe without Caffe: ``from decaf import caffe`` gives the pycaffe API on PyTorch.
+
+``caffe.Net(prototxt, weights, caffe.TEST)``, ``caffe.io.Transformer``,
+``caffe.io.blobproto_to_array``, ``caffe.io.load_image``, ``caffe.TRAIN``/``caffe.TEST``. The
+pieces underneath: :mod:`decaf.caffe.io` (formats), :mod:`decaf.caffe.layers` (Caffe semantics),
+:mod:`decaf.caffe.net` (the graph builder).
+"""
+
+from decaf.caffe import io
+from decaf.caffe.net import TEST, TRAIN, CaffeNet
+from decaf.caffe.pycaffe import Blob, Net
+
+__all__ = ["TEST", "TRAIN", "Blob", "CaffeNet", "Net", "io"]

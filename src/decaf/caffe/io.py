@@ -23,7 +23,7 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
 
 from decaf.caffe.proto import caffe_pb2
-from decaf.core.errors import DecafError
+from decaf.core.errors import DecafError, OptionError
 from decaf.core.images import atomic_write
 
 PROTO = caffe_pb2
@@ -34,18 +34,17 @@ class CaffeFormatError(DecafError):
 
 
 def _read_text(src: str | os.PathLike) -> tuple[str, str]:
-    """(text, label) for a path or for prototxt text itself."""
-    if isinstance(src, os.PathLike) or (
-        isinstance(src, str) and "\n" not in src and "{" not in src
-    ):
-        path = Path(src)
-        if not path.is_file():
-            raise CaffeFormatError(f"{path}: no such file")
-        try:
-            return path.read_text(), str(path)
-        except UnicodeDecodeError:
-            raise CaffeFormatError(f"{path}: not a text prototxt (binary file?)") from None
-    return str(src), "<prototxt>"
+    """(text, label) for a path, or for prototxt text itself (it always has ':' or '{')."""
+    is_text = isinstance(src, str) and not os.path.isfile(src) and any(c in src for c in ":{\n")
+    if is_text:
+        return str(src), "<prototxt>"
+    path = Path(src)
+    if not path.is_file():
+        raise CaffeFormatError(f"{path}: no such file")
+    try:
+        return path.read_text(), str(path)
+    except UnicodeDecodeError:
+        raise CaffeFormatError(f"{path}: not a text prototxt (binary file?)") from None
 
 
 def parse_text(src: str | os.PathLike, message: Message) -> Message:
@@ -255,6 +254,106 @@ def read_mean(src: str | os.PathLike) -> np.ndarray:
         arr = arr[0]
     if arr.ndim != 3:
         raise CaffeFormatError(f"{src}: a mean image has 3 axes (C, H, W), this has {arr.shape}")
+    return arr
+
+
+# -- pycaffe's caffe.io: preprocessing ------------------------------------------------------------
+
+
+class Transformer:
+    """pycaffe's ``caffe.io.Transformer``: HWC float image in [0, 1] → CHW network input."""
+
+    def __init__(self, inputs: dict[str, tuple[int, ...]]) -> None:
+        self.inputs = inputs
+        self.transpose: dict[str, tuple[int, ...]] = {}
+        self.channel_swap: dict[str, tuple[int, ...]] = {}
+        self.raw_scale: dict[str, float] = {}
+        self.mean: dict[str, np.ndarray] = {}
+        self.input_scale: dict[str, float] = {}
+
+    def _check(self, name: str) -> None:
+        if name not in self.inputs:
+            raise OptionError(f"{name!r} is not one of the inputs {list(self.inputs)}")
+
+    def set_transpose(self, name: str, order: tuple[int, ...]) -> None:
+        self._check(name)
+        self.transpose[name] = tuple(order)
+
+    def set_channel_swap(self, name: str, order: tuple[int, ...]) -> None:
+        self._check(name)
+        self.channel_swap[name] = tuple(order)
+
+    def set_raw_scale(self, name: str, scale: float) -> None:
+        self._check(name)
+        self.raw_scale[name] = scale
+
+    def set_input_scale(self, name: str, scale: float) -> None:
+        self._check(name)
+        self.input_scale[name] = scale
+
+    def set_mean(self, name: str, mean: np.ndarray) -> None:
+        """A (C,) per-channel mean or a (C, H, W) mean image; a (1, C, H, W) one is accepted too
+        (pycaffe rejects it with "Mean shape invalid")."""
+        self._check(name)
+        mean = np.asarray(mean, np.float32)
+        if mean.ndim == 4 and mean.shape[0] == 1:
+            mean = mean[0]
+        channels = self.inputs[name][1]
+        if mean.ndim == 1:
+            if mean.shape[0] != channels:
+                raise OptionError(f"mean has {mean.shape[0]} channels, the input {channels}")
+            mean = mean[:, None, None]
+        elif mean.ndim != 3 or mean.shape[0] != channels:
+            raise OptionError(f"mean shape {mean.shape} does not fit input {self.inputs[name]}")
+        self.mean[name] = mean
+
+    def preprocess(self, name: str, image: np.ndarray) -> np.ndarray:
+        self._check(name)
+        data = np.asarray(image, np.float32)
+        h, w = self.inputs[name][2:]
+        if data.shape[:2] != (h, w):
+            from skimage.transform import resize
+
+            data = resize(data, (h, w), order=1, preserve_range=True).astype(np.float32)
+        if name in self.transpose:
+            data = data.transpose(self.transpose[name])
+        if name in self.channel_swap:
+            data = data[list(self.channel_swap[name]), ...]
+        if name in self.raw_scale:
+            data = data * self.raw_scale[name]
+        if name in self.mean:
+            mean = self.mean[name]
+            if mean.shape[1:] != data.shape[1:] and mean.shape[1] > 1:
+                top = (mean.shape[1] - data.shape[1]) // 2
+                left = (mean.shape[2] - data.shape[2]) // 2
+                mean = mean[:, top : top + data.shape[1], left : left + data.shape[2]]
+            data = data - mean
+        if name in self.input_scale:
+            data = data * self.input_scale[name]
+        return np.ascontiguousarray(data, np.float32)
+
+    def deprocess(self, name: str, data: np.ndarray) -> np.ndarray:
+        out = np.array(data, np.float32).squeeze()
+        if name in self.input_scale:
+            out = out / self.input_scale[name]
+        if name in self.mean:
+            out = out + self.mean[name]
+        if name in self.raw_scale:
+            out = out / self.raw_scale[name]
+        if name in self.channel_swap:
+            out = out[np.argsort(self.channel_swap[name]), ...]
+        if name in self.transpose:
+            out = out.transpose(np.argsort(self.transpose[name]))
+        return out
+
+
+def load_image(path: str | os.PathLike, color: bool = True) -> np.ndarray:
+    """pycaffe's ``caffe.io.load_image``: HWC float32 RGB in [0, 1] (H×W×1 when ``color=False``)."""
+    from decaf.core.images import load_image as load
+
+    arr = np.asarray(load(path), np.float32) / 255.0
+    if not color:
+        arr = arr.mean(-1, keepdims=True)
     return arr
 
 

@@ -100,7 +100,8 @@ class CaffeNet(nn.Module):
                 for i, top in enumerate(lp.top):
                     if top in given:
                         shape = tuple(given[top])
-                    elif i < len(dims):
+                    elif dims and (len(dims) == 1 or i < len(dims)):
+                        # one shape serves every top (InputLayer's num_shape == 1 rule)
                         shape = tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]))
                     else:
                         raise CaffeLayerError(

@@ -1,0 +1,161 @@
+"""The pycaffe API on decaf's CaffeNet: ``Net`` with ``blobs``/``params`` as numpy arrays.
+
+Code written for pycaffe runs with one changed import (``from decaf import caffe``)::
+
+    net = caffe.Net("deploy.prototxt", "weights.caffemodel", caffe.TEST)
+    net.blobs["data"].data[...] = batch
+    out = net.forward()
+    fc = net.params["fc8"][0].data      # writable; writes change the model
+    net.save("fine.caffemodel")
+
+``Blob.data`` and ``Blob.diff`` are numpy arrays sharing memory with the torch tensors, so
+in-place edits go straight into the network, as in pycaffe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from decaf.caffe import io as cio
+from decaf.caffe.net import TEST, TRAIN, CaffeNet
+from decaf.core.errors import OptionError
+
+
+class Blob:
+    """A named array with ``data`` and ``diff`` views, like ``caffe._caffe.Blob``."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self._tensor = tensor
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._tensor.detach().numpy()
+
+    @property
+    def diff(self) -> np.ndarray:
+        grad = self._tensor.grad
+        if grad is None:
+            grad = torch.zeros_like(self._tensor)
+            if self._tensor.requires_grad:
+                self._tensor.grad = grad
+        return grad.numpy()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._tensor.shape)
+
+    @property
+    def count(self) -> int:
+        return self._tensor.numel()
+
+    @property
+    def num(self) -> int:
+        return self.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.shape[2]
+
+    @property
+    def width(self) -> int:
+        return self.shape[3]
+
+    def reshape(self, *dims: int) -> None:
+        with torch.no_grad():
+            self._tensor.data = torch.zeros(dims, dtype=self._tensor.dtype)
+
+
+class Net:
+    """``caffe.Net(prototxt, [weights], phase)`` (or with ``weights=``/``phase=`` keywords)."""
+
+    def __init__(self, prototxt: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        weights = kwargs.pop("weights", None)
+        phase = kwargs.pop("phase", None)
+        for a in args:
+            if isinstance(a, int) and phase is None:
+                phase = a
+            elif weights is None:
+                weights = a
+        phase = TEST if phase is None else phase
+        if phase not in (TRAIN, TEST):
+            raise OptionError(f"phase must be caffe.TRAIN or caffe.TEST, got {phase!r}")
+        self.module = CaffeNet(cio.read_net(prototxt), phase=phase, **kwargs)
+        self.module.train(phase == TRAIN)
+        if weights is not None:
+            self.copy_from(weights)
+        self._inputs = {
+            name: torch.zeros(self.module.blob_shapes[name]) for name in self.module.inputs
+        }
+        self._values: dict[str, torch.Tensor] = dict(self._inputs)
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.module.inputs)
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.module.outputs)
+
+    @property
+    def blobs(self) -> OrderedDict[str, Blob]:
+        out: OrderedDict[str, Blob] = OrderedDict()
+        for name in self._inputs:
+            out[name] = Blob(self._inputs[name])
+        for name, value in self._values.items():
+            if name not in out:
+                out[name] = Blob(value)
+        return out
+
+    @property
+    def params(self) -> OrderedDict[str, list[Blob]]:
+        out: OrderedDict[str, list[Blob]] = OrderedDict()
+        for key, lp in self.module.order:
+            layer = self.module.layers[key]
+            if len(layer.blobs):
+                out[lp.name] = [Blob(b) for b in layer.blobs]
+        return out
+
+    @property
+    def layers(self) -> list[Any]:
+        return [self.module.layers[k] for k, _ in self.module.order]
+
+    @property
+    def layer_dict(self) -> OrderedDict[str, Any]:
+        return OrderedDict((lp.name, self.module.layers[k]) for k, lp in self.module.order)
+
+    def copy_from(self, weights: str | os.PathLike) -> None:
+        self.module.copy_from(weights)
+
+    def forward(self, blobs: list[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+        """Run the net; keyword arrays replace the input blobs. Returns the output blobs."""
+        for name, value in kwargs.items():
+            if name not in self._inputs:
+                raise OptionError(f"{name!r} is not an input of this net ({self.inputs})")
+            arr = np.asarray(value, np.float32)
+            if arr.shape != tuple(self._inputs[name].shape):
+                self._inputs[name] = torch.from_numpy(arr.copy())
+            else:
+                self._inputs[name].numpy()[...] = arr
+        grad = self.module.phase == TRAIN
+        with torch.set_grad_enabled(grad):
+            outs = self.module(**self._inputs)
+        self._values = {**self._inputs, **self.module.blob_values}
+        names = list(outs) + [b for b in (blobs or []) if b not in outs]
+        return {n: self._values[n].detach().numpy() for n in names}
+
+    def backward(self) -> None:
+        """Back-propagate the net's loss into every param's ``diff``."""
+        self.module.loss().backward()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return self.module.save(path)

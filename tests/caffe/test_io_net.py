@@ -1,0 +1,154 @@
+"""Formats, net-level semantics and the pycaffe API (tiny nets written here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from decaf import caffe
+from decaf.caffe import io as cio
+from decaf.caffe.layers import CaffeLayerError
+from decaf.caffe.net import CaffeNet, filter_layers
+from decaf.caffe.proto import caffe_pb2
+
+TINY = """
+name: "tiny"
+layer { name: "data" type: "Input" top: "data"
+  input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }
+  convolution_param { num_output: 4 kernel_size: 3 pad: 1
+    weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.1 } } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "pool" type: "Pooling" bottom: "conv" top: "pool"
+  pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "fc" type: "InnerProduct" bottom: "pool" top: "fc"
+  inner_product_param { num_output: 5 weight_filler { type: "gaussian" std: 0.1 } } }
+layer { name: "drop" type: "Dropout" bottom: "fc" top: "fc" include { phase: TRAIN } }
+layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
+"""
+
+
+def test_prototxt_errors_name_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text('name: "x"\nlayer {\n  name: "a"\n  tpye: "ReLU"\n}\n')
+    with pytest.raises(cio.CaffeFormatError, match=r"bad\.prototxt:4:3"):
+        cio.read_net(bad)
+
+
+def test_truncated_caffemodel_is_a_clear_error(tmp_path: Path) -> None:
+    net = CaffeNet(cio.read_net(TINY))
+    path = net.save(tmp_path / "w.caffemodel")
+    data = path.read_bytes()
+    (tmp_path / "cut.caffemodel").write_bytes(data[: len(data) // 2])
+    with pytest.raises(cio.CaffeFormatError, match="truncated or not a Caffe file"):
+        cio.read_weights(tmp_path / "cut.caffemodel")
+
+
+def test_save_and_copy_from_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    a = CaffeNet(cio.read_net(TINY))
+    x = torch.randn(2, 3, 8, 8)
+    path = a.save(tmp_path / "w.caffemodel")
+    torch.manual_seed(1)
+    b = CaffeNet(cio.read_net(TINY))
+    assert not torch.equal(a(data=x)["prob"], b(data=x)["prob"])
+    assert b.copy_from(path) == ["conv", "fc"]
+    torch.testing.assert_close(a(data=x)["prob"], b(data=x)["prob"])
+    # the bias filler ran and lr_mult/decay_mult became engine rules
+    assert torch.allclose(a.layer_by_name("conv").blobs[1], torch.full((4,), 0.1))
+    rules = {r.pattern: (r.lr_mult, r.decay_mult) for r in a.param_rules()}
+    assert rules[r"re:^layers\.conv\.blobs\.1$"] == (2.0, 0.0)
+
+
+def test_pooling_rounds_up_and_phase_rules() -> None:
+    net = CaffeNet(cio.read_net(TINY))
+    assert net.blob_shapes["pool"] == (2, 4, 4, 4)  # ceil((8-3)/2)+1 = 4 (floor would give 3)
+    assert "drop" not in [lp.name for _, lp in net.order]  # include TRAIN only
+    train = CaffeNet(cio.read_net(TINY), phase=caffe.TRAIN)
+    assert "drop" in [lp.name for _, lp in train.order]
+    assert net.outputs == ["prob"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "phase", "level", "stages", "kept"),
+    [
+        ("include { phase: TRAIN }", 0, 0, [], True),
+        ("include { phase: TRAIN }", 1, 0, [], False),
+        ("exclude { phase: TEST }", 1, 0, [], False),
+        ("include { min_level: 1 }", 0, 0, [], False),
+        ("include { min_level: 1 }", 0, 2, [], True),
+        ("include { max_level: 1 }", 0, 2, [], False),
+        ("include { stage: 'a' stage: 'b' }", 0, 0, ["a"], False),
+        ("include { stage: 'a' stage: 'b' }", 0, 0, ["a", "b"], True),
+        ("include { not_stage: 'a' }", 0, 0, ["a"], False),
+        ("include { phase: TEST } include { stage: 'x' }", 0, 0, ["x"], True),
+    ],
+)
+def test_include_exclude_rule_table(rule, phase, level, stages, kept) -> None:
+    text = f'layer {{ name: "l" type: "ReLU" bottom: "a" top: "a" {rule} }}'
+    net = cio.read_net(text)
+    assert bool(filter_layers(net, phase, level, stages)) is kept
+
+
+def test_named_params_are_shared_siamese_style() -> None:
+    text = """
+    layer { name: "in" type: "Input" top: "a" top: "b"
+      input_param { shape { dim: 1 dim: 4 } } }
+    layer { name: "fa" type: "InnerProduct" bottom: "a" top: "ya" param { name: "w" }
+      param { name: "bias" } inner_product_param { num_output: 3
+      weight_filler { type: "gaussian" } } }
+    layer { name: "fb" type: "InnerProduct" bottom: "b" top: "yb" param { name: "w" }
+      param { name: "bias" } inner_product_param { num_output: 3 } }
+    """
+    net = CaffeNet(cio.read_net(text))
+    assert net.layer_by_name("fa").blobs[0] is net.layer_by_name("fb").blobs[0]
+    x = torch.randn(1, 4)
+    out = net(a=x, b=x)
+    torch.testing.assert_close(out["ya"], out["yb"])
+    assert len(list(net.parameters())) == 2  # one owner per shared blob
+
+
+def test_legacy_v1_and_input_dim_upgrade() -> None:
+    text = """
+    input: "data" input_dim: 1 input_dim: 2 input_dim: 5 input_dim: 5
+    layers { name: "c" type: CONVOLUTION bottom: "data" top: "c" blobs_lr: 1 blobs_lr: 2
+      weight_decay: 1 weight_decay: 0 convolution_param { num_output: 3 kernel_size: 3 } }
+    layers { name: "r" type: RELU bottom: "c" top: "c" }
+    """
+    net = cio.read_net(text)
+    assert [(lp.name, lp.type) for lp in net.layer] == [
+        ("input", "Input"), ("c", "Convolution"), ("r", "ReLU")]  # fmt: skip
+    assert (net.layer[1].param[1].lr_mult, net.layer[1].param[1].decay_mult) == (2.0, 0.0)
+    assert CaffeNet(net).blob_shapes["c"] == (1, 3, 3, 3)
+
+
+def test_mean_binaryproto_drops_the_num_axis(tmp_path: Path) -> None:
+    blob = caffe_pb2.BlobProto(num=1, channels=3, height=2, width=2)
+    blob.data.extend(np.arange(12, dtype=np.float32).tolist())
+    (tmp_path / "mean.binaryproto").write_bytes(blob.SerializeToString())
+    mean = cio.read_mean(tmp_path / "mean.binaryproto")
+    assert mean.shape == (3, 2, 2) and mean[2, 1, 1] == 11
+    t = caffe.io.Transformer({"data": (1, 3, 2, 2)})
+    t.set_mean("data", mean[None])  # the 4-D array pycaffe rejects
+    t.set_transpose("data", (2, 0, 1))
+    out = t.preprocess("data", np.ones((2, 2, 3), np.float32) * 20)
+    np.testing.assert_allclose(out, 20 - mean)
+
+
+def test_pycaffe_net_blobs_params_forward_backward(tmp_path: Path) -> None:
+    proto = tmp_path / "tiny.prototxt"
+    proto.write_text(TINY)
+    net = caffe.Net(str(proto), caffe.TEST)
+    assert net.inputs == ["data"] and net.outputs == ["prob"]
+    net.blobs["data"].data[...] = 1.0
+    out = net.forward()
+    assert out["prob"].shape == (2, 5)
+    np.testing.assert_allclose(out["prob"].sum(1), 1.0, rtol=1e-5)
+    net.params["fc"][1].data[...] = [0, 0, 50, 0, 0]  # writable views change the model
+    assert (net.forward()["prob"].argmax(1) == 2).all()
+    with pytest.raises(CaffeLayerError, match="no loss layer"):
+        net.backward()
