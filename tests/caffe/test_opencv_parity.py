@@ -23,13 +23,19 @@ def _nsfw() -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
-def test_nsfw_resnet_matches_opencv_on_real_photos() -> None:
+@pytest.mark.parametrize("fuse", [False, True])
+def test_nsfw_resnet_matches_opencv_on_real_photos(fuse: bool) -> None:
     import skimage.data
 
     d = _nsfw()
     proto, weights = d / "deploy.prototxt", d / "resnet_50_1by2_nsfw.caffemodel"
     net = CaffeNet(cio.read_net(proto))
     assert len(net.copy_from(weights)) > 100
+    if fuse:
+        net.fuse()
+        assert sum(lp.type == "Convolution" for _, lp, _ in net._plan) == sum(
+            lp.type == "Convolution" for _, lp in net.order)  # fmt: skip
+        assert not any(lp.type in ("BatchNorm", "Scale") for _, lp, _ in net._plan)
     ref = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
     mean = np.array([104, 117, 123], np.float32)
     for photo in (skimage.data.chelsea(), skimage.data.astronaut(), skimage.data.coffee()):
@@ -53,8 +59,11 @@ DEPLOYS = [
 ]
 
 
+@pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("rel", DEPLOYS)
-def test_bvlc_deploy_nets_with_random_weights_match_opencv(rel: str, tmp_path: Path) -> None:
+def test_bvlc_deploy_nets_with_random_weights_match_opencv(
+    rel: str, fuse: bool, tmp_path: Path
+) -> None:
     proto = SHARED / rel
     if not proto.is_file():
         pytest.skip("../shared/caffe is not present")
@@ -65,6 +74,8 @@ def test_bvlc_deploy_nets_with_random_weights_match_opencv(rel: str, tmp_path: P
             if b.requires_grad:
                 b.data.normal_(0, 0.05)
     weights = net.save(tmp_path / "random.caffemodel")
+    if fuse:
+        net.fuse()  # no BatchNorm here: checks the channels-last path (e.g. flatten order)
     ref = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
     shape = net.blob_shapes[net.inputs[0]]
     x = np.random.default_rng(0).normal(0, 50, shape).astype(np.float32)

@@ -166,15 +166,76 @@ class CaffeNet(nn.Module):
         if fields[2] and len(layer.blobs) > 1:
             fill(layer.blobs[1].data, getattr(param, fields[2]))
 
+    # -- inference plan --------------------------------------------------------------------
+    def fuse(self) -> CaffeNet:
+        """Fold every in-place BatchNorm (+ Scale) into the convolution before it, for inference.
+
+        conv → BatchNorm(global stats) → Scale on the same blob becomes one convolution with
+        w' = w·γ/σ and b' = (b − μ)·γ/σ + β, and activations run channels-last. The blobs a
+        fused net exposes are the same values up to float rounding; the folded copies do not
+        follow later edits of the weights (call :meth:`fuse` again), and training ignores them.
+        """
+        plan: list[tuple[str, Any, Any]] = []
+        skip: set[int] = set()
+        order = self.order
+        for i, (key, lp) in enumerate(order):
+            if i in skip:
+                continue
+            layer = self.layers[key]
+            if lp.type == "Convolution" and len(lp.top) == 1 and not layer.transposed:
+                top = lp.top[0]
+                w = layer.blobs[0].detach()
+                b = layer.blobs[1].detach() if layer.bias_term else torch.zeros(w.shape[0])
+                j = i + 1
+                folded = False
+                if j < len(order) and order[j][1].type == "BatchNorm" and \
+                        list(order[j][1].bottom) == [top] == list(order[j][1].top):  # fmt: skip
+                    bn = self.layers[order[j][0]]
+                    if bn.use_global:
+                        s = bn.blobs[2].detach()
+                        f = 0.0 if float(s) == 0 else 1.0 / float(s)
+                        mean, var = bn.blobs[0].detach() * f, bn.blobs[1].detach() * f
+                        inv = 1.0 / torch.sqrt(var + bn.eps)
+                        w, b = w * inv.view(-1, 1, 1, 1), (b - mean) * inv
+                        skip.add(j)
+                        folded = True
+                        j += 1
+                if folded and j < len(order) and order[j][1].type == "Scale" and \
+                        list(order[j][1].bottom) == [top] == list(order[j][1].top):  # fmt: skip
+                    sc = self.layers[order[j][0]]
+                    if not sc.two and sc.blobs[0].numel() == w.shape[0]:
+                        g = sc.blobs[0].detach().reshape(-1)
+                        w, b = w * g.view(-1, 1, 1, 1), b * g
+                        if sc.bias_term:
+                            b = b + sc.blobs[1].detach().reshape(-1)
+                        skip.add(j)
+                if folded:
+                    w = w.contiguous(memory_format=torch.channels_last)
+                    plan.append((key, lp, _FusedConv(layer, w, b)))
+                    continue
+            plan.append((key, lp, layer))
+        self._plan = plan
+        return self
+
+    def unfuse(self) -> CaffeNet:
+        self._plan = None
+        return self
+
     # -- running -----------------------------------------------------------------------------
     def forward(self, **blobs: torch.Tensor) -> dict[str, torch.Tensor]:
         missing = [name for name in self.inputs if name not in blobs]
         if missing:
             raise CaffeLayerError(f"missing inputs {missing}; the net takes {self.inputs}")
         values = dict(blobs)
+        plan = getattr(self, "_plan", None)
+        if plan is not None:
+            values = {
+                k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                for k, v in values.items()
+            }
         self.losses: dict[str, torch.Tensor] = {}
-        for key, lp in self.order:
-            layer = self.layers[key]
+        steps = plan if plan is not None else [(k, lp, self.layers[k]) for k, lp in self.order]
+        for _key, lp, layer in steps:
             outs = layer(*[values[b] for b in lp.bottom])
             weights = list(lp.loss_weight)
             for i, (top, value) in enumerate(zip(lp.top, outs, strict=False)):
@@ -256,13 +317,30 @@ class CaffeNet(nn.Module):
         return cio.write_weights(self.to_proto(), dest)
 
 
+class _FusedConv:
+    """A convolution with BatchNorm/Scale folded in (see :meth:`CaffeNet.fuse`)."""
+
+    def __init__(self, conv: Any, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.conv, self.weight, self.bias = conv, weight, bias
+
+    def __call__(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        c = self.conv
+        return tuple(
+            torch.nn.functional.conv2d(x, self.weight, self.bias, c.stride, c.pad, c.dilation,
+                                       c.group)  # fmt: skip
+            for x in bottoms
+        )
+
+
 def load(
     prototxt: str | os.PathLike,
     weights: str | os.PathLike | None = None,
     phase: int = TEST,
     **kwargs: Any,
 ) -> CaffeNet:
+    fuse = kwargs.pop("fuse", False)
     net = CaffeNet(cio.read_net(prototxt), phase=phase, **kwargs)
     if weights is not None:
         net.copy_from(weights)
-    return net.train(phase == TRAIN)
+    net.train(phase == TRAIN)
+    return net.fuse() if fuse else net
