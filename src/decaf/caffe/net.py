@@ -79,7 +79,9 @@ class CaffeNet(nn.Module):
         level: int = 0,
         stages: Iterable[str] = (),
         input_shapes: dict[str, tuple[int, ...]] | None = None,
+        base: str | os.PathLike | None = None,
     ) -> None:
+        """``base``: the folder relative data sources (LMDB, mean files) are looked up in."""
         super().__init__()
         self.proto = net
         self.phase = phase
@@ -95,6 +97,18 @@ class CaffeNet(nn.Module):
         self.mults: dict[str, tuple[float, float]] = {}
         example: dict[str, torch.Tensor] = {}
         for lp in self.layer_params:
+            if lp.type == "Data" and not all(t in given for t in lp.top):
+                from decaf.caffe.data import DataLayer
+
+                data = DataLayer(lp, phase, Path(base) if base is not None else None)
+                key = _module_key(lp.name)
+                self.layers[key] = data
+                self.order.append((key, lp))
+                for top, shape in zip(lp.top, data.shapes, strict=False):
+                    shapes[top] = shape
+                    example[top] = torch.zeros(shape)
+                    produced.append(top)
+                continue
             if lp.type == "Input" or lp.type in DATA_TYPES:
                 dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []
                 for i, top in enumerate(lp.top):
@@ -326,8 +340,9 @@ class _FusedConv:
     def __call__(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
         c = self.conv
         return tuple(
-            torch.nn.functional.conv2d(x, self.weight, self.bias, c.stride, c.pad, c.dilation,
-                                       c.group)  # fmt: skip
+            torch.nn.functional.conv2d(
+                x, self.weight, self.bias, c.stride, c.pad, c.dilation, c.group
+            )  # fmt: skip
             for x in bottoms
         )
 

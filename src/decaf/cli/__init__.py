@@ -12,6 +12,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from decaf.cli.caffe import caffe_app
 from decaf.cli.classify import classify_command, eval_app, train_app
 from decaf.cli.common import emit_error
 from decaf.cli.data import data_app
@@ -31,6 +32,7 @@ app.command("classify")(classify_command)
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
+app.add_typer(caffe_app, name="caffe")
 app.add_typer(zoo_app, name="zoo")
 
 

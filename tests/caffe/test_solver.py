@@ -1,0 +1,163 @@
+"""Caffe's update rules, snapshots and a real training run (LeNet on handwritten digits)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from decaf.caffe import io as cio
+from decaf.caffe.data import write_lmdb
+from decaf.caffe.solver import Solver
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "caffe" / "bvlc"
+
+NET = """
+name: "one"
+layer { name: "in" type: "Input" top: "x" top: "t" input_param { shape { dim: 1 dim: 1 } } }
+layer { name: "w" type: "Scale" bottom: "x" top: "y" param { lr_mult: 2 }
+  scale_param { filler { type: "constant" value: 1 } } }
+layer { name: "loss" type: "EuclideanLoss" bottom: "y" bottom: "t" top: "loss" }
+"""
+
+
+def _solver(tmp: Path, extra: str) -> Solver:
+    (tmp / "net.prototxt").write_text(NET)
+    (tmp / "solver.prototxt").write_text(f'net: "net.prototxt"\n{extra}\n')
+    solver = Solver(tmp / "solver.prototxt")
+    solver.net.inputs.clear()  # feed x=2, t=0 through a tiny data hook
+    return solver
+
+
+def _run(solver: Solver, n: int) -> list[float]:
+    weights = []
+    layer = solver.net.layer_by_name("w")
+    orig = solver.net.forward
+
+    def forward(**_: object) -> dict:
+        return orig(x=torch.full((1, 1), 2.0), t=torch.zeros(1, 1))
+
+    solver.net.forward = forward  # type: ignore[method-assign]
+    for _ in range(n):
+        solver.step(1)
+        weights.append(float(layer.blobs[0].detach()))
+    return weights
+
+
+def _grad(w: float) -> float:
+    # loss = (2w - 0)² / 2  →  dL/dw = 4w
+    return 4 * w
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"])
+def test_update_rules_match_hand_computed_caffe(tmp_path: Path, kind: str) -> None:
+    extra = (
+        f'type: "{kind}" base_lr: 0.1 lr_policy: "step" gamma: 0.5 stepsize: 2 momentum: 0.9 '
+        "weight_decay: 0.01 momentum2: 0.99 delta: 1e-6 rms_decay: 0.9"
+    )
+    got = _run(_solver(tmp_path, extra), 4)
+    w, h, h2, m, v = 1.0, 0.0, 0.0, 0.0, 0.0
+    expect = []
+    for it in range(4):
+        rate = 0.1 * 0.5 ** (it // 2) * 2  # lr_mult 2
+        g = _grad(w) + 0.01 * w
+        mu, delta = 0.9, 1e-6
+        if kind == "SGD":
+            h = mu * h + rate * g
+            step = h
+        elif kind == "Nesterov":
+            old = h
+            h = mu * h + rate * g
+            step = (1 + mu) * h - mu * old
+        elif kind == "AdaGrad":
+            h += g * g
+            step = rate * g / (math.sqrt(h) + delta)
+        elif kind == "RMSProp":
+            h = 0.9 * h + 0.1 * g * g
+            step = rate * g / (math.sqrt(h) + delta)
+        elif kind == "AdaDelta":
+            h = mu * h + (1 - mu) * g * g
+            u = g * math.sqrt((h2 + delta) / (h + delta))
+            h2 = mu * h2 + (1 - mu) * u * u
+            step = rate * u
+        else:
+            m = mu * m + (1 - mu) * g
+            v = 0.99 * v + 0.01 * g * g
+            t = it + 1
+            step = rate * math.sqrt(1 - 0.99**t) / (1 - mu**t) * m / (math.sqrt(v) + delta)
+        w -= step
+        expect.append(w)
+    np.testing.assert_allclose(got, expect, rtol=1e-5)
+
+
+def test_sgd_keeps_the_rate_inside_momentum_unlike_torch(tmp_path: Path) -> None:
+    """After the step at iteration 2, Caffe's update differs from torch.optim.SGD's."""
+    got = _run(_solver(tmp_path, 'base_lr: 0.1 lr_policy: "step" gamma: 0.1 stepsize: 2 '
+                                 "momentum: 0.9"), 3)  # fmt: skip
+    p = torch.nn.Parameter(torch.tensor(1.0))
+    opt = torch.optim.SGD([p], lr=0.2, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 2, 0.1)
+    torch_w = []
+    for _ in range(3):
+        opt.zero_grad()
+        ((2 * p) ** 2 / 2).backward()
+        opt.step()
+        sched.step()
+        torch_w.append(float(p))
+    assert got[:2] == pytest.approx(torch_w[:2], rel=1e-5)
+    assert got[2] != pytest.approx(torch_w[2], rel=1e-3)
+
+
+def test_snapshot_restore_continues_identically(tmp_path: Path) -> None:
+    extra = 'type: "Adam" base_lr: 0.05 lr_policy: "fixed" momentum: 0.9 snapshot_prefix: "snap"'
+    a = _solver(tmp_path, extra)
+    straight = _run(a, 6)
+    b = _solver(tmp_path, extra)
+    _run(b, 3)
+    _, state = b.snapshot()
+    c = _solver(tmp_path, extra)
+    c.restore(state)
+    assert c.iter == 3
+    assert _run(c, 3) == pytest.approx(straight[3:], rel=1e-6)
+    assert len(cio.parse_binary(state, cio.PROTO.SolverState()).history) == 2  # m and v
+
+
+def _digits_lmdb(root: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16 * 255).astype(np.uint8)
+    order = np.random.default_rng(0).permutation(len(images))
+    for split, ids in (("test", order[:400]), ("train", order[400:])):
+        (root / split).mkdir()
+        samples = []
+        for i in ids:
+            path = root / split / f"{i}.png"
+            Image.fromarray(images[i]).resize((28, 28), Image.BILINEAR).save(path)
+            samples.append((path, int(digits.target[i])))
+        write_lmdb(samples, root / f"mnist_{split}_lmdb", gray=True)
+
+
+@pytest.mark.slow
+def test_lenet_from_the_bvlc_prototxts_learns_digits(tmp_path: Path) -> None:
+    """lenet_train_test.prototxt + lenet_solver.prototxt, unchanged but for the run length."""
+    pytest.importorskip("sklearn")
+    if not SHARED.is_dir():
+        pytest.skip("../shared/caffe is not present")
+    _digits_lmdb(tmp_path)
+    shutil.copy(SHARED / "examples/mnist/lenet_train_test.prototxt", tmp_path)
+    text = (SHARED / "examples/mnist/lenet_solver.prototxt").read_text()
+    text = text.replace("max_iter: 10000", "max_iter: 1000").replace(
+        "test_iter: 100", "test_iter: 4"
+    )
+    (tmp_path / "lenet_solver.prototxt").write_text(text.replace("snapshot: 5000", "snapshot: 0"))
+    torch.manual_seed(0)
+    solver = Solver(tmp_path / "lenet_solver.prototxt")
+    scores = solver.solve()
+    assert scores["accuracy"] >= 0.97, scores
+    assert (tmp_path / "lenet_iter_1000.caffemodel").is_file()
