@@ -137,3 +137,44 @@ def test_sigterm_snapshots_then_resume_finishes(styles: Path, tmp_path: Path) ->
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["iterations"] == done + 5
     assert bundle.is_file()
+
+
+def test_caffe_cli_convert_train_test_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """decaf data convert → LMDB, then caffe train / test / time on a small net written here."""
+    for k, value in enumerate((30, 220)):
+        d = tmp_path / "pics" / f"c{k}"
+        d.mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(np.full((10, 10, 3), value + i, np.uint8)).save(d / f"{i}.png")
+    assert main(["data", "convert", str(tmp_path / "pics"), str(tmp_path / "db"), "--gray",
+                 "--resize", "8x8", "--shuffle", "--json"]) == 0  # fmt: skip
+    assert _json(capsys)["images"] == 16
+    net = """
+    layer { name: "d" type: "Data" top: "data" top: "label" transform_param { scale: 0.004 }
+      data_param { source: "db" batch_size: 8 backend: LMDB } }
+    layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+      inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }
+    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+    layer { name: "acc" type: "Accuracy" bottom: "ip" bottom: "label" top: "acc"
+      include { phase: TEST } }
+    """
+    (tmp_path / "net.prototxt").write_text(net)
+    (tmp_path / "solver.prototxt").write_text(
+        'net: "net.prototxt"\ntest_iter: 2\ntest_interval: 20\nbase_lr: 0.5\nmomentum: 0.9\n'
+        'lr_policy: "fixed"\nmax_iter: 40\nsnapshot_prefix: "snap"\n'
+    )
+    assert main(["caffe", "train", "--solver", str(tmp_path / "solver.prototxt"), "--json"]) == 0
+    record = _json(capsys)
+    assert record["iterations"] == 40 and record["scores"]["acc"] == 1.0
+    weights = tmp_path / "snap_iter_40.caffemodel"
+    assert weights.is_file() and (tmp_path / "snap_iter_40.solverstate").is_file()
+    assert main(["caffe", "test", "-m", str(tmp_path / "net.prototxt"), "--weights", str(weights),
+                 "--iterations", "2", "--json"]) == 0  # fmt: skip
+    assert _json(capsys)["scores"]["acc"] == 1.0
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text("layer {\n  name: 'x'\n  type: 'ReLU'\n  colour: 3\n}\n")
+    assert main(["caffe", "time", "-m", str(bad)]) == 2
+    assert "bad.prototxt:4:3" in capsys.readouterr().err
+    assert main(["caffe", "train", "--solver", str(tmp_path / "missing.prototxt")]) == 2

@@ -107,13 +107,28 @@ def resolve_source(source: str, base: Path | None) -> Path:
     )
 
 
+_ENVS: dict[str, Any] = {}
+
+
+def _open(path: Path) -> Any:
+    """One read-only LMDB environment per folder and process (LMDB forbids opening it twice;
+    a train and a test net often read the same source)."""
+    import lmdb
+
+    key = str(path.resolve())
+    if key not in _ENVS:
+        try:
+            _ENVS[key] = lmdb.open(key, readonly=True, lock=False, subdir=True)
+        except lmdb.Error as exc:
+            raise CaffeLayerError(f"{path}: not a readable LMDB ({exc})") from None
+    return _ENVS[key]
+
+
 class DataLayer(CaffeLayer):
     """Caffe's ``Data`` layer over an LMDB; tops: data (and label)."""
 
     def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
         super().__init__(lp, [], phase)
-        import lmdb
-
         p = lp.data_param
         if p.backend != caffe_pb2.DataParameter.LMDB:
             raise CaffeLayerError(
@@ -123,7 +138,7 @@ class DataLayer(CaffeLayer):
         if p.batch_size < 1:
             raise CaffeLayerError(f"{lp.name}: data_param.batch_size is required")
         self.source = resolve_source(p.source, base)
-        self.env = lmdb.open(str(self.source), readonly=True, lock=False, subdir=True)
+        self.env = _open(self.source)
         self.batch = p.batch_size
         self.txn = self.env.begin()
         self.cursor = self.txn.cursor()

@@ -33,7 +33,7 @@ from decaf.caffe.layers import FILLER_FIELDS, LAYERS, CaffeLayer, CaffeLayerErro
 from decaf.caffe.proto import caffe_pb2
 
 TRAIN, TEST = 0, 1
-DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData", "Python"}
+DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData"}
 
 
 def state_meets_rule(phase: int, level: int, stages: set[str], rule: Any) -> bool:
@@ -80,8 +80,10 @@ class CaffeNet(nn.Module):
         stages: Iterable[str] = (),
         input_shapes: dict[str, tuple[int, ...]] | None = None,
         base: str | os.PathLike | None = None,
+        allow_python: bool = False,
     ) -> None:
-        """``base``: the folder relative data sources (LMDB, mean files) are looked up in."""
+        """``base``: the folder relative data sources (LMDB, mean files) and Python-layer modules
+        are looked up in. ``allow_python``: build ``Python`` layers (they run arbitrary code)."""
         super().__init__()
         self.proto = net
         self.phase = phase
@@ -108,6 +110,28 @@ class CaffeNet(nn.Module):
                     shapes[top] = shape
                     example[top] = torch.zeros(shape)
                     produced.append(top)
+                continue
+            if lp.type == "Python":
+                if not allow_python:
+                    raise CaffeLayerError(
+                        f"{lp.name}: Python layers run arbitrary code from "
+                        f"{lp.python_param.module!r}; allow them explicitly "
+                        "(--allow-python-layers, or allow_python=True)"
+                    )
+                from decaf.caffe.python_layer import PythonLayer
+
+                layer = PythonLayer(lp, [shapes[b] for b in lp.bottom], phase,
+                                    Path(base) if base is not None else None)  # fmt: skip
+                key = _module_key(lp.name)
+                self.layers[key] = layer
+                self.order.append((key, lp))
+                with torch.no_grad():
+                    outs = layer(*[example[b] for b in lp.bottom])
+                for top, value in zip(lp.top, outs, strict=False):
+                    shapes[top] = tuple(value.shape)
+                    example[top] = value
+                    produced.append(top)
+                consumed.update(b for b in lp.bottom if b not in lp.top)
                 continue
             if lp.type == "Input" or lp.type in DATA_TYPES:
                 dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []

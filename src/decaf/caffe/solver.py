@@ -50,7 +50,13 @@ def _find(path: str, base: Path) -> Path:
 class Solver:
     """``caffe.get_solver(path)``: ``.net``, ``.test_nets``, ``.iter``, ``.step(n)``, ``.solve``."""
 
-    def __init__(self, solver: str | os.PathLike | Any, log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        solver: str | os.PathLike | Any,
+        log: Callable[[str], None] | None = None,
+        allow_python: bool = False,
+    ) -> None:
+        self.allow_python = allow_python
         if isinstance(solver, str | os.PathLike):
             self.path = Path(solver)
             self.param = cio.read_solver(solver)
@@ -108,7 +114,7 @@ class Solver:
         level = state.level if state is not None else 0
         stages = list(state.stage) if state is not None else []
         net = CaffeNet(self._net_param(phase, index), phase=phase, level=level, stages=stages,
-                       base=self.base)  # fmt: skip
+                       base=self.base, allow_python=self.allow_python)  # fmt: skip
         return net.train(phase == TRAIN)
 
     def _share(self, test: CaffeNet) -> None:
@@ -257,11 +263,15 @@ class Solver:
 
     # -- snapshots ---------------------------------------------------------------------------
     def _prefix(self) -> Path:
+        """Where snapshots go: a relative ``snapshot_prefix`` is taken from the solver file's
+        folder (Caffe uses the working folder; the solver's is what its other paths use here)."""
         p = self.param
         if p.snapshot_prefix:
             prefix = Path(p.snapshot_prefix)
-            if not prefix.is_absolute() and not prefix.parent.exists():
-                prefix = self.base / prefix.name
+            if not prefix.is_absolute():
+                prefix = self.base / prefix
+                if not prefix.parent.is_dir():
+                    prefix = self.base / prefix.name
             if prefix.is_dir():
                 prefix = prefix / (self.path.stem if self.path else "snapshot")
             return prefix

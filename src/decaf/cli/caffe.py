@@ -26,6 +26,9 @@ def time_command(
     iterations: Annotated[int, typer.Option(help="Timed forward passes.")] = 20,
     batch: Annotated[int | None, typer.Option(help="Override the input batch size.")] = None,
     fuse: Annotated[bool, typer.Option(help="Fold BatchNorm/Scale into convolutions.")] = True,
+    allow_python_layers: Annotated[
+        bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Time forward passes, like ``caffe time`` (TEST phase, inference, random input)."""
@@ -37,11 +40,11 @@ def time_command(
     if iterations < 1:
         raise OptionError(f"--iterations must be ≥ 1, got {iterations}")
     proto = cio.read_net(model)
-    probe = CaffeNet(proto)
+    probe = CaffeNet(proto, allow_python=allow_python_layers, base=model.parent)
     shapes = {n: probe.blob_shapes[n] for n in probe.inputs}
     if batch is not None:
         shapes = {n: (batch, *s[1:]) for n, s in shapes.items()}
-    net = CaffeNet(proto, input_shapes=shapes)
+    net = CaffeNet(proto, input_shapes=shapes, allow_python=allow_python_layers, base=model.parent)
     if weights is not None:
         net.copy_from(weights)
     net.eval()
@@ -84,3 +87,89 @@ def convert_mean_command(
         f"wrote {output}: shape {tuple(mean.shape)}",
         as_json,
     )
+
+
+@caffe_app.command("train")
+def train_command(
+    solver: Annotated[Path, typer.Option("--solver", "-s", help="solver.prototxt")],
+    weights: Annotated[
+        Path | None, typer.Option(help="caffemodel to start from (layers matched by name).")
+    ] = None,
+    snapshot: Annotated[Path | None, typer.Option(help=".solverstate to continue from.")] = None,
+    max_iter: Annotated[int | None, typer.Option(help="Override the solver's max_iter.")] = None,
+    allow_python_layers: Annotated[
+        bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the final scores as JSON.")
+    ] = False,
+) -> None:
+    """Train like ``caffe train``: Caffe's solvers and schedules, snapshots, test nets."""
+    import signal
+
+    from decaf.caffe.solver import Solver
+    from decaf.cli.common import console
+
+    if weights is not None and snapshot is not None:
+        raise OptionError("give --weights or --snapshot, not both (as caffe train)")
+    s = Solver(solver, log=None if as_json else console.print, allow_python=allow_python_layers)
+    if max_iter is not None:
+        if max_iter < 0:
+            raise OptionError(f"--max-iter must be ≥ 0, got {max_iter}")
+        s.param.max_iter = max_iter
+    if weights is not None:
+        loaded = s.net.copy_from(weights)
+        if not as_json:
+            console.print(f"copied {len(loaded)} layers from {weights}")
+    if snapshot is not None:
+        s.restore(snapshot)
+    stop = {"now": False}
+
+    def request(_signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        scores = s.solve(should_stop=lambda: stop["now"])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    payload = {"iterations": s.iter, "scores": scores, "seconds": round(s.seconds, 2),
+               "interrupted": stop["now"]}  # fmt: skip
+    emit(payload, f"stopped at iteration {s.iter}: {scores}" if stop["now"] else
+         f"finished {s.iter} iterations in {s.seconds:.1f} s: {scores}", as_json)  # fmt: skip
+    if stop["now"]:
+        raise typer.Exit(130)
+
+
+@caffe_app.command("test")
+def test_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Net prototxt (TEST phase).")],
+    weights: Annotated[Path, typer.Option(help="caffemodel.")],
+    iterations: Annotated[int, typer.Option(help="Batches to average over.")] = 50,
+    allow_python_layers: Annotated[
+        bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score a trained net like ``caffe test``: each output averaged over N batches."""
+    import torch
+
+    from decaf.caffe import io as cio
+    from decaf.caffe.net import CaffeNet
+
+    if iterations < 1:
+        raise OptionError(f"--iterations must be ≥ 1, got {iterations}")
+    net = CaffeNet(cio.read_net(model), base=model.parent, allow_python=allow_python_layers)
+    if net.inputs:
+        raise OptionError(f"{model}: caffe test needs data layers; this net takes {net.inputs}")
+    net.copy_from(weights)
+    net.eval()
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for _ in range(iterations):
+            for k, v in net().items():
+                sums[k] = sums.get(k, 0.0) + float(v.mean())
+    scores = {k: v / iterations for k, v in sums.items()}
+    emit({"scores": scores, "iterations": iterations},
+         "\n".join(f"{k} = {v:.5g}" for k, v in scores.items()), as_json)  # fmt: skip

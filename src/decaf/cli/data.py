@@ -44,6 +44,48 @@ def mean_command(
     )  # fmt: skip
 
 
+@data_app.command("convert")
+def convert_command(
+    data: Annotated[str, typer.Argument(help="Folder of class folders, or a Caffe list file.")],
+    output: Annotated[Path, typer.Argument(help="LMDB folder to create.")],
+    resize: Annotated[
+        str | None, typer.Option(help="HxW to resize every picture to, e.g. 256x256.")
+    ] = None,
+    gray: Annotated[bool, typer.Option(help="One grey channel instead of BGR.")] = False,
+    shuffle: Annotated[bool, typer.Option(help="Shuffle the order (seeded).")] = False,
+    seed: Annotated[int, typer.Option(help="Shuffle seed.")] = 0,
+    root: Annotated[
+        Path | None, typer.Option(help="Folder that list-file paths are relative to.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Pictures → LMDB of Caffe Datum (BGR, CHW bytes), like convert_imageset."""
+    from decaf.caffe.data import write_lmdb
+    from decaf.core.errors import OptionError
+    from decaf.data.folders import scan
+
+    size = None
+    if resize is not None:
+        try:
+            h, w = (int(v) for v in resize.lower().split("x"))
+            if h < 1 or w < 1:
+                raise ValueError
+            size = (h, w)
+        except ValueError:
+            raise OptionError(f"--resize wants HxW with positive numbers, got {resize!r}") from None
+    if output.exists():
+        raise OptionError(f"{output}: already exists")
+    images = scan(data, root)
+    with count_progress("convert", not as_json) as update:
+        n = write_lmdb(images.samples, output, size, gray, shuffle, seed, progress=update)
+    emit(
+        {"output": str(output), "images": n, "classes": images.classes,
+         "skipped": [str(p) for p, _ in images.skipped]},
+        f"wrote {output}: {n} Datum records ({images.summary()})",
+        as_json,
+    )  # fmt: skip
+
+
 @synth_app.command("photo-styles")
 def photo_styles_command(
     output: Annotated[Path, typer.Argument(help="Folder to create.")],
