@@ -152,3 +152,34 @@ def test_pycaffe_net_blobs_params_forward_backward(tmp_path: Path) -> None:
     assert (net.forward()["prob"].argmax(1) == 2).all()
     with pytest.raises(CaffeLayerError, match="no loss layer"):
         net.backward()
+
+
+def test_imagedata_dummydata_and_propagate_down(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for i, value in enumerate((10, 200)):
+        Image.fromarray(np.full((6, 9, 3), (value, 0, 255), np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "list.txt").write_text("0.png 0\n1.png 1\n")
+    text = f"""
+    layer {{ name: "img" type: "ImageData" top: "data" top: "label"
+      transform_param {{ mean_value: 5 scale: 0.5 }}
+      image_data_param {{ source: "{tmp_path / "list.txt"}" batch_size: 3 new_height: 4
+        new_width: 4 }} }}
+    layer {{ name: "noise" type: "DummyData" top: "noise"
+      dummy_data_param {{ shape {{ dim: 3 dim: 2 }}
+        data_filler {{ type: "constant" value: 7 }} }} }}
+    layer {{ name: "ip" type: "InnerProduct" bottom: "noise" top: "ip"
+      inner_product_param {{ num_output: 2 weight_filler {{ type: "gaussian" }} }} }}
+    layer {{ name: "loss" type: "EuclideanLoss" bottom: "ip" bottom: "noise" top: "loss"
+      propagate_down: true propagate_down: false }}
+    """
+    net = CaffeNet(cio.read_net(text), phase=caffe.TRAIN)
+    assert net.inputs == [] and net.blob_shapes["data"] == (3, 3, 4, 4)
+    net()
+    data, label = net.blob_values["data"], net.blob_values["label"]
+    assert label.tolist() == [0.0, 1.0, 0.0]  # wraps around the list
+    assert data[0, 2, 0, 0].item() == pytest.approx((10 - 5) * 0.5)  # BGR: red is channel 2
+    assert data[0, 0, 0, 0].item() == pytest.approx((255 - 5) * 0.5)
+    assert torch.equal(net.blob_values["noise"], torch.full((3, 2), 7.0))
+    net.loss().backward()
+    assert net.layer_by_name("ip").blobs[0].grad is not None

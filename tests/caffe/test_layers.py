@@ -147,3 +147,15 @@ def test_xavier_is_uniform_on_fan_in() -> None:
     assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
     assert abs(float(w.std()) - bound / math.sqrt(3)) < 0.01 * bound * 3
     assert np.isclose(float(fill(torch.empty(3), caffe_pb2.FillerParameter()).abs().sum()), 0)
+
+
+def test_fast_rcnn_dialect_roi_pooling_and_smooth_l1() -> None:
+    roi = _layer('type: "ROIPooling" roi_pooling_param { pooled_h: 2 pooled_w: 2 '
+                 "spatial_scale: 0.5 }", [(1, 1, 4, 4), (1, 5)])  # fmt: skip
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    y = roi(x, torch.tensor([[0, 0, 0, 7, 7]], dtype=torch.float32))[0]
+    # box 0..7 × 0.5 rounds to 0..4 (5 cells); bins of 2.5 cells: [0, 3) and [2, 4) per axis
+    assert y.shape == (1, 1, 2, 2) and y.flatten().tolist() == [10.0, 11.0, 14.0, 15.0]
+    sl1 = _layer('type: "SmoothL1Loss" smooth_l1_loss_param { sigma: 1 }', [(2, 2), (2, 2)])
+    pred, target = torch.tensor([[0.5, 3.0], [0.0, 0.0]]), torch.zeros(2, 2)
+    assert sl1(pred, target)[0].item() == pytest.approx((0.5 * 0.25 + 2.5) / 2)

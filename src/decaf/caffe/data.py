@@ -124,32 +124,15 @@ def _open(path: Path) -> Any:
     return _ENVS[key]
 
 
-class DataLayer(CaffeLayer):
-    """Caffe's ``Data`` layer over an LMDB; tops: data (and label)."""
+class _SourceLayer(CaffeLayer):
+    """A layer that makes batches (no bottoms) and applies ``transform_param``."""
 
-    def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
-        super().__init__(lp, [], phase)
-        p = lp.data_param
-        if p.backend != caffe_pb2.DataParameter.LMDB:
-            raise CaffeLayerError(
-                f"{lp.name}: LevelDB sources cannot be read here (no maintained Python package);"
-                " convert it to LMDB (decaf data convert) and set backend: LMDB"
-            )
-        if p.batch_size < 1:
-            raise CaffeLayerError(f"{lp.name}: data_param.batch_size is required")
-        self.source = resolve_source(p.source, base)
-        self.env = _open(self.source)
-        self.batch = p.batch_size
-        self.txn = self.env.begin()
-        self.cursor = self.txn.cursor()
-        if not self.cursor.first():
-            raise CaffeLayerError(f"{lp.name}: {self.source} is empty")
-        for _ in range(p.rand_skip and random.randint(0, p.rand_skip)):
-            self._advance()
+    batch: int
+
+    def _setup_transform(self, lp: Any, chw: tuple[int, ...], base: Path | None) -> None:
         t = lp.transform_param
         self.scale, self.mirror, self.crop = t.scale, t.mirror, t.crop_size
-        first = datum_to_array(self._peek())
-        c, h, w = first.shape
+        c, h, w = chw
         self.mean: np.ndarray | None = None
         if t.mean_file:
             if t.mean_value:
@@ -162,15 +145,6 @@ class DataLayer(CaffeLayer):
             ]
         size = (self.crop, self.crop) if self.crop else (h, w)
         self.shapes = [(self.batch, c, *size), (self.batch,)]
-
-    def _peek(self) -> Any:
-        datum = caffe_pb2.Datum()
-        datum.ParseFromString(self.cursor.value())
-        return datum
-
-    def _advance(self) -> None:
-        if not self.cursor.next():
-            self.cursor.first()  # wrap around, as Caffe's cursor does
 
     def _transform(self, x: np.ndarray) -> np.ndarray:
         """(x − mean)·scale with crop and mirror; a full-size mean is cropped at the same spot."""
@@ -193,6 +167,40 @@ class DataLayer(CaffeLayer):
             x = x[:, :, ::-1]
         return x * self.scale
 
+
+class DataLayer(_SourceLayer):
+    """Caffe's ``Data`` layer over an LMDB; tops: data (and label)."""
+
+    def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
+        super().__init__(lp, [], phase)
+        p = lp.data_param
+        if p.backend != caffe_pb2.DataParameter.LMDB:
+            raise CaffeLayerError(
+                f"{lp.name}: LevelDB sources cannot be read here (no maintained Python package);"
+                " convert it to LMDB (decaf data convert) and set backend: LMDB"
+            )
+        if p.batch_size < 1:
+            raise CaffeLayerError(f"{lp.name}: data_param.batch_size is required")
+        self.source = resolve_source(p.source, base)
+        self.env = _open(self.source)
+        self.batch = p.batch_size
+        self.txn = self.env.begin()
+        self.cursor = self.txn.cursor()
+        if not self.cursor.first():
+            raise CaffeLayerError(f"{lp.name}: {self.source} is empty")
+        for _ in range(p.rand_skip and random.randint(0, p.rand_skip)):
+            self._advance()
+        self._setup_transform(lp, datum_to_array(self._peek()).shape, base)
+
+    def _peek(self) -> Any:
+        datum = caffe_pb2.Datum()
+        datum.ParseFromString(self.cursor.value())
+        return datum
+
+    def _advance(self) -> None:
+        if not self.cursor.next():
+            self.cursor.first()  # wrap around, as Caffe's cursor does
+
     def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
         data, labels = [], []
         for _ in range(self.batch):
@@ -200,5 +208,50 @@ class DataLayer(CaffeLayer):
             data.append(self._transform(datum_to_array(datum)))
             labels.append(datum.label)
             self._advance()
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(data), np.float32))
+        return x, torch.tensor(labels, dtype=torch.float32)
+
+
+class ImageDataLayer(_SourceLayer):
+    """Caffe's ``ImageData``: a list file of "path label" lines, pictures read from disk (BGR),
+    optionally resized to new_height × new_width and shuffled each pass."""
+
+    def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
+        super().__init__(lp, [], phase)
+        from decaf.data.folders import from_list
+
+        p = lp.image_data_param
+        source = resolve_source(p.source, base)
+        root = Path(p.root_folder) if p.root_folder else source.parent
+        self.samples = from_list(source, root).samples
+        self.batch = max(1, p.batch_size)
+        self.size = (p.new_height, p.new_width) if p.new_height and p.new_width else None
+        self.color = p.is_color
+        self.shuffle = p.shuffle
+        self.pos = 0
+        if self.shuffle:
+            random.shuffle(self.samples)
+        self._setup_transform(lp, self._read(0).shape, base)
+
+    def _read(self, i: int) -> np.ndarray:
+        from PIL import Image
+
+        img = load_image(self.samples[i][0])
+        if self.size is not None:
+            img = img.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
+        arr = np.asarray(img, np.float32)[..., ::-1] if self.color else np.asarray(
+            img.convert("L"), np.float32)[..., None]  # fmt: skip
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        data, labels = [], []
+        for _ in range(self.batch):
+            data.append(self._transform(self._read(self.pos)))
+            labels.append(self.samples[self.pos][1])
+            self.pos += 1
+            if self.pos == len(self.samples):
+                self.pos = 0
+                if self.shuffle:
+                    random.shuffle(self.samples)
         x = torch.from_numpy(np.ascontiguousarray(np.stack(data), np.float32))
         return x, torch.tensor(labels, dtype=torch.float32)

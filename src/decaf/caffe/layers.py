@@ -693,6 +693,71 @@ class Accuracy(CaffeLayer):
         return (hits.mean() if len(hits) else torch.zeros(()),)
 
 
+class ROIPooling(CaffeLayer):
+    """Fast R-CNN's RoI max pooling (caffe-fast-rcnn); bottoms: features, rois (n, 5)."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.roi_pooling_param
+        self.size = (p.pooled_h, p.pooled_w)
+        self.scale = p.spatial_scale
+
+    def forward(self, x: torch.Tensor, rois: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from torchvision.ops import roi_pool
+
+        return (roi_pool(x, rois.reshape(-1, 5).to(x.dtype), self.size, self.scale),)
+
+
+class SmoothL1Loss(_Loss):
+    """Fast R-CNN's smooth L1 with sigma and optional inside/outside weights (bottoms 3 and 4);
+    normalised by the batch size (num), as caffe-fast-rcnn does."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        self.sigma2 = lp.smooth_l1_loss_param.sigma**2
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        d = pred - target
+        if len(weights) >= 1:
+            d = d * weights[0]
+        a = d.abs()
+        loss = torch.where(a < 1 / self.sigma2, 0.5 * self.sigma2 * d * d, a - 0.5 / self.sigma2)
+        if len(weights) >= 2:
+            loss = loss * weights[1]
+        return (loss.sum() / pred.shape[0],)
+
+
+class DummyData(CaffeLayer):
+    """Tops filled by fillers each forward (shapes from ``shape`` or num/channels/height/width)."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.dummy_data_param
+        n = len(lp.top)
+        if p.shape:
+            shapes = [tuple(int(d) for d in s.dim) for s in p.shape]
+        else:
+            shapes = [
+                (p.num[i if len(p.num) > 1 else 0], p.channels[i if len(p.channels) > 1 else 0],
+                 p.height[i if len(p.height) > 1 else 0], p.width[i if len(p.width) > 1 else 0])
+                for i in range(n)
+            ]  # fmt: skip
+        self.shapes = shapes * n if len(shapes) == 1 else shapes
+        fillers = list(p.data_filler) or [caffe_filler_default()]
+        self.fillers = fillers * n if len(fillers) == 1 else fillers
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(fill(torch.empty(s), f) for s, f in zip(self.shapes, self.fillers,
+                                                              strict=True))  # fmt: skip
+
+
+def caffe_filler_default() -> Any:
+    from decaf.caffe.proto import caffe_pb2
+
+    return caffe_pb2.FillerParameter()
+
+
 # -- fillers ------------------------------------------------------------------------------------
 
 
@@ -747,5 +812,6 @@ LAYERS: dict[str, type[CaffeLayer]] = {
         ReLU, PReLU, ELU, Sigmoid, TanH, AbsVal, BNLL, Power, Exp, Log, Threshold, Clip, Swish,
         Dropout, Eltwise, Softmax, Concat, Slice, Split, Flatten, Reshape, Crop, Silence, ArgMax,
         Tile, Reduction, SoftmaxWithLoss, EuclideanLoss, SigmoidCrossEntropyLoss, Accuracy,
+        ROIPooling, SmoothL1Loss,
     )
 }  # fmt: skip

@@ -34,6 +34,18 @@ from decaf.caffe.proto import caffe_pb2
 
 TRAIN, TEST = 0, 1
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData"}
+SOURCE_TYPES = {"Data", "ImageData", "DummyData"}  # built as layers that make their own batches
+
+
+def _source_layer(lp: Any, phase: int, base: Path | None) -> CaffeLayer:
+    from decaf.caffe import data
+    from decaf.caffe.layers import DummyData
+
+    if lp.type == "Data":
+        return data.DataLayer(lp, phase, base)
+    if lp.type == "ImageData":
+        return data.ImageDataLayer(lp, phase, base)
+    return DummyData(lp, [], phase)
 
 
 def state_meets_rule(phase: int, level: int, stages: set[str], rule: Any) -> bool:
@@ -99,10 +111,8 @@ class CaffeNet(nn.Module):
         self.mults: dict[str, tuple[float, float]] = {}
         example: dict[str, torch.Tensor] = {}
         for lp in self.layer_params:
-            if lp.type == "Data" and not all(t in given for t in lp.top):
-                from decaf.caffe.data import DataLayer
-
-                data = DataLayer(lp, phase, Path(base) if base is not None else None)
+            if lp.type in SOURCE_TYPES and not all(t in given for t in lp.top):
+                data = _source_layer(lp, phase, Path(base) if base is not None else None)
                 key = _module_key(lp.name)
                 self.layers[key] = data
                 self.order.append((key, lp))
@@ -274,7 +284,11 @@ class CaffeNet(nn.Module):
         self.losses: dict[str, torch.Tensor] = {}
         steps = plan if plan is not None else [(k, lp, self.layers[k]) for k, lp in self.order]
         for _key, lp, layer in steps:
-            outs = layer(*[values[b] for b in lp.bottom])
+            bottoms = [values[b] for b in lp.bottom]
+            if lp.propagate_down:  # false: no gradient flows into that bottom
+                bottoms = [x if keep else x.detach() for x, keep in
+                           zip(bottoms, lp.propagate_down, strict=False)]  # fmt: skip
+            outs = layer(*bottoms)
             weights = list(lp.loss_weight)
             for i, (top, value) in enumerate(zip(lp.top, outs, strict=False)):
                 values[top] = value
