@@ -178,3 +178,50 @@ def test_caffe_cli_convert_train_test_time(
     assert main(["caffe", "time", "-m", str(bad)]) == 2
     assert "bad.prototxt:4:3" in capsys.readouterr().err
     assert main(["caffe", "train", "--solver", str(tmp_path / "missing.prototxt")]) == 2
+
+
+def test_caffe_convert_round_trip_and_bad_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from decaf.caffe import io as cio
+    from decaf.caffe.net import CaffeNet
+
+    text = """
+    layer { name: "in" type: "Input" top: "x"
+      input_param { shape { dim: 1 dim: 2 dim: 5 dim: 5 } } }
+    layer { name: "c" type: "Convolution" bottom: "x" top: "c"
+      convolution_param { num_output: 3 kernel_size: 3 weight_filler { type: "msra" } } }
+    layer { name: "bn" type: "BatchNorm" bottom: "c" top: "c" }
+    """
+    proto = tmp_path / "net.prototxt"
+    proto.write_text(text)
+    torch.manual_seed(0)
+    net = CaffeNet(cio.read_net(proto))
+    net.layer_by_name("bn").blobs[2].data.fill_(1.0)
+    net.layer_by_name("bn").blobs[1].data.fill_(4.0)
+    weights = net.save(tmp_path / "w.caffemodel")
+    bundle = tmp_path / "w.pt"
+    assert (
+        main(["caffe", "convert", "model", str(weights), "-m", str(proto), "-o", str(bundle)]) == 0
+    )
+    back = tmp_path / "back.caffemodel"
+    assert main(["caffe", "convert", "model", str(bundle), "-o", str(back)]) == 0
+    again = CaffeNet(cio.read_net(proto))
+    again.copy_from(back)
+    x = torch.randn(1, 2, 5, 5)
+    torch.testing.assert_close(again(x=x)["c"], net(x=x)["c"])
+    capsys.readouterr()
+    cut = tmp_path / "cut.caffemodel"
+    cut.write_bytes(weights.read_bytes()[:40])
+    assert main(["caffe", "convert", "model", str(cut), "-m", str(proto), "-o",
+                 str(tmp_path / "x.pt")]) == 2  # fmt: skip
+    assert "truncated or not a Caffe file" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+    py = tmp_path / "py.prototxt"
+    py.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 } } }\n'
+                  'layer { name: "p" type: "Python" bottom: "x" top: "y" '
+                  'python_param { module: "os" layer: "X" } }\n')  # fmt: skip
+    assert main(["caffe", "time", "-m", str(py)]) == 2
+    assert "--allow-python-layers" in capsys.readouterr().err

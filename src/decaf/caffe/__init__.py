@@ -8,8 +8,19 @@ pieces underneath: :mod:`decaf.caffe.io` (formats), :mod:`decaf.caffe.layers` (C
 
 from decaf.caffe import io
 from decaf.caffe.net import TEST, TRAIN, CaffeNet
-from decaf.caffe.pycaffe import Blob, Net
+from decaf.caffe.pycaffe import Blob, Classifier, Net
 from decaf.caffe.python_layer import Layer
 from decaf.caffe.solver import Solver, get_solver
 
-__all__ = ["TEST", "TRAIN", "Blob", "CaffeNet", "Layer", "Net", "Solver", "get_solver", "io"]
+__all__ = [
+    "TEST",
+    "TRAIN",
+    "Blob",
+    "CaffeNet",
+    "Classifier",
+    "Layer",
+    "Net",
+    "Solver",
+    "get_solver",
+    "io",
+]

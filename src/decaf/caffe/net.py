@@ -397,3 +397,35 @@ def load(
         net.copy_from(weights)
     net.train(phase == TRAIN)
     return net.fuse() if fuse else net
+
+
+def to_bundle(net: CaffeNet, dest: str | os.PathLike, prototxt_text: str) -> Path:
+    """A decaf bundle (task ``caffe``) holding the prototxt and every layer's blobs by name."""
+    from decaf.core.bundle import save_bundle
+
+    state = {}
+    for key, lp in net.order:
+        for i, blob in enumerate(net.layers[key].caffe_blobs()):  # type: ignore[operator]
+            state[f"{lp.name}/{i}"] = blob.detach().clone()
+    return save_bundle(
+        {"task": "caffe", "arch": net.proto.name or "caffe", "state_dict": state,
+         "prototxt": prototxt_text, "inputs": net.inputs, "outputs": net.outputs},
+        dest,
+    )  # fmt: skip
+
+
+def from_bundle(src: str | os.PathLike) -> CaffeNet:
+    """The CaffeNet stored by :func:`to_bundle` (weights_only load)."""
+    from decaf.core.bundle import BundleError, load_bundle
+
+    bundle = load_bundle(src, task="caffe")
+    net = CaffeNet(cio.read_net(bundle["prototxt"]))
+    names = {lp.name: key for key, lp in net.order}
+    for name_i, tensor in bundle["state_dict"].items():
+        name, _, index = name_i.rpartition("/")
+        if name not in names:
+            raise BundleError(f"{src}: layer {name!r} is not in the stored prototxt")
+        blob = net.layers[names[name]].blobs[int(index)]
+        with torch.no_grad():
+            blob.copy_(tensor.reshape(blob.shape))
+    return net.eval()

@@ -159,3 +159,65 @@ class Net:
 
     def save(self, path: str | os.PathLike) -> Path:
         return self.module.save(path)
+
+
+class Classifier(Net):
+    """pycaffe's ``caffe.Classifier``: resize, (over)sample 10 crops, average the predictions.
+
+    ``predict(images, oversample=True)`` takes HWC float images in [0, 1] (``caffe.io.
+    load_image``) and returns (N, classes) probabilities from the net's first output.
+    """
+
+    def __init__(
+        self,
+        model_file: str | os.PathLike,
+        pretrained_file: str | os.PathLike,
+        image_dims: tuple[int, int] | None = None,
+        mean: np.ndarray | None = None,
+        input_scale: float | None = None,
+        raw_scale: float | None = None,
+        channel_swap: tuple[int, ...] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model_file, pretrained_file, TEST, **kwargs)
+        name = self.inputs[0]
+        shape = tuple(self.module.blob_shapes[name])
+        self.transformer = cio.Transformer({name: shape})
+        self.transformer.set_transpose(name, (2, 0, 1))
+        if mean is not None:
+            self.transformer.set_mean(name, mean)
+        if input_scale is not None:
+            self.transformer.set_input_scale(name, input_scale)
+        if raw_scale is not None:
+            self.transformer.set_raw_scale(name, raw_scale)
+        if channel_swap is not None:
+            self.transformer.set_channel_swap(name, channel_swap)
+        self.crop_dims = shape[2:]
+        self.image_dims = tuple(image_dims) if image_dims is not None else self.crop_dims
+
+    def predict(self, inputs: list[np.ndarray], oversample: bool = True) -> np.ndarray:
+        from skimage.transform import resize
+
+        name = self.inputs[0]
+        h, w = self.image_dims
+        ch, cw = self.crop_dims
+        resized = [resize(np.asarray(im, np.float32), (h, w), order=1, preserve_range=True)
+                   for im in inputs]  # fmt: skip
+        crops = []
+        for im in resized:
+            if oversample:
+                tops = [0, 0, h - ch, h - ch, (h - ch) // 2]
+                lefts = [0, w - cw, 0, w - cw, (w - cw) // 2]
+                views = [
+                    im[t : t + ch, left : left + cw] for t, left in zip(tops, lefts, strict=True)
+                ]
+                views += [v[:, ::-1] for v in views]
+            else:
+                t, left = (h - ch) // 2, (w - cw) // 2
+                views = [im[t : t + ch, left : left + cw]]
+            crops.extend(views)
+        batch = np.stack([self.transformer.preprocess(name, c) for c in crops])
+        self.module.blob_shapes[name] = batch.shape
+        out = self.forward(**{name: batch})[self.outputs[0]]
+        per = 10 if oversample else 1
+        return out.reshape(len(inputs), per, -1).mean(1)

@@ -173,3 +173,35 @@ def test_command(
     scores = {k: v / iterations for k, v in sums.items()}
     emit({"scores": scores, "iterations": iterations},
          "\n".join(f"{k} = {v:.5g}" for k, v in scores.items()), as_json)  # fmt: skip
+
+
+@convert_app.command("model")
+def convert_model_command(
+    src: Annotated[Path, typer.Argument(help="A .caffemodel, or a decaf bundle (.pt).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=".pt bundle or .caffemodel.")],
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="The net prototxt (caffemodel → bundle).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """caffemodel + prototxt → one decaf bundle, or a bundle → caffemodel (Caffe/OpenCV read it)."""
+    from decaf.caffe import io as cio
+    from decaf.caffe.net import CaffeNet, from_bundle, to_bundle
+
+    if output.suffix not in (".pt", ".caffemodel"):
+        raise OptionError(f"{output}: write a .pt bundle or a .caffemodel")
+    if src.suffix == ".pt":
+        if output.suffix != ".caffemodel":
+            raise OptionError("a bundle converts to a .caffemodel")
+        net = from_bundle(src)
+        net.save(output)
+    else:
+        if model is None:
+            raise OptionError("converting a caffemodel needs its prototxt (--model)")
+        if output.suffix != ".pt":
+            raise OptionError("a caffemodel converts to a .pt bundle")
+        net = CaffeNet(cio.read_net(model))
+        net.copy_from(src)
+        to_bundle(net, output, model.read_text())
+    emit({"output": str(output), "layers": len(net.order)},
+         f"wrote {output} ({len(net.order)} layers)", as_json)  # fmt: skip
