@@ -159,3 +159,49 @@ def test_fast_rcnn_dialect_roi_pooling_and_smooth_l1() -> None:
     sl1 = _layer('type: "SmoothL1Loss" smooth_l1_loss_param { sigma: 1 }', [(2, 2), (2, 2)])
     pred, target = torch.tensor([[0.5, 3.0], [0.0, 0.0]]), torch.zeros(2, 2)
     assert sl1(pred, target)[0].item() == pytest.approx((0.5 * 0.25 + 2.5) / 2)
+
+
+def test_lstm_matches_torch_and_cont_restarts_sequences() -> None:
+    torch.manual_seed(0)
+    t_steps, n, i_dim, h_dim = 5, 3, 4, 6
+    lstm = _layer(f'type: "LSTM" recurrent_param {{ num_output: {h_dim} '
+                  'weight_filler { type: "uniform" min: -0.3 max: 0.3 } '
+                  'bias_filler { type: "uniform" min: -0.1 max: 0.1 } }',
+                  [(t_steps, n, i_dim), (t_steps, n)])  # fmt: skip
+    assert [tuple(b.shape) for b in lstm.blobs] == [(24, 4), (24,), (24, 6)]
+    ref = torch.nn.LSTM(i_dim, h_dim)
+    order = torch.cat([torch.arange(0, 12), torch.arange(18, 24), torch.arange(12, 18)])
+    with torch.no_grad():  # Caffe's gates are i, f, o, g; torch's i, f, g, o
+        ref.weight_ih_l0.copy_(lstm.blobs[0][order])
+        ref.weight_hh_l0.copy_(lstm.blobs[2][order])
+        ref.bias_ih_l0.copy_(lstm.blobs[1][order])
+        ref.bias_hh_l0.zero_()
+    x = torch.randn(t_steps, n, i_dim)
+    cont = torch.ones(t_steps, n)
+    cont[0] = 0
+    ours = lstm(x, cont)[0]
+    theirs, _ = ref(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    cont[3, 1] = 0  # column 1 starts a new sequence at t = 3
+    restarted = lstm(x, cont)[0]
+    fresh, _ = ref(x[3:, 1:2])
+    torch.testing.assert_close(restarted[3:, 1:2], fresh, rtol=1e-5, atol=1e-6)
+    last, (h_t, c_t) = lstm.run(x, return_sequences=False, return_state=True)
+    torch.testing.assert_close(last, theirs[-1], rtol=1e-5, atol=1e-6)
+    assert h_t.shape == c_t.shape == (1, n, h_dim)
+
+
+def test_rnn_formula() -> None:
+    torch.manual_seed(1)
+    rnn = _layer('type: "RNN" recurrent_param { num_output: 3 '
+                 'weight_filler { type: "gaussian" std: 0.5 } }', [(4, 2, 5), (4, 2)])  # fmt: skip
+    w_xh, b_h, w_hh, w_ho, b_o = rnn.blobs
+    x = torch.randn(4, 2, 5)
+    h = torch.zeros(2, 3)
+    expect = []
+    for t in range(4):
+        h = torch.tanh(x[t] @ w_xh.t() + b_h + (h if t else 0 * h) @ w_hh.t())
+        expect.append(torch.tanh(h @ w_ho.t() + b_o))
+    cont = torch.ones(4, 2)
+    cont[0] = 0
+    torch.testing.assert_close(rnn(x, cont)[0], torch.stack(expect).detach())

@@ -693,6 +693,122 @@ class Accuracy(CaffeLayer):
         return (hits.mean() if len(hits) else torch.zeros(()),)
 
 
+class _Recurrent(CaffeLayer):
+    """Caffe's RNN/LSTM (``RecurrentLayer``): bottoms X (T, N, ...), cont (T, N), optional
+    x_static (N, ...), and with ``expose_hidden`` the initial state; top h (T, N, num_output)
+    (plus the final state with ``expose_hidden``). ``cont_t = 0`` starts a new sequence: the
+    previous hidden state (and the LSTM cell, through the unit) is multiplied by cont_t.
+
+    From Python, :meth:`run` offers Keras-like ``return_sequences`` / ``return_state``.
+    """
+
+    gates = 1
+    n_states = 1
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.recurrent_param
+        if p.num_output < 1:
+            raise CaffeLayerError(f"{lp.name}: recurrent_param.num_output must be positive")
+        self.hidden = p.num_output
+        self.expose = p.expose_hidden
+        self.static = len(bottoms) - (2 + (self.n_states if self.expose else 0)) == 1
+        x_dim = math.prod(bottoms[0][2:])
+        self._specs = self._blob_specs(x_dim, math.prod(bottoms[2][1:]) if self.static else 0)
+        for shape, filler in self._specs:
+            blob = _param(shape)
+            fill(blob.data, getattr(p, filler))
+            self.blobs.append(blob)
+
+    def _blob_specs(self, x_dim: int, s_dim: int) -> list[tuple[tuple[int, ...], str]]:
+        raise NotImplementedError
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x, cont = bottoms[0], bottoms[1]
+        rest = list(bottoms[2:])
+        x_static = rest.pop(0) if self.static else None
+        state = rest if self.expose else None
+        h, final = self.run(x, cont, x_static, state, return_state=True)
+        return (h, *final) if self.expose else (h,)
+
+    def run(
+        self,
+        x: torch.Tensor,
+        cont: torch.Tensor | None = None,
+        x_static: torch.Tensor | None = None,
+        state: list[torch.Tensor] | None = None,
+        return_sequences: bool = True,
+        return_state: bool = False,
+    ) -> Any:
+        """Keras-style call: (T, N, ...) in; the sequence (or its last step) and, with
+        ``return_state``, the final state(s). ``cont`` defaults to one sequence per column."""
+        t_steps, n = x.shape[0], x.shape[1]
+        if cont is None:
+            cont = torch.ones(t_steps, n)
+            cont[0] = 0
+        h_seq, final = self._steps(x.flatten(2), cont.reshape(t_steps, n, 1).to(x.dtype),
+                                   x_static, state)  # fmt: skip
+        out = h_seq if return_sequences else h_seq[-1]
+        return (out, final) if return_state else out
+
+    def _steps(self, x: torch.Tensor, cont: torch.Tensor, x_static: torch.Tensor | None,
+               state: list[torch.Tensor] | None) -> Any:  # fmt: skip
+        raise NotImplementedError
+
+
+class LSTM(_Recurrent):
+    gates = 4
+    n_states = 2
+
+    def _blob_specs(self, x_dim: int, s_dim: int) -> list[tuple[tuple[int, ...], str]]:
+        g, h = 4 * self.hidden, self.hidden
+        specs = [((g, x_dim), "weight_filler"), ((g,), "bias_filler")]
+        if s_dim:
+            specs.append(((g, s_dim), "weight_filler"))
+        return [*specs, ((g, h), "weight_filler")]
+
+    def _steps(self, x, cont, x_static, state):  # type: ignore[no-untyped-def]
+        w_xc, b_c = self.blobs[0], self.blobs[1]
+        w_hc = self.blobs[-1]
+        pre = x @ w_xc.t() + b_c
+        if x_static is not None:
+            pre = pre + (x_static.flatten(1) @ self.blobs[2].t())[None]
+        n, hdim = x.shape[1], self.hidden
+        h = state[0].reshape(n, hdim) if state else x.new_zeros(n, hdim)
+        c = state[1].reshape(n, hdim) if state else x.new_zeros(n, hdim)
+        outs = []
+        for t in range(x.shape[0]):
+            gates = pre[t] + (cont[t] * h) @ w_hc.t()
+            i, f, o, g = gates.split(hdim, dim=1)
+            c = cont[t] * (torch.sigmoid(f) * c) + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs), [h[None], c[None]]
+
+
+class RNN(_Recurrent):
+    def _blob_specs(self, x_dim: int, s_dim: int) -> list[tuple[tuple[int, ...], str]]:
+        h = self.hidden
+        specs = [((h, x_dim), "weight_filler"), ((h,), "bias_filler")]
+        if s_dim:
+            specs.append(((h, s_dim), "weight_filler"))
+        return [*specs, ((h, h), "weight_filler"), ((h, h), "weight_filler"), ((h,), "bias_filler")]
+
+    def _steps(self, x, cont, x_static, state):  # type: ignore[no-untyped-def]
+        w_xh, b_h = self.blobs[0], self.blobs[1]
+        w_hh, w_ho, b_o = self.blobs[-3], self.blobs[-2], self.blobs[-1]
+        pre = x @ w_xh.t() + b_h
+        if x_static is not None:
+            pre = pre + (x_static.flatten(1) @ self.blobs[2].t())[None]
+        n = x.shape[1]
+        h = state[0].reshape(n, self.hidden) if state else x.new_zeros(n, self.hidden)
+        outs = []
+        for t in range(x.shape[0]):
+            h = torch.tanh(pre[t] + (cont[t] * h) @ w_hh.t())
+            outs.append(torch.tanh(h @ w_ho.t() + b_o))
+        return torch.stack(outs), [h[None]]
+
+
 class ROIPooling(CaffeLayer):
     """Fast R-CNN's RoI max pooling (caffe-fast-rcnn); bottoms: features, rois (n, 5)."""
 
@@ -812,6 +928,6 @@ LAYERS: dict[str, type[CaffeLayer]] = {
         ReLU, PReLU, ELU, Sigmoid, TanH, AbsVal, BNLL, Power, Exp, Log, Threshold, Clip, Swish,
         Dropout, Eltwise, Softmax, Concat, Slice, Split, Flatten, Reshape, Crop, Silence, ArgMax,
         Tile, Reduction, SoftmaxWithLoss, EuclideanLoss, SigmoidCrossEntropyLoss, Accuracy,
-        ROIPooling, SmoothL1Loss,
+        ROIPooling, SmoothL1Loss, LSTM, RNN,
     )
 }  # fmt: skip
