@@ -108,7 +108,7 @@ def test_sgd_keeps_the_rate_inside_momentum_unlike_torch(tmp_path: Path) -> None
         ((2 * p) ** 2 / 2).backward()
         opt.step()
         sched.step()
-        torch_w.append(float(p))
+        torch_w.append(float(p.detach()))
     assert got[:2] == pytest.approx(torch_w[:2], rel=1e-5)
     assert got[2] != pytest.approx(torch_w[2], rel=1e-3)
 
