@@ -429,3 +429,27 @@ def from_bundle(src: str | os.PathLike) -> CaffeNet:
         with torch.no_grad():
             blob.copy_(tensor.reshape(blob.shape))
     return net.eval()
+
+
+def score(net: CaffeNet, iterations: int) -> dict[str, float]:
+    """``caffe test``: every output averaged over ``iterations`` forward passes."""
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for _ in range(iterations):
+            for k, v in net().items():
+                sums[k] = sums.get(k, 0.0) + float(v.mean())
+    return {k: v / iterations for k, v in sums.items()}
+
+
+def time_forward(net: CaffeNet, inputs: dict[str, torch.Tensor], iterations: int) -> list[float]:
+    """``caffe time``: seconds per forward pass (after one warm-up pass), inference mode."""
+    import time
+
+    times = []
+    with torch.inference_mode():
+        net(**inputs)
+        for _ in range(iterations):
+            t = time.perf_counter()
+            net(**inputs)
+            times.append(time.perf_counter() - t)
+    return times

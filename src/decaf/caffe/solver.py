@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from decaf.caffe import io as cio
-from decaf.caffe.net import TEST, TRAIN, CaffeNet
+from decaf.caffe.net import TEST, TRAIN, CaffeNet, score
 from decaf.core.errors import OptionError
 from decaf.train.schedules import LRPolicy
 
@@ -209,15 +209,7 @@ class Solver:
     # -- testing -----------------------------------------------------------------------------
     def test(self, index: int = 0) -> dict[str, float]:
         """Average every output of test net ``index`` over ``test_iter`` batches."""
-        net = self.test_nets[index]
-        iters = self.param.test_iter[index]
-        sums: dict[str, float] = {}
-        with torch.no_grad():
-            for _ in range(iters):
-                outs = net()
-                for k, v in outs.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.mean())
-        scores = {k: v / iters for k, v in sums.items()}
+        scores = score(self.test_nets[index], self.param.test_iter[index])
         if self.log:
             shown = ", ".join(f"{k} = {v:.4g}" for k, v in scores.items())
             self.log(f"Iteration {self.iter}, Testing net (#{index}): {shown}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,7 @@ def time_command(
     import torch
 
     from decaf.caffe import io as cio
-    from decaf.caffe.net import CaffeNet
+    from decaf.caffe.net import CaffeNet, time_forward
 
     if iterations < 1:
         raise OptionError(f"--iterations must be ≥ 1, got {iterations}")
@@ -51,13 +50,7 @@ def time_command(
     if fuse:
         net.fuse()
     inputs = {n: torch.randn(s) for n, s in shapes.items()}
-    times = []
-    with torch.inference_mode():
-        net(**inputs)  # warm-up
-        for _ in range(iterations):
-            t = time.perf_counter()
-            net(**inputs)
-            times.append(time.perf_counter() - t)
+    times = time_forward(net, inputs, iterations)
     med = statistics.median(times) * 1000
     emit(
         {"model": str(model), "inputs": {k: list(v) for k, v in shapes.items()},
@@ -153,10 +146,8 @@ def test_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score a trained net like ``caffe test``: each output averaged over N batches."""
-    import torch
-
     from decaf.caffe import io as cio
-    from decaf.caffe.net import CaffeNet
+    from decaf.caffe.net import CaffeNet, score
 
     if iterations < 1:
         raise OptionError(f"--iterations must be ≥ 1, got {iterations}")
@@ -164,13 +155,7 @@ def test_command(
     if net.inputs:
         raise OptionError(f"{model}: caffe test needs data layers; this net takes {net.inputs}")
     net.copy_from(weights)
-    net.eval()
-    sums: dict[str, float] = {}
-    with torch.no_grad():
-        for _ in range(iterations):
-            for k, v in net().items():
-                sums[k] = sums.get(k, 0.0) + float(v.mean())
-    scores = {k: v / iterations for k, v in sums.items()}
+    scores = score(net.eval(), iterations)
     emit({"scores": scores, "iterations": iterations},
          "\n".join(f"{k} = {v:.5g}" for k, v in scores.items()), as_json)  # fmt: skip
 
