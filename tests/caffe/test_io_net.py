@@ -183,3 +183,57 @@ def test_imagedata_dummydata_and_propagate_down(tmp_path: Path) -> None:
     assert torch.equal(net.blob_values["noise"], torch.full((3, 2), 7.0))
     net.loss().backward()
     assert net.layer_by_name("ip").blobs[0].grad is not None
+
+
+DIALECT = """
+syntax = "proto2";
+package caffe;
+message BlobShape { repeated int64 dim = 1 [packed = true]; }
+message InputParameter { repeated BlobShape shape = 1; }
+message BNParameter { optional float momentum = 1 [default = 0.9]; }
+message LayerParameter {
+  optional string name = 1;
+  optional string type = 2;
+  repeated string bottom = 3;
+  repeated string top = 4;
+  optional InputParameter input_param = 143;
+  optional BNParameter bn_param = 999;
+}
+message NetParameter {
+  optional string name = 1;
+  repeated string input = 3;
+  repeated int32 input_dim = 4;
+  repeated BlobShape input_shape = 8;
+  repeated LayerParameter layer = 100;
+}
+"""
+
+
+def test_a_user_dialect_parses_its_own_fields(tmp_path: Path) -> None:
+    (tmp_path / "mycaffe.proto").write_text(DIALECT)
+    pb = cio.load_dialect(tmp_path / "mycaffe.proto")
+    text = (
+        'input: "x" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
+        'layer { name: "b" type: "BN" bottom: "x" top: "x" bn_param { momentum: 0.5 } }'
+    )
+    net = cio.read_net(text, pb=pb)
+    assert [layer.type for layer in net.layer] == ["Input", "BN"]
+    assert net.layer[1].bn_param.momentum == 0.5
+    with pytest.raises(cio.CaffeFormatError, match="bn_param"):
+        cio.read_net(text)  # our schema does not know the dialect's field
+
+
+@pytest.mark.slow
+def test_caffemodels_over_64_mb_load(tmp_path: Path) -> None:
+    text = """
+    layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 4200 } } }
+    layer { name: "fc" type: "InnerProduct" bottom: "x" top: "y"
+      inner_product_param { num_output: 4200 } }
+    """
+    net = CaffeNet(cio.read_net(text))
+    net.layer_by_name("fc").blobs[0].data[0, 0] = 3.0
+    path = net.save(tmp_path / "big.caffemodel")
+    assert path.stat().st_size > 64 * 2**20
+    again = CaffeNet(cio.read_net(text))
+    assert again.copy_from(path) == ["fc"]
+    assert again.layer_by_name("fc").blobs[0][0, 0].item() == 3.0

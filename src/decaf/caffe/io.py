@@ -125,7 +125,9 @@ _V1_SHARED_FIELDS = [
 
 def _upgrade_v1(net: Any) -> None:
     """V1 ``layers`` → ``layer`` in place (Caffe's UpgradeV1Net)."""
-    if net.layer and net.layers:
+    if "layers" not in net.DESCRIPTOR.fields_by_name or not net.layers:
+        return
+    if net.layer:
         raise CaffeFormatError("a net may not mix 'layer' and the legacy 'layers' fields")
     enum = caffe_pb2.V1LayerParameter.LayerType
     for old in net.layers:
@@ -155,7 +157,7 @@ def _upgrade_v1(net: Any) -> None:
 
 def _upgrade_inputs(net: Any) -> None:
     """``input`` + ``input_dim``/``input_shape`` → an ``Input`` layer in front (UpgradeNetInput)."""
-    if not net.input:
+    if "input" not in net.DESCRIPTOR.fields_by_name or not net.input:
         return
     shapes = []
     if net.input_shape:
@@ -165,12 +167,13 @@ def _upgrade_inputs(net: Any) -> None:
         if len(dims) != 4 * len(net.input):
             raise CaffeFormatError("input_dim must give 4 values per input")
         shapes = [dims[4 * i : 4 * i + 4] for i in range(len(net.input))]
-    layer = caffe_pb2.LayerParameter(name="input", type="Input", top=list(net.input))
+    layer = net.layer.add(name="input", type="Input")  # the net's own (dialect's) message type
+    layer.top.extend(net.input)
     for dims in shapes:
         layer.input_param.shape.add().dim.extend(dims)
-    layers = [layer, *net.layer]
+    layers = list(net.layer)
     del net.layer[:]
-    net.layer.extend(layers)
+    net.layer.extend([layers[-1], *layers[:-1]])
     del net.input[:]
     del net.input_dim[:]
     del net.input_shape[:]
