@@ -13,6 +13,7 @@ from decaf.caffe import io as cio
 from decaf.caffe.layers import CaffeLayerError
 from decaf.caffe.net import CaffeNet, filter_layers
 from decaf.caffe.proto import caffe_pb2
+from decaf.core.errors import OptionError
 
 TINY = """
 name: "tiny"
@@ -237,3 +238,19 @@ def test_caffemodels_over_64_mb_load(tmp_path: Path) -> None:
     again = CaffeNet(cio.read_net(text))
     assert again.copy_from(path) == ["fc"]
     assert again.layer_by_name("fc").blobs[0][0, 0].item() == 3.0
+
+
+def test_memorydata_is_fed_by_set_input_arrays(tmp_path: Path) -> None:
+    proto = tmp_path / "mem.prototxt"
+    proto.write_text(
+        'layer { name: "m" type: "MemoryData" top: "data" top: "label"\n'
+        "  memory_data_param { batch_size: 2 channels: 1 height: 3 width: 3 } }\n"
+        'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"\n'
+        '  inner_product_param { num_output: 2 weight_filler { type: "constant" value: 1 } } }\n'
+        'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }\n'
+    )
+    net = caffe.Net(str(proto), caffe.TRAIN)
+    net.set_input_arrays(np.ones((2, 1, 3, 3)), np.array([0, 1]))
+    assert net.forward()["loss"] == pytest.approx(np.log(2), rel=1e-5)  # equal logits
+    with pytest.raises(OptionError, match="N labels"):
+        net.set_input_arrays(np.ones((2, 1, 3, 3)), np.array([0]))

@@ -145,6 +145,9 @@ class CaffeNet(nn.Module):
                 continue
             if lp.type == "Input" or lp.type in DATA_TYPES:
                 dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []
+                if lp.type == "MemoryData":  # fed by the caller: net.set_input_arrays / forward
+                    m = lp.memory_data_param
+                    dims = [[m.batch_size, m.channels, m.height, m.width], [m.batch_size]]
                 for i, top in enumerate(lp.top):
                     if top in given:
                         shape = tuple(given[top])

@@ -153,6 +153,22 @@ class Net:
         names = list(outs) + [b for b in (blobs or []) if b not in outs]
         return {n: self._values[n].detach().numpy() for n in names}
 
+    def set_input_arrays(self, data: np.ndarray, labels: np.ndarray) -> None:
+        """Feed a ``MemoryData`` layer: (N, C, H, W) data and N labels for the next forward."""
+        memory = [lp for lp in self.module.layer_params if lp.type == "MemoryData"]
+        if not memory:
+            raise OptionError("this net has no MemoryData layer")
+        tops = list(memory[0].top)
+        data = np.asarray(data, np.float32)
+        labels = np.asarray(labels, np.float32).reshape(-1)
+        if data.ndim != 4 or len(labels) != data.shape[0]:
+            raise OptionError(
+                f"need (N, C, H, W) data and N labels, got {data.shape}, {labels.shape}"
+            )
+        self._inputs[tops[0]] = torch.from_numpy(data.copy())
+        if len(tops) > 1:
+            self._inputs[tops[1]] = torch.from_numpy(labels.copy())
+
     def backward(self) -> None:
         """Back-propagate the net's loss into every param's ``diff``."""
         self.module.loss().backward()
