@@ -205,3 +205,42 @@ def test_rnn_formula() -> None:
     cont = torch.ones(4, 2)
     cont[0] = 0
     torch.testing.assert_close(rnn(x, cont)[0], torch.stack(expect).detach())
+
+
+def test_more_losses_embed_and_spp(tmp_path) -> None:
+    torch.manual_seed(0)
+    prob = torch.softmax(torch.randn(4, 3), 1)
+    y = torch.tensor([0, 2, 1, 1])
+    mll = _layer('type: "MultinomialLogisticLoss"', [(4, 3), (4,)])
+    assert mll(prob, y)[0].item() == pytest.approx(-prob[range(4), y].log().mean().item(), rel=1e-5)
+    x = torch.randn(4, 3)
+    h = torch.eye(3)  # the identity infogain matrix is plain softmax cross-entropy
+    info = _layer('type: "InfogainLoss"', [(4, 3), (4,), (3, 3)])
+    torch.testing.assert_close(info(x, y, h)[0], torch.nn.functional.cross_entropy(x, y))
+    blob = caffe_pb2.BlobProto()
+    blob.shape.dim.extend([1, 1, 3, 3])
+    blob.data.extend((2 * torch.eye(3)).flatten().tolist())
+    (tmp_path / "H.binaryproto").write_bytes(blob.SerializeToString())
+    source = tmp_path / "H.binaryproto"
+    info2 = _layer(f'type: "InfogainLoss" infogain_loss_param {{ source: "{source}" }}',
+                   [(4, 3), (4,)])  # fmt: skip
+    torch.testing.assert_close(info2(x, y)[0], 2 * torch.nn.functional.cross_entropy(x, y))
+    hinge = _layer('type: "HingeLoss"', [(4, 3), (4,)])
+    t = -torch.ones(4, 3)
+    t[range(4), y] = 1
+    assert hinge(x, y)[0].item() == pytest.approx(torch.relu(1 - t * x).sum().item() / 4, rel=1e-5)
+    con = _layer('type: "ContrastiveLoss" contrastive_loss_param { margin: 2 }',
+                 [(4, 3), (4, 3), (4,)])  # fmt: skip
+    a, b, sim = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([1.0, 0, 1, 0])
+    d = (a - b).norm(dim=1)
+    expect = (sim * d**2 + (1 - sim) * torch.relu(2 - d) ** 2).sum() / 8
+    assert con(a, b, sim)[0].item() == pytest.approx(expect.item(), rel=1e-5)
+    emb = _layer('type: "Embed" embed_param { num_output: 2 input_dim: 5 '
+                 'weight_filler { type: "gaussian" } }', [(3,)])  # fmt: skip
+    torch.testing.assert_close(emb(torch.tensor([4.0, 0.0, 4.0]))[0],
+                               emb.blobs[0][[4, 0, 4]] + emb.blobs[1])  # fmt: skip
+    spp = _layer('type: "SPP" spp_param { pyramid_height: 3 pool: MAX }', [(2, 4, 13, 13)])
+    z = torch.randn(2, 4, 13, 13)
+    out = spp(z)[0]
+    assert out.shape == (2, 4 * (1 + 4 + 16))
+    torch.testing.assert_close(out[:, :4], z.amax((2, 3)))  # level 0: global max

@@ -677,6 +677,122 @@ class SigmoidCrossEntropyLoss(_Loss):
         return (total / max(1, norm),)
 
 
+class MultinomialLogisticLoss(_Loss):
+    """−log(max(p_label, 1e-20)) averaged over the batch; bottoms are probabilities."""
+
+    def forward(self, prob: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        p = prob.reshape(prob.shape[0], -1).gather(1, label.reshape(-1, 1).long())
+        return (-torch.log(p.clamp_min(1e-20)).sum() / prob.shape[0],)
+
+
+class InfogainLoss(_Loss):
+    """Softmax, then −Σ_k H[label, k]·log p_k, normalised like SoftmaxWithLoss. H comes from
+    ``infogain_loss_param.source`` (a binaryproto) or a third bottom."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        self.lp = lp
+        self.axis = _canon(lp.infogain_loss_param.axis, len(bottoms[0]))
+        self.matrix = None
+        if len(bottoms) < 3:
+            from decaf.caffe import io as cio
+
+            if not lp.infogain_loss_param.source:
+                raise CaffeLayerError(f"{lp.name}: InfogainLoss needs a source or a third bottom")
+            blob = cio.parse_binary(lp.infogain_loss_param.source, cio.PROTO.BlobProto())
+            arr = cio.blobproto_to_array(blob)
+            k = bottoms[0][self.axis]
+            self.matrix = torch.from_numpy(arr.reshape(k, k).astype("float32"))
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor, *h: torch.Tensor) -> tuple[Any, ...]:
+        matrix = h[0].reshape(x.shape[self.axis], -1) if h else self.matrix
+        logp = torch.log(torch.softmax(x, self.axis).clamp_min(1.17549435e-38))
+        logp = logp.movedim(self.axis, -1).reshape(-1, x.shape[self.axis])
+        rows = matrix[label.reshape(-1).long()]
+        outer = math.prod(x.shape[: self.axis])
+        inner = math.prod(x.shape[self.axis + 1 :])
+        total = -(rows * logp).sum()
+        return (total / _normalizer(self.lp, outer, inner, outer * inner),)
+
+
+class HingeLoss(_Loss):
+    """One-vs-all hinge: Σ max(0, 1 − t·x) with t = +1 for the label, −1 otherwise; L1 or L2
+    (squared), divided by the batch size."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        self.squared = lp.hinge_loss_param.norm == 2
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        flat = x.reshape(x.shape[0], -1)
+        sign = -torch.ones_like(flat)
+        sign.scatter_(1, label.reshape(-1, 1).long(), 1.0)
+        margin = torch.relu(1 - sign * flat)
+        total = (margin**2).sum() if self.squared else margin.sum()
+        return (total / x.shape[0],)
+
+
+class ContrastiveLoss(_Loss):
+    """Pairs (a, b) with similarity y: Σ [y·d² + (1−y)·max(margin − d, 0)²] / 2N, d = ‖a − b‖
+    (``legacy_version``: max(margin − d², 0) without the square)."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.contrastive_loss_param
+        self.margin, self.legacy = p.margin, p.legacy_version
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> tuple[Any, ...]:
+        d2 = ((a - b) ** 2).reshape(a.shape[0], -1).sum(1)
+        y = y.reshape(-1).to(a.dtype)
+        if self.legacy:
+            dissimilar = torch.relu(self.margin - d2)
+        else:
+            dissimilar = torch.relu(self.margin - torch.sqrt(d2 + 1e-30)) ** 2
+        return ((y * d2 + (1 - y) * dissimilar).sum() / (2 * a.shape[0]),)
+
+
+class Embed(CaffeLayer):
+    """A lookup table: integer inputs → rows of a (input_dim, num_output) weight, plus bias."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.embed_param
+        self.blobs.append(_param((p.input_dim, p.num_output)))
+        fill(self.blobs[0].data, p.weight_filler)
+        self.bias_term = p.bias_term
+        if p.bias_term:
+            self.blobs.append(_param((p.num_output,)))
+            fill(self.blobs[1].data, p.bias_filler)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = F.embedding(x.long(), self.blobs[0])
+        return (y + self.blobs[1] if self.bias_term else y,)
+
+
+class SPP(CaffeLayer):
+    """Spatial pyramid pooling: level l pools into 2^l × 2^l bins (kernel ⌈H/bins⌉, padding to
+    cover the input), flattened and concatenated."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.spp_param
+        self.levels, self.max = p.pyramid_height, p.pool == 0
+        self.hw = bottoms[0][2:]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        h, w = x.shape[2:]
+        outs = []
+        for level in range(self.levels):
+            bins = 2**level
+            kh, kw = math.ceil(h / bins), math.ceil(w / bins)
+            ph, pw = (kh * bins - h + 1) // 2, (kw * bins - w + 1) // 2
+            padded = F.pad(x, (pw, pw, ph, ph), value=float("-inf") if self.max else 0.0)
+            pool = F.max_pool2d if self.max else F.avg_pool2d
+            y = pool(padded, (kh, kw), (kh, kw), ceil_mode=True)[:, :, :bins, :bins]
+            outs.append(y.flatten(1))
+        return (torch.cat(outs, 1),)
+
+
 class Accuracy(CaffeLayer):
     def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
         super().__init__(lp, bottoms, phase)
@@ -928,6 +1044,7 @@ LAYERS: dict[str, type[CaffeLayer]] = {
         ReLU, PReLU, ELU, Sigmoid, TanH, AbsVal, BNLL, Power, Exp, Log, Threshold, Clip, Swish,
         Dropout, Eltwise, Softmax, Concat, Slice, Split, Flatten, Reshape, Crop, Silence, ArgMax,
         Tile, Reduction, SoftmaxWithLoss, EuclideanLoss, SigmoidCrossEntropyLoss, Accuracy,
-        ROIPooling, SmoothL1Loss, LSTM, RNN,
+        ROIPooling, SmoothL1Loss, LSTM, RNN, MultinomialLogisticLoss, InfogainLoss, HingeLoss,
+        ContrastiveLoss, Embed, SPP,
     )
 }  # fmt: skip
