@@ -254,3 +254,26 @@ def test_memorydata_is_fed_by_set_input_arrays(tmp_path: Path) -> None:
     assert net.forward()["loss"] == pytest.approx(np.log(2), rel=1e-5)  # equal logits
     with pytest.raises(OptionError, match="N labels"):
         net.set_input_arrays(np.ones((2, 1, 3, 3)), np.array([0]))
+
+
+def test_hdf5_data_in_and_out(tmp_path: Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    for i in range(2):
+        with h5py.File(tmp_path / f"part{i}.h5", "w") as f:
+            f["data"] = np.arange(6, dtype=np.float32).reshape(3, 2) + 10 * i
+            f["label"] = np.array([0, 1, 2], np.float32) + 3 * i
+    (tmp_path / "list.txt").write_text("part0.h5\npart1.h5\n")
+    text = f"""
+    layer {{ name: "h" type: "HDF5Data" top: "data" top: "label"
+      hdf5_data_param {{ source: "{tmp_path / "list.txt"}" batch_size: 4 }} }}
+    layer {{ name: "out" type: "HDF5Output" bottom: "data" bottom: "label"
+      hdf5_output_param {{ file_name: "out.h5" }} }}
+    """
+    net = CaffeNet(cio.read_net(text), base=tmp_path)
+    assert net.blob_shapes["data"] == (4, 2)
+    net()
+    net()
+    assert net.blob_values["label"].tolist() == [4.0, 5.0, 0.0, 1.0]  # file after file, wrapping
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        assert f["data"].shape == (8, 2)
+        assert f["label"][:].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]

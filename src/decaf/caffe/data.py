@@ -255,3 +255,81 @@ class ImageDataLayer(_SourceLayer):
                     random.shuffle(self.samples)
         x = torch.from_numpy(np.ascontiguousarray(np.stack(data), np.float32))
         return x, torch.tensor(labels, dtype=torch.float32)
+
+
+class HDF5DataLayer(_SourceLayer):
+    """Caffe's ``HDF5Data``: ``source`` lists .h5 files; each holds one dataset per top (same
+    first dimension). Rows are served ``batch_size`` at a time, file after file, wrapping; with
+    ``shuffle`` the file order and the rows within a file are shuffled each pass."""
+
+    def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
+        super().__init__(lp, [], phase)
+        import h5py
+
+        p = lp.hdf5_data_param
+        listing = resolve_source(p.source, base)
+        files = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        if not files:
+            raise CaffeLayerError(f"{lp.name}: {listing} lists no HDF5 files")
+        self.tops = list(lp.top)
+        self.arrays: list[dict[str, np.ndarray]] = []
+        for name in files:
+            path = resolve_source(name, listing.parent)
+            try:
+                with h5py.File(path, "r") as f:
+                    self.arrays.append({t: np.asarray(f[t], np.float32) for t in self.tops})
+            except (OSError, KeyError) as exc:
+                raise CaffeLayerError(f"{lp.name}: cannot read {path}: {exc}") from None
+        self.batch = max(1, p.batch_size)
+        self.shuffle = p.shuffle
+        self.file, self.row = 0, 0
+        self.order = self._rows(0)
+        self.shapes = [(self.batch, *self.arrays[0][t].shape[1:]) for t in self.tops]
+
+    def _rows(self, i: int) -> list[int]:
+        rows = list(range(len(self.arrays[i][self.tops[0]])))
+        if self.shuffle:
+            random.shuffle(rows)
+        return rows
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        picked: dict[str, list[np.ndarray]] = {t: [] for t in self.tops}
+        for _ in range(self.batch):
+            r = self.order[self.row]
+            for t in self.tops:
+                picked[t].append(self.arrays[self.file][t][r])
+            self.row += 1
+            if self.row == len(self.order):
+                self.file = (self.file + 1) % len(self.arrays)
+                self.row, self.order = 0, self._rows(self.file)
+        return tuple(torch.from_numpy(np.stack(picked[t])) for t in self.tops)
+
+
+class HDF5OutputLayer(CaffeLayer):
+    """Caffe's ``HDF5Output``: writes bottom 0 as dataset ``data`` and bottom 1 as ``label`` to
+    ``file_name``. Caffe rewrites them on every forward; here each forward's rows are appended,
+    so a whole test pass ends up in the file."""
+
+    def __init__(self, lp: Any, bottoms: list[tuple[int, ...]], phase: int,
+                 base: Path | None = None) -> None:  # fmt: skip
+        super().__init__(lp, bottoms, phase)
+        name = Path(lp.hdf5_output_param.file_name)
+        self.path = name if name.is_absolute() or base is None else base / name
+        self.names = ["data", "label"][: len(bottoms)]
+        self.started = False
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        import h5py
+
+        mode = "a" if self.started else "w"
+        with h5py.File(self.path, mode) as f:
+            for name, x in zip(self.names, bottoms, strict=False):
+                arr = x.detach().cpu().numpy().astype(np.float32)
+                if name in f:
+                    ds = f[name]
+                    ds.resize(ds.shape[0] + len(arr), axis=0)
+                    ds[-len(arr) :] = arr
+                else:
+                    f.create_dataset(name, data=arr, maxshape=(None, *arr.shape[1:]))
+        self.started = True
+        return ()

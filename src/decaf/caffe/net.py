@@ -34,7 +34,12 @@ from decaf.caffe.proto import caffe_pb2
 
 TRAIN, TEST = 0, 1
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData"}
-SOURCE_TYPES = {"Data", "ImageData", "DummyData"}  # built as layers that make their own batches
+SOURCE_TYPES = {
+    "Data",
+    "ImageData",
+    "DummyData",
+    "HDF5Data",
+}  # built as layers that make their own batches
 
 
 def _source_layer(lp: Any, phase: int, base: Path | None) -> CaffeLayer:
@@ -45,6 +50,8 @@ def _source_layer(lp: Any, phase: int, base: Path | None) -> CaffeLayer:
         return data.DataLayer(lp, phase, base)
     if lp.type == "ImageData":
         return data.ImageDataLayer(lp, phase, base)
+    if lp.type == "HDF5Data":
+        return data.HDF5DataLayer(lp, phase, base)
     return DummyData(lp, [], phase)
 
 
@@ -163,6 +170,16 @@ class CaffeNet(nn.Module):
                     example[top] = torch.zeros(shape)
                     self.inputs.append(top)
                     produced.append(top)
+                continue
+            if lp.type == "HDF5Output":
+                from decaf.caffe.data import HDF5OutputLayer
+
+                out_layer = HDF5OutputLayer(lp, [shapes[b] for b in lp.bottom], phase,
+                                            Path(base) if base is not None else None)  # fmt: skip
+                key = _module_key(lp.name)
+                self.layers[key] = out_layer
+                self.order.append((key, lp))
+                consumed.update(lp.bottom)
                 continue
             cls = LAYERS.get(lp.type)
             if cls is None:
