@@ -120,7 +120,7 @@ class CaffeNet(nn.Module):
         for lp in self.layer_params:
             if lp.type in SOURCE_TYPES and not all(t in given for t in lp.top):
                 data = _source_layer(lp, phase, Path(base) if base is not None else None)
-                key = _module_key(lp.name)
+                key = self._key(lp.name)
                 self.layers[key] = data
                 self.order.append((key, lp))
                 for top, shape in zip(lp.top, data.shapes, strict=False):
@@ -139,7 +139,7 @@ class CaffeNet(nn.Module):
 
                 layer = PythonLayer(lp, [shapes[b] for b in lp.bottom], phase,
                                     Path(base) if base is not None else None)  # fmt: skip
-                key = _module_key(lp.name)
+                key = self._key(lp.name)
                 self.layers[key] = layer
                 self.order.append((key, lp))
                 with torch.no_grad():
@@ -176,7 +176,7 @@ class CaffeNet(nn.Module):
 
                 out_layer = HDF5OutputLayer(lp, [shapes[b] for b in lp.bottom], phase,
                                             Path(base) if base is not None else None)  # fmt: skip
-                key = _module_key(lp.name)
+                key = self._key(lp.name)
                 self.layers[key] = out_layer
                 self.order.append((key, lp))
                 consumed.update(lp.bottom)
@@ -190,6 +190,7 @@ class CaffeNet(nn.Module):
             layer = cls(lp, [shapes[b] for b in lp.bottom], lp.phase if lp.HasField("phase")
                         else phase)  # fmt: skip
             self._fill(layer, lp)
+            key = self._key(lp.name)
             for i, blob in enumerate(layer.blobs):
                 spec = lp.param[i] if i < len(lp.param) else caffe_pb2.ParamSpec()
                 if spec.name:
@@ -204,11 +205,7 @@ class CaffeNet(nn.Module):
                     owners[spec.name] = (layer, i)
                 if layer.type == "BatchNorm":
                     continue
-                key = f"{_module_key(lp.name)}.blobs.{i}"
-                self.mults[key] = (spec.lr_mult, spec.decay_mult)
-            key = _module_key(lp.name)
-            if key in self.layers:
-                raise CaffeLayerError(f"{lp.name}: two layers have this name")
+                self.mults[f"{key}.blobs.{i}"] = (spec.lr_mult, spec.decay_mult)
             self.layers[key] = layer
             self.order.append((key, lp))
             with torch.no_grad():
@@ -222,6 +219,16 @@ class CaffeNet(nn.Module):
         seen: set[str] = set()
         self.outputs = [b for b in produced if b not in consumed and not (b in seen or seen.add(b))]
         self.blob_values: dict[str, torch.Tensor] = {}
+
+    def _key(self, name: str) -> str:
+        """A module key for layer ``name``; Caffe allows two layers one name (the autoencoder
+        example has two "loss" layers), so later ones get a suffix."""
+        key = _module_key(name)
+        n = 1
+        while key in self.layers:
+            n += 1
+            key = f"{_module_key(name)}__{n}"
+        return key
 
     @staticmethod
     def _fill(layer: CaffeLayer, lp: Any) -> None:
@@ -374,12 +381,13 @@ class CaffeNet(nn.Module):
         out = caffe_pb2.NetParameter()
         out.CopyFrom(self.proto)
         del out.layer[:]
+        keys = {id(lp): key for key, lp in self.order}
         for lp in self.layer_params:
             new = out.layer.add()
             new.CopyFrom(lp)
             del new.blobs[:]
-            key = _module_key(lp.name)
-            if key in self.layers:
+            key = keys.get(id(lp))
+            if key is not None:
                 for t in self.layers[key].caffe_blobs():  # type: ignore[operator]
                     new.blobs.append(cio.array_to_blobproto(t.detach().cpu().numpy()))
         return out
