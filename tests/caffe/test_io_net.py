@@ -277,3 +277,20 @@ def test_hdf5_data_in_and_out(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "out.h5", "r") as f:
         assert f["data"].shape == (8, 2)
         assert f["label"][:].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
+
+
+def test_partial_forward_start_end(tmp_path: Path) -> None:
+    proto = tmp_path / "tiny.prototxt"
+    proto.write_text(TINY)
+    net = caffe.Net(str(proto), caffe.TEST)
+    net.blobs["data"].data[...] = 1.0
+    full = net.forward()
+    head = net.forward(end="pool")
+    assert list(head) == ["pool"] and head["pool"].shape == (2, 4, 4, 4)
+    net.blobs["pool"].data[...] = 0.0  # edit an intermediate blob, then run the rest
+    tail = net.forward(start="fc")
+    bias_only = torch.softmax(net.module.layer_by_name("fc").blobs[1].detach(), 0).numpy()
+    np.testing.assert_allclose(tail["prob"], np.stack([bias_only] * 2), rtol=1e-5)
+    assert not np.allclose(full["prob"], tail["prob"])
+    with pytest.raises(CaffeLayerError, match="no layer named"):
+        net.forward(start="nope")

@@ -298,10 +298,24 @@ class CaffeNet(nn.Module):
 
     # -- running -----------------------------------------------------------------------------
     def forward(self, **blobs: torch.Tensor) -> dict[str, torch.Tensor]:
-        missing = [name for name in self.inputs if name not in blobs]
-        if missing:
-            raise CaffeLayerError(f"missing inputs {missing}; the net takes {self.inputs}")
-        values = dict(blobs)
+        return self.run(blobs)
+
+    def run(
+        self, blobs: dict[str, torch.Tensor], start: str | None = None, end: str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Forward from layer ``start`` to layer ``end`` (inclusive; pycaffe's forward(start=,
+        end=)). Blobs a partial run needs come from ``blobs``, then from the previous run."""
+        names = [lp.name for _, lp in self.order]
+        for which in (start, end):
+            if which is not None and which not in names:
+                raise CaffeLayerError(f"no layer named {which!r}")
+        first = names.index(start) if start is not None else 0
+        last = names.index(end) if end is not None else len(names) - 1
+        if start is None:
+            missing = [name for name in self.inputs if name not in blobs]
+            if missing:
+                raise CaffeLayerError(f"missing inputs {missing}; the net takes {self.inputs}")
+        values = {**(self.blob_values if start is not None else {}), **blobs}
         plan = getattr(self, "_plan", None)
         if plan is not None:
             values = {
@@ -310,7 +324,10 @@ class CaffeNet(nn.Module):
             }
         self.losses: dict[str, torch.Tensor] = {}
         steps = plan if plan is not None else [(k, lp, self.layers[k]) for k, lp in self.order]
+        chosen = {id(lp) for _, lp in self.order[first : last + 1]}
         for _key, lp, layer in steps:
+            if id(lp) not in chosen:
+                continue
             bottoms = [values[b] for b in lp.bottom]
             if lp.propagate_down:  # false: no gradient flows into that bottom
                 bottoms = [x if keep else x.detach() for x, keep in
@@ -324,6 +341,8 @@ class CaffeNet(nn.Module):
                 if w:
                     self.losses[top] = w * value.sum()
         self.blob_values = values
+        if end is not None:
+            return {top: values[top] for top in self.order[last][1].top if top in values}
         return {name: values[name] for name in self.outputs}
 
     def loss(self) -> torch.Tensor:

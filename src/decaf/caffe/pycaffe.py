@@ -136,8 +136,15 @@ class Net:
     def copy_from(self, weights: str | os.PathLike) -> None:
         self.module.copy_from(weights)
 
-    def forward(self, blobs: list[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
-        """Run the net; keyword arrays replace the input blobs. Returns the output blobs."""
+    def forward(
+        self,
+        blobs: list[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, np.ndarray]:
+        """Run the net (from layer ``start`` to ``end`` when given); keyword arrays replace the
+        input blobs. Returns the output blobs (``end``'s tops for a partial run) and ``blobs``."""
         for name, value in kwargs.items():
             if name not in self._inputs:
                 raise OptionError(f"{name!r} is not an input of this net ({self.inputs})")
@@ -147,8 +154,11 @@ class Net:
             else:
                 self._inputs[name].numpy()[...] = arr
         grad = self.module.phase == TRAIN
+        feed = dict(self._inputs)
+        if start is not None:  # a partial run reads the blobs as they stand, edits included
+            feed = {**self._values, **feed}
         with torch.set_grad_enabled(grad):
-            outs = self.module(**self._inputs)
+            outs = self.module.run(feed, start, end)
         self._values = {**self._inputs, **self.module.blob_values}
         names = list(outs) + [b for b in (blobs or []) if b not in outs]
         return {n: self._values[n].detach().numpy() for n in names}
