@@ -161,3 +161,52 @@ def test_lenet_from_the_bvlc_prototxts_learns_digits(tmp_path: Path) -> None:
     scores = solver.solve()
     assert scores["accuracy"] >= 0.97, scores
     assert (tmp_path / "lenet_iter_1000.caffemodel").is_file()
+
+
+DDP_NET = """
+layer {{ name: "d" type: "Data" top: "data" top: "label" transform_param {{ scale: 0.01 }}
+  data_param {{ source: "db" batch_size: {batch} backend: LMDB }} }}
+layer {{ name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+  inner_product_param {{ num_output: 3 weight_filler {{ type: "gaussian" std: 0.1 }} }} }}
+layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }}
+"""
+
+
+def test_two_ranks_train_like_one_big_batch(tmp_path: Path) -> None:
+    """torchrun, 2 ranks × batch 2 == 1 process × batch 4 (gradients averaged, data sharded)."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).save(path)
+        samples.append((path, i % 3))
+    write_lmdb(samples, tmp_path / "db", gray=True)
+    for name, batch in (("two", 2), ("one", 4)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "net.prototxt").write_text(DDP_NET.format(batch=batch))
+        (folder / "solver.prototxt").write_text(
+            'net: "net.prototxt"\nbase_lr: 0.1\nmomentum: 0.9\nlr_policy: "step"\ngamma: 0.5\n'
+            "stepsize: 2\nrandom_seed: 3\nmax_iter: 5\n"
+        )
+        shutil.copytree(tmp_path / "db", folder / "db")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(root / "tests" / "caffe" / "ddp_caffe_worker.py"),
+           str(tmp_path / "two" / "solver.prototxt"), "5"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / "two" / "rank0.pt")
+    r1 = torch.load(tmp_path / "two" / "rank1.pt")
+    single = Solver(tmp_path / "one" / "solver.prototxt")
+    start = {n: p.detach().clone() for n, p in single.net.named_parameters()}
+    single.step(5)
+    for name, param in single.net.named_parameters():
+        assert torch.equal(r0[name], r1[name]), name
+        torch.testing.assert_close(r0[name], param.detach(), rtol=1e-5, atol=1e-6)
+        assert not torch.equal(start[name], param.detach())

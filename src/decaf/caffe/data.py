@@ -190,6 +190,14 @@ class DataLayer(_SourceLayer):
             raise CaffeLayerError(f"{lp.name}: {self.source} is empty")
         for _ in range(p.rand_skip and random.randint(0, p.rand_skip)):
             self._advance()
+        # under torchrun (TRAIN), rank r reads batch r of every global batch, as Caffe's
+        # multi-GPU data reader hands each solver its own records
+        from decaf.train.distributed import setup
+
+        world = setup()
+        self.skip = (world.size - 1) * self.batch if phase == 0 else 0
+        for _ in range(world.rank * self.batch if phase == 0 else 0):
+            self._advance()
         self._setup_transform(lp, datum_to_array(self._peek()).shape, base)
 
     def _peek(self) -> Any:
@@ -207,6 +215,8 @@ class DataLayer(_SourceLayer):
             datum = self._peek()
             data.append(self._transform(datum_to_array(datum)))
             labels.append(datum.label)
+            self._advance()
+        for _ in range(self.skip):
             self._advance()
         x = torch.from_numpy(np.ascontiguousarray(np.stack(data), np.float32))
         return x, torch.tensor(labels, dtype=torch.float32)

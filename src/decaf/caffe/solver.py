@@ -57,6 +57,9 @@ class Solver:
         allow_python: bool = False,
     ) -> None:
         self.allow_python = allow_python
+        from decaf.train import distributed
+
+        self.world = distributed.setup()  # torchrun: gradients are averaged over the ranks
         if isinstance(solver, str | os.PathLike):
             self.path = Path(solver)
             self.param = cio.read_solver(solver)
@@ -81,6 +84,11 @@ class Solver:
         self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
         for t in self.test_nets:
             self._share(t)
+        if self.world.distributed:  # every rank starts from rank 0's weights
+            import torch.distributed as dist
+
+            for param in self.net.parameters():
+                dist.broadcast(param.data, 0)
         self.iter = 0
         self.history: dict[str, list[torch.Tensor]] = {}
         self.losses: list[float] = []
@@ -202,6 +210,17 @@ class Solver:
             with torch.no_grad():
                 param.sub_(step)
 
+    def _average_gradients(self) -> None:
+        """All-reduce every learnable gradient and divide by the world size (Caffe's multi-GPU
+        solvers average too, so the effective batch is batch × ranks)."""
+        import torch.distributed as dist
+
+        for _, param, _, _ in self._learnable():
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            dist.all_reduce(param.grad)
+            param.grad.div_(self.world.size)
+
     def _zero_grads(self) -> None:
         for _, param, _, _ in self._learnable():
             param.grad = None
@@ -221,7 +240,7 @@ class Solver:
         stop_at = self.iter + iters
         while self.iter < stop_at:
             due = p.test_interval and self.iter % p.test_interval == 0
-            if due and (self.iter > 0 or p.test_initialization):
+            if due and (self.iter > 0 or p.test_initialization) and self.world.is_main:
                 self.test_scores = [self.test(i) for i in range(len(self.test_nets))]
             self._zero_grads()
             loss = 0.0
@@ -231,13 +250,15 @@ class Solver:
                 total.backward()
                 loss += float(total.detach())
             loss /= p.iter_size
+            if self.world.distributed:
+                self._average_gradients()
             self.losses = (self.losses + [loss])[-max(1, p.average_loss) :]
-            if self.log and p.display and self.iter % p.display == 0:
+            if self.log and self.world.is_main and p.display and self.iter % p.display == 0:
                 smoothed = sum(self.losses) / len(self.losses)
                 self.log(f"Iteration {self.iter}, loss = {smoothed:.5g}, lr = {self.rate():.6g}")
             self._apply_update()
             self.iter += 1
-            if p.snapshot and self.iter % p.snapshot == 0:
+            if p.snapshot and self.iter % p.snapshot == 0 and self.world.is_main:
                 self.snapshot()
             if should_stop is not None and should_stop():
                 break
@@ -246,6 +267,9 @@ class Solver:
         """Run to ``max_iter``; snapshot at the end (snapshot_after_train) and test once more."""
         start = time.perf_counter()
         self.step(self.param.max_iter - self.iter, should_stop)
+        if not self.world.is_main:
+            self.seconds = time.perf_counter() - start
+            return {}
         if self.param.snapshot_after_train:
             self.snapshot()
         if self.test_nets:

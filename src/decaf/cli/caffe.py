@@ -127,6 +127,8 @@ def train_command(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if not s.world.is_main:
+        return  # under torchrun, rank 0 reports
     payload = {"iterations": s.iter, "scores": scores, "seconds": round(s.seconds, 2),
                "interrupted": stop["now"]}  # fmt: skip
     emit(payload, f"stopped at iteration {s.iter}: {scores}" if stop["now"] else
