@@ -294,3 +294,47 @@ def test_partial_forward_start_end(tmp_path: Path) -> None:
     assert not np.allclose(full["prob"], tail["prob"])
     with pytest.raises(CaffeLayerError, match="no layer named"):
         net.forward(start="nope")
+
+
+def test_v0_nets_upgrade_with_padding_layers_folded() -> None:
+    text = """
+    name: "old"
+    input: "data" input_dim: 1 input_dim: 3 input_dim: 9 input_dim: 9
+    layers { layer { name: "pad1" type: "padding" pad: 2 } bottom: "data" top: "pad1" }
+    layers { layer { name: "conv1" type: "conv" num_output: 4 kernelsize: 5 stride: 1
+      blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0
+      weight_filler { type: "gaussian" std: 0.1 } } bottom: "pad1" top: "conv1" }
+    layers { layer { name: "relu1" type: "relu" } bottom: "conv1" top: "conv1" }
+    layers { layer { name: "pool1" type: "pool" pool: MAX kernelsize: 3 stride: 2 }
+      bottom: "conv1" top: "pool1" }
+    layers { layer { name: "norm1" type: "lrn" local_size: 3 alpha: 0.001 beta: 0.75 }
+      bottom: "pool1" top: "norm1" }
+    layers { layer { name: "fc" type: "innerproduct" num_output: 3
+      weight_filler { type: "xavier" } } bottom: "norm1" top: "fc" }
+    layers { layer { name: "drop" type: "dropout" dropout_ratio: 0.3 } bottom: "fc" top: "fc" }
+    layers { layer { name: "prob" type: "softmax" } bottom: "fc" top: "prob" }
+    """
+    net = cio.read_net(text)
+    assert [(lp.name, lp.type) for lp in net.layer] == [
+        ("input", "Input"), ("conv1", "Convolution"), ("relu1", "ReLU"), ("pool1", "Pooling"),
+        ("norm1", "LRN"), ("fc", "InnerProduct"), ("drop", "Dropout"), ("prob", "Softmax"),
+    ]  # fmt: skip
+    conv = net.layer[1]
+    assert list(conv.bottom) == ["data"] and list(conv.convolution_param.pad) == [2]
+    assert (conv.param[1].lr_mult, conv.param[1].decay_mult) == (2.0, 0.0)
+    assert net.layer[6].dropout_param.dropout_ratio == pytest.approx(0.3)
+    built = CaffeNet(net)
+    assert built.blob_shapes["conv1"] == (1, 4, 9, 9)  # the folded padding keeps the size
+    assert built.blob_shapes["pool1"] == (1, 4, 4, 4)
+    out = built(data=torch.randn(1, 3, 9, 9))["prob"]
+    torch.testing.assert_close(out.sum(), torch.tensor(1.0))
+
+
+def test_v1_data_transform_fields_move_to_transform_param() -> None:
+    net = cio.read_net(
+        'layers { name: "d" type: DATA top: "data" top: "label" data_param { source: "x" '
+        "batch_size: 4 scale: 0.5 crop_size: 3 mirror: true } }"
+    )
+    t = net.layer[0].transform_param
+    assert (t.scale, t.crop_size, t.mirror) == (0.5, 3, True)
+    assert not net.layer[0].data_param.HasField("scale")

@@ -123,6 +123,127 @@ _V1_SHARED_FIELDS = [
 ]
 
 
+_V0_TYPES = {
+    "accuracy": "ACCURACY", "bnll": "BNLL", "concat": "CONCAT", "conv": "CONVOLUTION",
+    "data": "DATA", "dropout": "DROPOUT", "euclidean_loss": "EUCLIDEAN_LOSS",
+    "flatten": "FLATTEN", "hdf5_data": "HDF5_DATA", "hdf5_output": "HDF5_OUTPUT",
+    "im2col": "IM2COL", "images": "IMAGE_DATA", "infogain_loss": "INFOGAIN_LOSS",
+    "innerproduct": "INNER_PRODUCT", "lrn": "LRN",
+    "multinomial_logistic_loss": "MULTINOMIAL_LOGISTIC_LOSS", "pool": "POOLING",
+    "relu": "RELU", "sigmoid": "SIGMOID", "softmax": "SOFTMAX", "softmax_loss": "SOFTMAX_LOSS",
+    "split": "SPLIT", "tanh": "TANH", "window_data": "WINDOW_DATA",
+}  # fmt: skip
+
+
+def _upgrade_v0(net: Any) -> None:
+    """V0 ``layers { layer { type: "conv" ... } }`` → V1 fields in place (UpgradeV0Net), with
+    V0's separate "padding" layers folded into the convolution that follows them."""
+    if "layers" not in net.DESCRIPTOR.fields_by_name:
+        return
+    entries = [e for e in net.layers if e.HasField("layer")]
+    if not entries:
+        return
+    pads: dict[str, tuple[str, int]] = {}  # padding top → (its bottom, pad)
+    keep = []
+    for e in net.layers:
+        v0 = e.layer
+        if e.HasField("layer") and v0.type == "padding":
+            pads[e.top[0]] = (e.bottom[0], v0.pad)
+            continue
+        keep.append(e)
+    for e in keep:
+        if not e.HasField("layer"):
+            continue
+        v0 = e.layer
+        kind = _V0_TYPES.get(v0.type)
+        if kind is None:
+            raise CaffeFormatError(f"{v0.name}: unknown V0 layer type {v0.type!r}")
+        e.name = v0.name
+        e.type = caffe_pb2.V1LayerParameter.LayerType.Value(kind)
+        e.blobs.extend(v0.blobs)
+        e.blobs_lr.extend(v0.blobs_lr)
+        e.weight_decay.extend(v0.weight_decay)
+        for i, b in enumerate(e.bottom):
+            if b in pads:
+                if kind != "CONVOLUTION":
+                    raise CaffeFormatError(f"{v0.name}: a V0 padding layer must feed a conv")
+                e.bottom[i] = pads[b][0]
+                e.convolution_param.pad.append(pads[b][1])
+        has = v0.HasField
+        if kind == "CONVOLUTION":
+            c = e.convolution_param
+            c.num_output, c.bias_term = v0.num_output, v0.biasterm
+            c.kernel_size.append(v0.kernelsize)
+            c.group, c.stride[:] = v0.group, [v0.stride]
+            if has("pad") and not c.pad:
+                c.pad.append(v0.pad)
+            if has("weight_filler"):
+                c.weight_filler.CopyFrom(v0.weight_filler)
+            if has("bias_filler"):
+                c.bias_filler.CopyFrom(v0.bias_filler)
+        elif kind == "INNER_PRODUCT":
+            ip = e.inner_product_param
+            ip.num_output, ip.bias_term = v0.num_output, v0.biasterm
+            if has("weight_filler"):
+                ip.weight_filler.CopyFrom(v0.weight_filler)
+            if has("bias_filler"):
+                ip.bias_filler.CopyFrom(v0.bias_filler)
+        elif kind == "POOLING":
+            pp = e.pooling_param
+            pp.pool, pp.kernel_size, pp.stride = v0.pool, v0.kernelsize, v0.stride
+            if has("pad"):
+                pp.pad = v0.pad
+        elif kind == "DROPOUT":
+            e.dropout_param.dropout_ratio = v0.dropout_ratio
+        elif kind == "LRN":
+            lrn = e.lrn_param
+            lrn.local_size, lrn.alpha, lrn.beta, lrn.k = v0.local_size, v0.alpha, v0.beta, v0.k
+        elif kind == "CONCAT":
+            e.concat_param.concat_dim = v0.concat_dim
+        elif kind in ("DATA", "IMAGE_DATA", "HDF5_DATA", "WINDOW_DATA"):
+            t = e.transform_param
+            t.scale, t.crop_size, t.mirror = v0.scale, v0.cropsize, v0.mirror
+            if v0.meanfile:
+                t.mean_file = v0.meanfile
+            if kind == "DATA":
+                d = e.data_param
+                d.source, d.batch_size, d.rand_skip = v0.source, v0.batchsize, v0.rand_skip
+            elif kind == "IMAGE_DATA":
+                d = e.image_data_param
+                d.source, d.batch_size, d.rand_skip = v0.source, v0.batchsize, v0.rand_skip
+                d.shuffle, d.new_height, d.new_width = (v0.shuffle_images, v0.new_height,
+                                                        v0.new_width)  # fmt: skip
+            elif kind == "HDF5_DATA":
+                e.hdf5_data_param.source, e.hdf5_data_param.batch_size = v0.source, v0.batchsize
+            else:
+                w = e.window_data_param
+                w.source, w.batch_size = v0.source, v0.batchsize
+        elif kind == "HDF5_OUTPUT" and has("hdf5_output_param"):
+            e.hdf5_output_param.CopyFrom(v0.hdf5_output_param)
+        e.ClearField("layer")
+    del net.layers[:]
+    net.layers.extend(keep)
+
+
+_TRANSFORM_HOSTS = ("data_param", "image_data_param", "window_data_param")
+
+
+def _upgrade_transform(net: Any) -> None:
+    """Data-layer scale/mean_file/crop_size/mirror → ``transform_param``
+    (UpgradeNetDataTransformation)."""
+    for layer in net.layer:
+        for host in _TRANSFORM_HOSTS:
+            if host not in layer.DESCRIPTOR.fields_by_name or not layer.HasField(host):
+                continue
+            src = getattr(layer, host)
+            t = layer.transform_param
+            for old, new in (("scale", "scale"), ("mean_file", "mean_file"),
+                             ("crop_size", "crop_size"), ("mirror", "mirror")):  # fmt: skip
+                if src.HasField(old):
+                    setattr(t, new, getattr(src, old))
+                    src.ClearField(old)
+
+
 def _upgrade_v1(net: Any) -> None:
     """V1 ``layers`` → ``layer`` in place (Caffe's UpgradeV1Net)."""
     if "layers" not in net.DESCRIPTOR.fields_by_name or not net.layers:
@@ -189,7 +310,9 @@ def _upgrade_batchnorm(net: Any) -> None:
 
 
 def upgrade_net(net: Any) -> Any:
+    _upgrade_v0(net)
     _upgrade_v1(net)
+    _upgrade_transform(net)
     _upgrade_inputs(net)
     _upgrade_batchnorm(net)
     return net
