@@ -244,3 +244,18 @@ def test_more_losses_embed_and_spp(tmp_path) -> None:
     out = spp(z)[0]
     assert out.shape == (2, 4 * (1 + 4 + 16))
     torch.testing.assert_close(out[:, :4], z.amax((2, 3)))  # level 0: global max
+
+
+def test_im2col_filter_batchreindex_parameter() -> None:
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    im = _layer('type: "Im2col" convolution_param { kernel_size: 2 stride: 2 }', [(2, 1, 4, 4)])
+    cols = im(x)[0]
+    assert cols.shape == (2, 4, 2, 2) and cols[0, :, 0, 0].tolist() == [0.0, 1.0, 4.0, 5.0]
+    flt = _layer('type: "Filter"', [(3, 2), (3,)])
+    kept = flt(torch.tensor([[1.0, 2], [3, 4], [5, 6]]), torch.tensor([1.0, 0, 2]))[0]
+    assert kept.tolist() == [[1.0, 2.0], [5.0, 6.0]]
+    br = _layer('type: "BatchReindex"', [(3, 2), (4,)])
+    out = br(torch.tensor([[1.0, 2], [3, 4], [5, 6]]), torch.tensor([2.0, 0, 0, 1]))[0]
+    assert out[:, 0].tolist() == [5.0, 1.0, 1.0, 3.0]
+    par = _layer('type: "Parameter" parameter_param { shape { dim: 2 dim: 3 } }', [])
+    assert par()[0].shape == (2, 3) and par.blobs[0].requires_grad

@@ -793,6 +793,54 @@ class SPP(CaffeLayer):
         return (torch.cat(outs, 1),)
 
 
+class Im2col(CaffeLayer):
+    """Patches as channels (the convolution's im2col): (N, C·kh·kw, H', W')."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        p = lp.convolution_param
+        has = p.HasField
+        self.kernel = _pair(p.kernel_size, p.kernel_h if has("kernel_h") else None,
+                            p.kernel_w if has("kernel_w") else None, 1)  # fmt: skip
+        self.stride = _pair(p.stride, p.stride_h if has("stride_h") else None,
+                            p.stride_w if has("stride_w") else None, 1)  # fmt: skip
+        self.pad = _pair(p.pad, p.pad_h if has("pad_h") else None,
+                         p.pad_w if has("pad_w") else None, 0)  # fmt: skip
+        self.dilation = _pair(p.dilation, None, None, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        cols = F.unfold(x, self.kernel, self.dilation, self.pad, self.stride)
+        h = (x.shape[2] + 2 * self.pad[0] - self.dilation[0] * (self.kernel[0] - 1) - 1) // \
+            self.stride[0] + 1  # fmt: skip
+        return (cols.reshape(x.shape[0], cols.shape[1], h, -1),)
+
+
+class Filter(CaffeLayer):
+    """Keeps the items whose selector (last bottom) is non-zero, in every other bottom."""
+
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        keep = xs[-1].reshape(-1) != 0
+        return tuple(x[keep] for x in xs[:-1])
+
+
+class BatchReindex(CaffeLayer):
+    """``top[i] = bottom[0][index[i]]``."""
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (x.index_select(0, index.reshape(-1).long()),)
+
+
+class Parameter(CaffeLayer):
+    """A learnable blob as a top (``parameter_param.shape``)."""
+
+    def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
+        super().__init__(lp, bottoms, phase)
+        self.blobs.append(_param(tuple(int(d) for d in lp.parameter_param.shape.dim)))
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.blobs[0] * 1,)
+
+
 class Accuracy(CaffeLayer):
     def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
         super().__init__(lp, bottoms, phase)
@@ -1045,6 +1093,6 @@ LAYERS: dict[str, type[CaffeLayer]] = {
         Dropout, Eltwise, Softmax, Concat, Slice, Split, Flatten, Reshape, Crop, Silence, ArgMax,
         Tile, Reduction, SoftmaxWithLoss, EuclideanLoss, SigmoidCrossEntropyLoss, Accuracy,
         ROIPooling, SmoothL1Loss, LSTM, RNN, MultinomialLogisticLoss, InfogainLoss, HingeLoss,
-        ContrastiveLoss, Embed, SPP,
+        ContrastiveLoss, Embed, SPP, Im2col, Filter, BatchReindex, Parameter,
     )
 }  # fmt: skip

@@ -163,8 +163,9 @@ class CaffeNet(nn.Module):
                         shape = tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]))
                     else:
                         raise CaffeLayerError(
-                            f"{lp.name}: {lp.type} layers are not built yet; give the shape of "
-                            f"{top!r} (input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
+                            f"{lp.name}: {lp.type} layers are not read here (WindowData, R-CNN's "
+                            f"window sampler, is not supported); give the shape of {top!r} "
+                            f"(input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
                         )
                     shapes[top] = shape
                     example[top] = torch.zeros(shape)
