@@ -151,8 +151,8 @@ def test_pycaffe_net_blobs_params_forward_backward(tmp_path: Path) -> None:
     np.testing.assert_allclose(out["prob"].sum(1), 1.0, rtol=1e-5)
     net.params["fc"][1].data[...] = [0, 0, 50, 0, 0]  # writable views change the model
     assert (net.forward()["prob"].argmax(1) == 2).all()
-    with pytest.raises(CaffeLayerError, match="no loss layer"):
-        net.backward()
+    with pytest.raises(OptionError, match="force_backward"):
+        net.backward()  # a TEST net without a loss and without force_backward
 
 
 def test_imagedata_dummydata_and_propagate_down(tmp_path: Path) -> None:
@@ -338,3 +338,26 @@ def test_v1_data_transform_fields_move_to_transform_param() -> None:
     t = net.layer[0].transform_param
     assert (t.scale, t.crop_size, t.mirror) == (0.5, 3, True)
     assert not net.layer[0].data_param.HasField("scale")
+
+
+def test_backward_from_output_diffs_fills_blob_diffs(tmp_path: Path) -> None:
+    """pycaffe's deep-dream idiom: force_backward, write the output diff, back-propagate."""
+    proto = tmp_path / "fb.prototxt"
+    proto.write_text("force_backward: true\n" + TINY)
+    net = caffe.Net(str(proto), caffe.TEST)
+    net.blobs["data"].data[...] = np.random.default_rng(0).normal(size=(2, 3, 8, 8))
+    net.forward()
+    net.blobs["prob"].diff[...] = 0
+    net.blobs["prob"].diff[:, 1] = 1.0  # d(prob[:, 1]) / d(data)
+    net.backward()
+    saliency = net.blobs["data"].diff
+    assert saliency.shape == (2, 3, 8, 8) and np.abs(saliency).sum() > 0
+    assert np.abs(net.blobs["pool"].diff).sum() > 0
+    net.forward()
+    net.backward(prob=np.ones((2, 5)))  # Σ softmax = 1: the gradient vanishes
+    assert np.abs(net.blobs["data"].diff).max() < 1e-5
+    (tmp_path / "nofb.prototxt").write_text(TINY)
+    test_net = caffe.Net(str(tmp_path / "nofb.prototxt"), caffe.TEST)
+    test_net.forward()
+    with pytest.raises(OptionError, match="force_backward"):
+        test_net.backward()

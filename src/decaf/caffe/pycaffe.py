@@ -153,13 +153,23 @@ class Net:
                 self._inputs[name] = torch.from_numpy(arr.copy())
             else:
                 self._inputs[name].numpy()[...] = arr
-        grad = self.module.phase == TRAIN
+        # gradients flow in TRAIN nets and in nets that ask for them (force_backward: true, as
+        # the deep-dream and saliency examples do)
+        grad = self.module.phase == TRAIN or self.module.proto.force_backward
         feed = dict(self._inputs)
+        if grad:
+            for x in self._inputs.values():
+                x.requires_grad_(True)
+                x.grad = None  # blob diffs are rewritten by each backward, as in Caffe
         if start is not None:  # a partial run reads the blobs as they stand, edits included
             feed = {**self._values, **feed}
         with torch.set_grad_enabled(grad):
             outs = self.module.run(feed, start, end)
         self._values = {**self._inputs, **self.module.blob_values}
+        if grad:
+            for v in self._values.values():
+                if v.requires_grad and v.grad_fn is not None:
+                    v.retain_grad()  # so every blob's .diff is filled by backward()
         names = list(outs) + [b for b in (blobs or []) if b not in outs]
         return {n: self._values[n].detach().numpy() for n in names}
 
@@ -179,9 +189,33 @@ class Net:
         if len(tops) > 1:
             self._inputs[tops[1]] = torch.from_numpy(labels.copy())
 
-    def backward(self) -> None:
-        """Back-propagate the net's loss into every param's ``diff``."""
-        self.module.loss().backward()
+    def backward(self, **diffs: np.ndarray) -> None:
+        """Back-propagate into every blob's and param's ``diff``.
+
+        A net with loss layers back-propagates its loss. Otherwise the gradient starts from the
+        output blobs' diffs — given as keywords or written into ``net.blobs[out].diff`` first
+        (pycaffe's deep-dream idiom); the net needs ``force_backward: true`` in TEST phase.
+        """
+        if self.module.losses:
+            self.module.loss().backward()
+            return
+        outs, grads = [], []
+        for name in self.outputs:
+            value = self._values[name]
+            if not value.requires_grad:
+                raise OptionError(
+                    "nothing to back-propagate: this TEST net has no loss; set force_backward: "
+                    "true in the prototxt and write the output diffs first"
+                )
+            given = diffs.get(name)
+            if given is None:
+                given = value.grad.clone() if value.grad is not None else torch.zeros_like(value)
+            else:
+                given = torch.as_tensor(np.asarray(given, np.float32)).reshape(value.shape)
+            value.grad = None
+            outs.append(value)
+            grads.append(given)
+        torch.autograd.backward(outs, grads)
 
     def save(self, path: str | os.PathLike) -> Path:
         return self.module.save(path)
