@@ -361,3 +361,30 @@ def test_backward_from_output_diffs_fills_blob_diffs(tmp_path: Path) -> None:
     test_net.forward()
     with pytest.raises(OptionError, match="force_backward"):
         test_net.backward()
+
+
+def test_window_data_samples_fg_and_bg_windows(tmp_path: Path) -> None:
+    from PIL import Image
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[5:25, 10:40] = (0, 0, 200)  # a red object (RGB), BGR channel 2 once read by OpenCV
+    Image.fromarray(img).save(tmp_path / "a.png")
+    (tmp_path / "windows.txt").write_text(
+        "# 0\na.png\n3\n40\n60\n3\n"
+        "2 0.9 10 5 39 24\n"  # foreground, class 2
+        "0 0.1 45 28 58 38\n"  # background
+        "1 0.4 0 0 9 9\n"  # between the thresholds: dropped
+    )
+    text = f"""
+    layer {{ name: "w" type: "WindowData" top: "data" top: "label"
+      transform_param {{ crop_size: 8 mirror: false }}
+      window_data_param {{ source: "{tmp_path / "windows.txt"}" batch_size: 4 fg_threshold: 0.5
+        bg_threshold: 0.3 fg_fraction: 0.5 scale: 0.5 }} }}
+    """
+    net = CaffeNet(cio.read_net(text), phase=caffe.TRAIN)
+    assert net.blob_shapes["data"] == (4, 3, 8, 8)
+    net()
+    data, label = net.blob_values["data"], net.blob_values["label"].reshape(-1)
+    assert label.tolist() == [0.0, 0.0, 2.0, 2.0]  # background first, then foreground
+    assert torch.allclose(data[2, 0], torch.full((8, 8), 100.0))  # red object, scaled by 0.5
+    assert float(data[0].abs().max()) == 0.0  # the background window is black

@@ -343,3 +343,118 @@ class HDF5OutputLayer(CaffeLayer):
                     f.create_dataset(name, data=arr, maxshape=(None, *arr.shape[1:]))
         self.started = True
         return ()
+
+
+class WindowDataLayer(_SourceLayer):
+    """R-CNN's ``WindowData``: warped windows sampled from a window file.
+
+    The file repeats ``# index``, image path, channels, height, width, the window count, then
+    ``label overlap x1 y1 x2 y2`` per window. Windows with overlap ≥ fg_threshold are foreground
+    (label kept), those below bg_threshold background (label 0). Each batch takes
+    ⌊batch·fg_fraction⌋ foreground and the rest background windows at random; a window is grown
+    by ``context_pad`` (and made square with ``crop_mode: "square"``), clipped to the image,
+    warped to crop_size with bilinear resampling, placed where its clipped part falls, mirrored
+    at random with ``mirror``, and (pixel − mean) · scale with the mean image's centre.
+    """
+
+    def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
+        super().__init__(lp, [], phase)
+        p = lp.window_data_param
+        t = lp.transform_param
+        self.crop = t.crop_size or p.crop_size
+        if self.crop < 1:
+            raise CaffeLayerError(f"{lp.name}: WindowData needs crop_size")
+        self.batch = p.batch_size
+        # the upgrade may have moved scale/mirror/crop_size/mean_file into transform_param
+        self.scale = p.scale if p.HasField("scale") else t.scale
+        self.mirror = t.mirror or p.mirror
+        self.context_pad = p.context_pad
+        self.square = p.crop_mode == "square"
+        self.fg_fraction = p.fg_fraction
+        source = resolve_source(p.source, base)
+        self.images: list[str] = []
+        self.fg: list[tuple[int, int, int, int, int, int]] = []
+        self.bg: list[tuple[int, int, int, int, int, int]] = []
+        tokens = source.read_text().split()
+        i = 0
+        channels = 3
+        try:
+            while i < len(tokens):
+                if tokens[i] != "#":
+                    raise ValueError(f"expected '#', found {tokens[i]!r}")
+                index = int(tokens[i + 1])
+                path, channels = tokens[i + 2], int(tokens[i + 3])
+                n = int(tokens[i + 6])
+                i += 7
+                self.images.append(path)
+                for _ in range(n):
+                    label, overlap = int(tokens[i]), float(tokens[i + 1])
+                    box = tuple(int(v) for v in tokens[i + 2 : i + 6])
+                    i += 6
+                    if overlap >= p.fg_threshold:
+                        self.fg.append((index, label, *box))  # type: ignore[arg-type]
+                    elif overlap < p.bg_threshold:
+                        self.bg.append((index, 0, *box))  # type: ignore[arg-type]
+        except (ValueError, IndexError) as exc:
+            raise CaffeLayerError(f"{lp.name}: {source} is not a window file ({exc})") from None
+        self.base = source.parent
+        mean_file = t.mean_file or p.mean_file
+        self.mean = cio.read_mean(resolve_source(mean_file, base)) if mean_file else None
+        self.shapes = [(self.batch, channels, self.crop, self.crop), (self.batch, 1, 1, 1)]
+
+    def _window(self, w: tuple[int, ...], flip: bool) -> np.ndarray:
+        import cv2
+
+        index, _, x1, y1, x2, y2 = w
+        path = Path(self.images[index])
+        if not path.is_absolute() and not path.exists():
+            path = self.base / path
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise CaffeLayerError(f"{self.name}: cannot read {path}")
+        size = self.crop
+        out = np.zeros((img.shape[2], size, size), np.float32)
+        cw = ch = size
+        pad_w = pad_h = 0
+        if self.context_pad > 0 or self.square:
+            context = size / (size - 2 * self.context_pad)
+            hh, hw = (y2 - y1 + 1) / 2.0, (x2 - x1 + 1) / 2.0
+            cx, cy = x1 + hw, y1 + hh
+            if self.square:
+                hh = hw = max(hh, hw)
+            x1, x2 = round(cx - hw * context), round(cx + hw * context)
+            y1, y2 = round(cy - hh * context), round(cy + hh * context)
+            uh, uw = y2 - y1 + 1, x2 - x1 + 1
+            px1, py1 = max(0, -x1), max(0, -y1)
+            px2, py2 = max(0, x2 - img.shape[1] + 1), max(0, y2 - img.shape[0] + 1)
+            x1, x2, y1, y2 = x1 + px1, x2 - px2, y1 + py1, y2 - py2
+            sx, sy = size / uw, size / uh
+            cw, ch = round((x2 - x1 + 1) * sx), round((y2 - y1 + 1) * sy)
+            px1, px2, py1 = round(px1 * sx), round(px2 * sx), round(py1 * sy)
+            pad_h, pad_w = py1, (px2 if flip else px1)
+            ch, cw = min(ch, size - pad_h), min(cw, size - pad_w)
+        crop = cv2.resize(img[y1 : y2 + 1, x1 : x2 + 1], (cw, ch), interpolation=cv2.INTER_LINEAR)
+        if flip:
+            crop = crop[:, ::-1]
+        out[:, pad_h : pad_h + ch, pad_w : pad_w + cw] = crop.transpose(2, 0, 1)
+        if self.mean is not None:
+            off = (self.mean.shape[2] - size) // 2
+            m = self.mean[:, off + pad_h : off + pad_h + ch, off + pad_w : off + pad_w + cw]
+            out[:, pad_h : pad_h + ch, pad_w : pad_w + cw] -= m
+        out[:, pad_h : pad_h + ch, pad_w : pad_w + cw] *= self.scale
+        return out
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        num_fg = int(self.batch * self.fg_fraction)
+        data, labels = [], []
+        for pool, count in ((self.bg, self.batch - num_fg), (self.fg, num_fg)):
+            if count and not pool:
+                kind = "background" if pool is self.bg else "foreground"
+                raise CaffeLayerError(f"{self.name}: the window file has no {kind} windows")
+            for _ in range(count):
+                w = pool[random.randrange(len(pool))]
+                flip = self.mirror and random.random() < 0.5
+                data.append(self._window(w, flip))
+                labels.append(w[1])
+        x = torch.from_numpy(np.stack(data))
+        return x, torch.tensor(labels, dtype=torch.float32).view(-1, 1, 1, 1)

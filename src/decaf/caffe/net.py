@@ -34,12 +34,8 @@ from decaf.caffe.proto import caffe_pb2
 
 TRAIN, TEST = 0, 1
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData"}
-SOURCE_TYPES = {
-    "Data",
-    "ImageData",
-    "DummyData",
-    "HDF5Data",
-}  # built as layers that make their own batches
+# built as layers that make their own batches
+SOURCE_TYPES = {"Data", "ImageData", "DummyData", "HDF5Data", "WindowData"}
 
 
 def _source_layer(lp: Any, phase: int, base: Path | None) -> CaffeLayer:
@@ -52,6 +48,8 @@ def _source_layer(lp: Any, phase: int, base: Path | None) -> CaffeLayer:
         return data.ImageDataLayer(lp, phase, base)
     if lp.type == "HDF5Data":
         return data.HDF5DataLayer(lp, phase, base)
+    if lp.type == "WindowData":
+        return data.WindowDataLayer(lp, phase, base)
     return DummyData(lp, [], phase)
 
 
@@ -163,9 +161,8 @@ class CaffeNet(nn.Module):
                         shape = tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]))
                     else:
                         raise CaffeLayerError(
-                            f"{lp.name}: {lp.type} layers are not read here (WindowData, R-CNN's "
-                            f"window sampler, is not supported); give the shape of {top!r} "
-                            f"(input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
+                            f"{lp.name}: {lp.type} has no shape of its own; give the shape of "
+                            f"{top!r} (input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
                         )
                     shapes[top] = shape
                     example[top] = torch.zeros(shape)
