@@ -225,3 +225,38 @@ def test_caffe_convert_round_trip_and_bad_files(
                   'python_param { module: "os" layer: "X" } }\n')  # fmt: skip
     assert main(["caffe", "time", "-m", str(py)]) == 2
     assert "--allow-python-layers" in capsys.readouterr().err
+
+
+def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
+    for k, value in enumerate((30, 220)):
+        d = tmp_path / "pics" / f"c{k}"
+        d.mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((6, 6, 3), value + i, np.uint8)).save(d / f"{i}.png")
+    assert main(["data", "convert", str(tmp_path / "pics"), str(tmp_path / "db")]) == 0
+    (tmp_path / "net.prototxt").write_text(
+        'layer { name: "d" type: "Data" top: "data" top: "label"\n'
+        '  data_param { source: "db" batch_size: 4 backend: LMDB } }\n'
+        'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"\n'
+        '  inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }\n'
+        'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }\n'
+    )
+    (tmp_path / "solver.prototxt").write_text(
+        'net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "fixed"\nmax_iter: 10000000\n'
+        'display: 1\nsnapshot_prefix: "run"\n'
+    )
+    cmd = [sys.executable, "-m", "decaf", "caffe", "train", "--solver",
+           str(tmp_path / "solver.prototxt")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # training has started once display lines appear
+        if "Iteration" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    states = list(tmp_path.glob("run_iter_*.solverstate"))
+    assert len(states) == 1 and "stopped at iteration" in out
+    assert main(["caffe", "train", "--solver", str(tmp_path / "solver.prototxt"), "--snapshot",
+                 str(states[0]), "--max-iter", str(int(states[0].stem.split("_")[-1]) + 3),
+                 "--json"]) == 0  # fmt: skip

@@ -235,7 +235,8 @@ class Solver:
         return scores
 
     # -- the loop ----------------------------------------------------------------------------
-    def step(self, iters: int, should_stop: Callable[[], bool] | None = None) -> None:
+    def step(self, iters: int, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Run ``iters`` iterations; returns True when ``should_stop`` ended it early."""
         p = self.param
         stop_at = self.iter + iters
         while self.iter < stop_at:
@@ -261,16 +262,17 @@ class Solver:
             if p.snapshot and self.iter % p.snapshot == 0 and self.world.is_main:
                 self.snapshot()
             if should_stop is not None and should_stop():
-                break
+                return True
+        return False
 
     def solve(self, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
         """Run to ``max_iter``; snapshot at the end (snapshot_after_train) and test once more."""
         start = time.perf_counter()
-        self.step(self.param.max_iter - self.iter, should_stop)
+        stopped = self.step(self.param.max_iter - self.iter, should_stop)
         if not self.world.is_main:
             self.seconds = time.perf_counter() - start
             return {}
-        if self.param.snapshot_after_train:
+        if self.param.snapshot_after_train or stopped:  # a stopped run keeps its work
             self.snapshot()
         if self.test_nets:
             self.test_scores = [self.test(i) for i in range(len(self.test_nets))]
