@@ -1,0 +1,143 @@
+"""Pascal VOC detection metrics: per-class AP at an IoU threshold, VOC07 11-point or area.
+
+The protocol is the one py-faster-rcnn's ``voc_eval`` implements (research notes A2):
+detections of a class are taken in descending score order; one is a true positive when its best
+IoU with a not-yet-matched ground-truth box of that image exceeds the threshold (strictly), a
+second hit on a matched box is a false positive, and a hit on a ``difficult`` box is neither
+(difficult boxes are also left out of the positives count). AP is either the VOC2007 11-point
+mean of interpolated precision at recall 0, 0.1, …, 1, or the VOC2010+ area under the monotone
+precision envelope.
+
+Boxes are (x1, y1, x2, y2) in decaf's continuous convention (a box covers x1 ≤ x < x2), so
+IoU needs no "+1": :mod:`decaf.data.annotations` converts VOC's 1-based inclusive and
+ImageNet's 0-based inclusive integers on the way in and out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    image: str
+    label: str
+    box: tuple[float, float, float, float]
+    difficult: bool = False
+
+
+@dataclass(frozen=True)
+class Detection:
+    image: str
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+def iou(box: Sequence[float], boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x1, y1, x2, y2) box with each row of ``boxes`` (continuous coordinates)."""
+    if len(boxes) == 0:
+        return np.zeros(0)
+    ix1 = np.maximum(boxes[:, 0], box[0])
+    iy1 = np.maximum(boxes[:, 1], box[1])
+    ix2 = np.minimum(boxes[:, 2], box[2])
+    iy2 = np.minimum(boxes[:, 3], box[3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, np.finfo(np.float64).eps)
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray, voc07: bool) -> float:
+    """AP from a precision/recall curve (points in detection order)."""
+    if voc07:
+        ap = 0.0
+        for t in np.linspace(0, 1, 11):
+            above = precision[recall >= t]
+            ap += (above.max() if above.size else 0.0) / 11
+        return float(ap)
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    for i in range(len(p) - 2, -1, -1):  # the monotone envelope
+        p[i] = max(p[i], p[i + 1])
+    steps = np.where(r[1:] != r[:-1])[0]
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
+
+
+def evaluate_class(
+    detections: Iterable[Detection],
+    truths: Iterable[GroundTruth],
+    iou_threshold: float = 0.5,
+    voc07: bool = True,
+) -> dict[str, float]:
+    """AP, the number of positives and the final recall/precision for one class."""
+    by_image: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    grouped: dict[str, list[GroundTruth]] = {}
+    for t in truths:
+        grouped.setdefault(t.image, []).append(t)
+    npos = 0
+    for image, items in grouped.items():
+        boxes = np.array([t.box for t in items], np.float64).reshape(-1, 4)
+        difficult = np.array([t.difficult for t in items], bool)
+        by_image[image] = (boxes, difficult)
+        npos += int((~difficult).sum())
+    dets = sorted(detections, key=lambda d: -d.score)
+    matched = {image: np.zeros(len(v[0]), bool) for image, v in by_image.items()}
+    tp = np.zeros(len(dets))
+    fp = np.zeros(len(dets))
+    for i, d in enumerate(dets):
+        boxes, difficult = by_image.get(d.image, (np.zeros((0, 4)), np.zeros(0, bool)))
+        overlaps = iou(d.box, boxes)
+        best = int(np.argmax(overlaps)) if overlaps.size else -1
+        if best >= 0 and overlaps[best] > iou_threshold:
+            if difficult[best]:
+                continue  # neither TP nor FP
+            if not matched[d.image][best]:
+                tp[i] = 1
+                matched[d.image][best] = True
+            else:
+                fp[i] = 1
+        else:
+            fp[i] = 1
+    tp_c, fp_c = np.cumsum(tp), np.cumsum(fp)
+    recall = tp_c / max(npos, 1)
+    precision = tp_c / np.maximum(tp_c + fp_c, np.finfo(np.float64).eps)
+    ap = average_precision(recall, precision, voc07) if npos else float("nan")
+    return {
+        "ap": ap,
+        "positives": npos,
+        "detections": len(dets),
+        "recall": float(recall[-1]) if len(recall) else 0.0,
+        "precision": float(precision[-1]) if len(precision) else 0.0,
+    }
+
+
+def evaluate(
+    detections: Iterable[Detection],
+    truths: Iterable[GroundTruth],
+    classes: Sequence[str] | None = None,
+    iou_threshold: float = 0.5,
+    voc07: bool = True,
+) -> dict[str, object]:
+    """Per-class AP and their mean (``mAP50`` at the default threshold) over ``classes``
+    (default: every class in the ground truth; classes without positives are left out)."""
+    dets = list(detections)
+    gts = list(truths)
+    names = list(classes) if classes is not None else sorted({t.label for t in gts})
+    per_class = {}
+    for name in names:
+        per_class[name] = evaluate_class(
+            [d for d in dets if d.label == name], [t for t in gts if t.label == name],
+            iou_threshold, voc07,
+        )  # fmt: skip
+    aps = [v["ap"] for v in per_class.values() if not np.isnan(v["ap"])]
+    key = f"mAP{round(iou_threshold * 100)}"
+    return {
+        key: float(np.mean(aps)) if aps else 0.0,
+        "per_class": per_class,
+        "metric": "VOC07 11-point" if voc07 else "VOC2010+ area",
+        "iou_threshold": iou_threshold,
+    }
