@@ -112,3 +112,29 @@ def photo_styles_command(
         f"classes.txt (all looks: {', '.join(LOOKS)})",
         as_json,
     )
+
+
+@synth_app.command("shapes")
+def shapes_command(
+    output: Annotated[Path, typer.Argument(help="Folder to create.")],
+    count: Annotated[int, typer.Option(help="Pictures in all.")] = 100,
+    val: Annotated[int, typer.Option(help="How many of them form the val split.")] = 20,
+    min_size: Annotated[int, typer.Option(help="Smallest side in pixels.")] = 128,
+    max_size: Annotated[int, typer.Option(help="Largest side in pixels.")] = 256,
+    fmt: Annotated[str, typer.Option("--format", help="voc or coco.")] = "voc",
+    masks: Annotated[bool, typer.Option(help="Also write instance masks.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Squares, circles and triangles with boxes (and masks): a detection set made offline."""
+    from decaf.data.synthetic import shapes
+
+    with count_progress("synth", not as_json) as update:
+        info = shapes(output, count, val, (min_size, max_size), fmt, masks, seed, force, update)
+    emit(
+        info,
+        f"wrote {output}: {info['images']} pictures ({info['train']} train, {info['val']} val), "
+        f"{info['objects']} objects, {fmt.upper()} layout" + (", with masks" if masks else ""),
+        as_json,
+    )

@@ -201,3 +201,164 @@ def photo_styles(
         "train": len(lines["train"]),
         "val": len(lines["val"]),
     }
+
+
+# -- detection: squares, circles and triangles ---------------------------------------------------
+
+SHAPES = ("square", "circle", "triangle")
+
+
+def _shape_mask(kind: str, cx: int, cy: int, s: int, h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    if kind == "square":
+        return (np.abs(xx - cx) <= s) & (np.abs(yy - cy) <= s)
+    if kind == "circle":
+        return (xx - cx) ** 2 + (yy - cy) ** 2 <= s * s
+    # an upward triangle with apex (cx, cy − s) and base at y = cy + s
+    top, bottom = cy - s, cy + s
+    frac = (yy - top) / max(1, bottom - top)
+    return (yy >= top) & (yy <= bottom) & (np.abs(xx - cx) <= frac * s)
+
+
+def _rle(mask: np.ndarray) -> dict[str, object]:
+    """COCO's uncompressed RLE: run lengths over the column-major pixels, zeros first."""
+    flat = mask.astype(np.uint8).flatten(order="F")
+    changes = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    counts = np.diff(np.concatenate([[0], changes])).tolist()
+    return {"counts": counts, "size": [int(mask.shape[0]), int(mask.shape[1])]}
+
+
+def shapes(
+    out: str | os.PathLike,
+    count: int = 100,
+    val: int = 20,
+    size: tuple[int, int] = (128, 256),
+    fmt: str = "voc",
+    masks: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, object]:
+    """Pictures of 1–4 squares, circles and triangles in random colours, sizes and overlaps.
+
+    Later shapes occlude earlier ones; each object's mask is what stays visible and its box is
+    the mask's extent (objects left with under 40 visible pixels are dropped). ``fmt="voc"``
+    writes JPEGImages/, Annotations/*.xml (1-based inclusive boxes), ImageSets/Main/train.txt
+    and val.txt and, with ``masks``, SegmentationObject/ and SegmentationClass/ PNGs;
+    ``fmt="coco"`` writes images/ and instances_train.json / instances_val.json (with RLE
+    masks). The folder appears complete or not at all.
+    """
+    from decaf.data.annotations import Annotation, Box, write_xml
+
+    if fmt not in ("voc", "coco"):
+        raise OptionError(f"unknown format {fmt!r}; use voc or coco")
+    if count < 1 or not 0 <= val < count:
+        raise OptionError("need count ≥ 1 and 0 ≤ val < count")
+    lo, hi = size
+    if not 32 <= lo <= hi:
+        raise OptionError(f"sizes must satisfy 32 ≤ min ≤ max, got {size}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise OptionError(f"{out}: exists and is not empty (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        image_dir = tmp / ("JPEGImages" if fmt == "voc" else "images")
+        image_dir.mkdir()
+        if fmt == "voc":
+            (tmp / "Annotations").mkdir()
+            (tmp / "ImageSets" / "Main").mkdir(parents=True)
+            if masks:
+                (tmp / "SegmentationObject").mkdir()
+                (tmp / "SegmentationClass").mkdir()
+        coco: dict[str, dict[str, list]] = {
+            split: {"images": [], "annotations": [],
+                    "categories": [{"id": i + 1, "name": n} for i, n in enumerate(SHAPES)]}
+            for split in ("train", "val")
+        }  # fmt: skip
+        splits: dict[str, list[str]] = {"train": [], "val": []}
+        objects = 0
+        for k in range(count):
+            h, w = int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1))
+            img = np.empty((h, w, 3), np.uint8)
+            img[:] = rng.integers(0, 256, 3)
+            owner = np.zeros((h, w), np.int32)  # which object each pixel shows (0 = none)
+            kinds = []
+            for j in range(int(rng.integers(1, 5))):
+                kind = SHAPES[int(rng.integers(0, 3))]
+                s = int(rng.integers(max(6, min(h, w) // 12), max(7, min(h, w) // 4)))
+                cx, cy = (
+                    int(rng.integers(s // 2, w - s // 2)),
+                    int(rng.integers(s // 2, h - s // 2)),
+                )
+                m = _shape_mask(kind, cx, cy, s, h, w)
+                colour = rng.integers(0, 256, 3)
+                while np.abs(colour.astype(int) - img[0, 0].astype(int)).sum() < 120:
+                    colour = rng.integers(0, 256, 3)
+                img[m] = colour
+                owner[m] = j + 1
+                kinds.append(kind)
+            stem = f"{k:06d}"
+            split = "val" if k >= count - val else "train"
+            splits[split].append(stem)
+            name = f"{stem}.png"
+            Image.fromarray(img).save(image_dir / name)
+            boxes: list[Box] = []
+            for j, kind in enumerate(kinds):
+                m = owner == j + 1
+                if m.sum() < 40:
+                    owner[m] = 0
+                    continue
+                ys, xs = np.nonzero(m)
+                box = Box(kind, float(xs.min()), float(ys.min()), float(xs.max() + 1),
+                          float(ys.max() + 1))  # fmt: skip
+                boxes.append(box)
+                if fmt == "coco":
+                    bw, bh = box.x2 - box.x1, box.y2 - box.y1
+                    entry = {"id": objects + 1, "image_id": k + 1,
+                             "category_id": SHAPES.index(kind) + 1,
+                             "bbox": [box.x1, box.y1, bw, bh], "area": float(m.sum()),
+                             "iscrowd": 0}  # fmt: skip
+                    if masks:
+                        entry["segmentation"] = _rle(m)
+                    coco[split]["annotations"].append(entry)
+                objects += 1
+            if fmt == "voc":
+                write_xml(Annotation(name, w, h, 3, boxes), tmp / "Annotations" / f"{stem}.xml")
+                if masks:
+                    remap = np.zeros(len(kinds) + 1, np.uint8)
+                    cls = np.zeros(len(kinds) + 1, np.uint8)
+                    n = 0
+                    for j, kind in enumerate(kinds):
+                        if (owner == j + 1).any():
+                            n += 1
+                            remap[j + 1] = n
+                            cls[j + 1] = SHAPES.index(kind) + 1
+                    Image.fromarray(remap[owner]).save(tmp / "SegmentationObject" / name)
+                    Image.fromarray(cls[owner]).save(tmp / "SegmentationClass" / name)
+            else:
+                coco[split]["images"].append({"id": k + 1, "file_name": name, "width": w,
+                                              "height": h})  # fmt: skip
+            if progress:
+                progress(k + 1, count)
+        if fmt == "voc":
+            for split, stems in splits.items():
+                (tmp / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(stems) + "\n")
+            (tmp / "classes.txt").write_text("\n".join(SHAPES) + "\n")
+        else:
+            import json
+
+            for split, data in coco.items():
+                (tmp / f"instances_{split}.json").write_text(json.dumps(data))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return {"out": str(out), "format": fmt, "images": count, "train": count - val, "val": val,
+            "objects": objects, "classes": list(SHAPES), "masks": masks}  # fmt: skip
