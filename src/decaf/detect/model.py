@@ -1,0 +1,119 @@
+"""Faster R-CNN / Mask R-CNN from torchvision's parts on a zoo backbone with an FPN.
+
+The backbone is any zoo network (default: the ImageNet-pretrained EfficientNet-Lite0) cut into
+feature stages by timm's ``FeatureListNet``; torchvision's ``FeaturePyramidNetwork`` adds the
+pyramid (plus a max-pooled extra level for the RPN), and torchvision's ``FasterRCNN`` /
+``MaskRCNN`` supply the RPN, RoI heads, RoIAlign (``MultiScaleRoIAlign``) or RoIPool and NMS.
+Images are normalised inside the model with the backbone's own mean and std. Labels are
+1..K; 0 is background, as torchvision expects.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN, MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from decaf.core.errors import OptionError
+from decaf.zoo.registry import create_model, get_spec
+
+
+class ZooFPN(nn.Module):
+    """Zoo backbone stages + FPN → ``OrderedDict`` of 256-channel maps ('0', '1', ..., 'pool')."""
+
+    def __init__(
+        self,
+        backbone: str,
+        pretrained: bool = True,
+        weights: str | os.PathLike | None = None,
+        out_indices: Sequence[int] = (2, 3, 4),
+        out_channels: int = 256,
+    ) -> None:
+        super().__init__()
+        from timm.layers import freeze_batch_norm_2d
+        from timm.models._features import FeatureListNet
+
+        net = create_model(backbone, pretrained=pretrained, weights=weights)
+        body = FeatureListNet(net, out_indices=tuple(out_indices), flatten_sequential=True)
+        # detection batches are small: keep the backbone's BatchNorm statistics and affine
+        # terms fixed (torchvision and detectron2 do the same with FrozenBatchNorm)
+        self.body = freeze_batch_norm_2d(body) if pretrained or weights else body
+        self.fpn = FeaturePyramidNetwork(
+            self.body.feature_info.channels(), out_channels, extra_blocks=LastLevelMaxPool()
+        )
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        feats = self.body(x)
+        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(feats)))
+
+
+def build(
+    num_classes: int,
+    backbone: str = "efficientnet_lite0",
+    pretrained: bool = True,
+    weights: str | os.PathLike | None = None,
+    masks: bool = False,
+    roi: str = "align",
+    anchor_sizes: Sequence[int] = (16, 32, 64, 128),
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    min_size: int = 256,
+    max_size: int = 512,
+) -> nn.Module:
+    """A detector for ``num_classes`` object classes (background excluded)."""
+    if num_classes < 1:
+        raise OptionError("a detector needs at least one object class")
+    if roi not in ("align", "pool"):
+        raise OptionError(f"roi must be align or pool, got {roi!r}")
+    spec = get_spec(backbone)
+    body = ZooFPN(backbone, pretrained, weights)
+    levels = ["0", "1", "2"]
+    if len(anchor_sizes) != len(levels) + 1:
+        raise OptionError(f"give {len(levels) + 1} anchor sizes, one per pyramid level")
+    anchors = AnchorGenerator(
+        sizes=tuple((s,) for s in anchor_sizes),
+        aspect_ratios=(tuple(aspect_ratios),) * len(anchor_sizes),
+    )
+    if roi == "align":
+        box_pool = MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2)
+    else:
+        box_pool = _RoIPool(levels)
+    kwargs = dict(
+        num_classes=num_classes + 1, rpn_anchor_generator=anchors, box_roi_pool=box_pool,
+        min_size=min_size, max_size=max_size, image_mean=list(spec.mean),
+        image_std=list(spec.std),
+    )  # fmt: skip
+    if masks:
+        mask_pool = MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2)
+        return MaskRCNN(body, mask_roi_pool=mask_pool, **kwargs)
+    return FasterRCNN(body, **kwargs)
+
+
+class _RoIPool(MultiScaleRoIAlign):
+    """Fast R-CNN's RoI max pooling (7×7) on the finest pyramid level, in the RoIAlign slot
+    (torchvision accepts only that type there)."""
+
+    def __init__(self, levels: list[str]) -> None:
+        super().__init__(levels, output_size=7, sampling_ratio=2)
+        self.level = levels[0]
+
+    def forward(  # type: ignore[override]
+        self,
+        features: dict[str, torch.Tensor],
+        proposals: list[torch.Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> torch.Tensor:
+        from torchvision.ops import roi_pool
+
+        fmap = features[self.level]
+        widest = max(w for _, w in image_shapes)
+        scale = 2.0 ** round(math.log2(fmap.shape[-1] / widest))  # the level's stride, e.g. 1/8
+        return roi_pool(fmap, proposals, (7, 7), spatial_scale=scale)
