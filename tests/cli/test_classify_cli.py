@@ -260,3 +260,27 @@ def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
     assert main(["caffe", "train", "--solver", str(tmp_path / "solver.prototxt"), "--snapshot",
                  str(states[0]), "--max-iter", str(int(states[0].stem.split("_")[-1]) + 3),
                  "--json"]) == 0  # fmt: skip
+
+
+def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shapes"
+    assert main(["data", "synth", "shapes", str(root), "--count", "8", "--val", "3",
+                 "--min-size", "64", "--max-size", "72", "--json"]) == 0  # fmt: skip
+    assert _json(capsys)["images"] == 8
+    bundle = tmp_path / "det.pt"
+    assert main(["train", "detector", str(root), "-o", str(bundle), "--iters", "2", "--batch",
+                 "2", "--min-size", "64", "--max-size", "72", "--json"]) == 0  # fmt: skip
+    assert _json(capsys)["bundle"] == str(bundle)
+    assert main(["eval", "detector", str(bundle), str(root), "--json"]) == 0
+    report = _json(capsys)
+    assert 0.0 <= report["mAP50"] <= 1.0 and set(report["per_class"]) == {
+        "square", "circle", "triangle"}  # fmt: skip
+    picture = root / "JPEGImages" / "000007.png"
+    drawn = tmp_path / "boxes.png"
+    assert main(["detect", str(picture), "-m", str(bundle), "--score-threshold", "0",
+                 "--draw", str(drawn), "--json"]) == 0  # fmt: skip
+    assert _json(capsys)["results"][0]["image"] == str(picture) and drawn.is_file()
+    assert main(["train", "detector", str(root), "-o", str(bundle), "--format", "coco"]) == 2
+    assert main(["train", "detector", str(tmp_path / "nope"), "-o", str(tmp_path / "x.pt")]) == 2
+    assert "ImageSets" in capsys.readouterr().err
+    assert main(["detect", str(picture), "-m", str(tmp_path / "nope.pt")]) == 2

@@ -16,6 +16,7 @@ from decaf.cli.caffe import caffe_app
 from decaf.cli.classify import classify_command, eval_app, train_app
 from decaf.cli.common import emit_error
 from decaf.cli.data import data_app
+from decaf.cli.detect import detect_command
 from decaf.cli.stylize import stylize_command
 from decaf.cli.zoo import zoo_app
 from decaf.core.errors import DecafError
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.command("stylize")(stylize_command)
 app.command("classify")(classify_command)
+app.command("detect")(detect_command)
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")

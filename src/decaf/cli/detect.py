@@ -1,0 +1,127 @@
+"""``decaf train detector``, ``decaf eval detector`` and ``decaf detect``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from decaf.cli.classify import _image_paths, eval_app, train_app
+from decaf.cli.common import emit, sigterm_as_interrupt
+from decaf.core.errors import OptionError
+
+
+@train_app.command("detector")
+def train_detector_command(
+    root: Annotated[
+        Path, typer.Argument(help="A VOC layout (JPEGImages, Annotations, ImageSets).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (.pt).")],
+    fmt: Annotated[str, typer.Option("--format", help="voc or imagenet (box convention).")] = "voc",
+    split: Annotated[str, typer.Option(help="ImageSets/Main/<split>.txt to train on.")] = "train",
+    backbone: Annotated[str, typer.Option(help="Zoo network for the FPN backbone.")] = (
+        "efficientnet_lite0"
+    ),
+    iters: Annotated[int, typer.Option(help="Updates.")] = 500,
+    batch: Annotated[int, typer.Option(help="Pictures per update.")] = 4,
+    base_lr: Annotated[float, typer.Option(help="Learning rate after warm-up.")] = 0.01,
+    masks: Annotated[bool, typer.Option(help="Mask R-CNN (needs SegmentationObject/).")] = False,
+    roi: Annotated[str, typer.Option(help="align (RoIAlign) or pool (RoIPool).")] = "align",
+    min_size: Annotated[int, typer.Option(help="Resize the short side to this.")] = 256,
+    max_size: Annotated[int, typer.Option(help="…and the long side to at most this.")] = 512,
+    scratch: Annotated[bool, typer.Option(help="Random backbone weights.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    snapshot: Annotated[int, typer.Option(help="Snapshot every N updates.")] = 0,
+    resume: Annotated[Path | None, typer.Option(help="Snapshot or run folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train Faster R-CNN (or Mask R-CNN) on a VOC-layout dataset."""
+    from decaf.detect.train import DetectorOptions, train_detector
+
+    if fmt not in ("voc", "imagenet"):
+        raise OptionError(f"--format must be voc or imagenet, got {fmt!r} (COCO is not read yet)")
+    if output.suffix != ".pt":
+        raise OptionError(f"{output}: a bundle is a .pt file")
+    options = DetectorOptions(
+        backbone=backbone, iters=iters, batch=batch, base_lr=base_lr, masks=masks, roi=roi,
+        min_size=min_size, max_size=max_size, scratch=scratch, seed=seed,
+        snapshot_interval=snapshot,
+    )  # fmt: skip
+    with sigterm_as_interrupt():
+        summary = train_detector(root, output, options, split, fmt, resume=resume,
+                                 progress=not as_json)  # fmt: skip
+    if summary["interrupted"]:
+        emit(summary, f"stopped at iteration {summary['iterations']}; resume with --resume "
+             f"{summary['snapshot']}", as_json)  # fmt: skip
+        raise typer.Exit(130)
+    emit(summary, f"wrote {output} after {summary['iterations']} iterations "
+         f"({summary['seconds']:.0f} s)", as_json)  # fmt: skip
+
+
+@eval_app.command("detector")
+def eval_detector_command(
+    bundle: Annotated[Path, typer.Argument(help="A detector bundle (.pt).")],
+    root: Annotated[Path, typer.Argument(help="A VOC layout.")],
+    fmt: Annotated[str, typer.Option("--format", help="voc or imagenet.")] = "voc",
+    split: Annotated[str, typer.Option(help="ImageSets/Main/<split>.txt.")] = "val",
+    area: Annotated[bool, typer.Option(help="VOC2010+ area AP instead of VOC07 11-point.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (key mAP50).")] = False,
+) -> None:
+    """VOC AP per class and mAP@0.5 of a detector on a split."""
+    from decaf.detect.train import Detector, evaluate_detector
+
+    report = evaluate_detector(Detector(bundle), root, split, fmt, voc07=not area)
+    lines = [f"mAP@0.5 {report['mAP50']:.4f} ({report['metric']})"]
+    lines += [f"  {k}: {v['ap']:.4f}" for k, v in report["per_class"].items()]
+    emit(report, "\n".join(lines), as_json)
+
+
+def detect_command(
+    target: Annotated[Path, typer.Argument(help="A picture or a folder of pictures.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="A detector bundle (.pt).")],
+    score_threshold: Annotated[float, typer.Option(help="Drop weaker detections.")] = 0.5,
+    draw: Annotated[
+        Path | None, typer.Option(help="Write the picture with boxes (one input only).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Boxes, labels and scores for each picture."""
+    import numpy as np
+    import torch
+    from PIL import ImageDraw
+
+    from decaf.core.images import image_format_for, load_image, save_image
+    from decaf.detect.train import Detector
+
+    if not 0 <= score_threshold <= 1:
+        raise OptionError("--score-threshold must be in 0..1")
+    paths = _image_paths(target)
+    if draw is not None:
+        image_format_for(draw)
+        if len(paths) != 1:
+            raise OptionError("--draw takes one input picture")
+    pictures = [load_image(p) for p in paths]
+    det = Detector(model)
+    results, lines = [], []
+    for path, pic in zip(paths, pictures, strict=True):
+        x = torch.from_numpy(np.asarray(pic, np.float32) / 255).permute(2, 0, 1).contiguous()
+        pred = det.predict([x], score_threshold)[0]
+        objects = [
+            {"label": det.classes[int(label) - 1], "score": round(float(score), 4),
+             "box": [round(float(v), 1) for v in box]}
+            for box, label, score in zip(pred["boxes"], pred["labels"], pred["scores"],
+                                         strict=True)
+        ]  # fmt: skip
+        results.append({"image": str(path), "objects": objects})
+        shown = ", ".join(f"{o['label']} {o['score']:.2f}" for o in objects) or "nothing"
+        lines.append(f"{path}: {shown}")
+        if draw is not None:
+            canvas = pic.copy()
+            pen = ImageDraw.Draw(canvas)
+            for o in objects:
+                pen.rectangle(o["box"], outline=(255, 0, 0), width=2)
+                pen.text((o["box"][0] + 2, o["box"][1] + 2), f"{o['label']} {o['score']:.2f}",
+                         fill=(255, 255, 0))  # fmt: skip
+            save_image(canvas, draw)
+    emit({"results": results}, "\n".join(lines), as_json)
