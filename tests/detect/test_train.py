@@ -63,3 +63,33 @@ def test_short_training_run_bundle_and_evaluation(tmp_path: Path) -> None:
         Classifier.from_bundle(tmp_path / "det.pt")
     with pytest.raises(DataError, match="ImageSets"):
         VOCDataset(tmp_path, "train")
+
+
+def test_ohem_keeps_the_hardest_rois_after_nms() -> None:
+    from decaf.detect.ohem import select_hard
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]])
+    losses = torch.tensor([0.5, 0.9, 0.7, 0.1])
+    # box 0 overlaps box 1 (IoU .81 > .7) and is suppressed by its harder neighbour
+    assert select_hard(losses, boxes, 2).tolist() == [1, 2]
+    assert select_hard(losses, boxes, 3, nms=None).tolist() == [1, 2, 0]
+
+
+def test_ohem_training_trains_on_b_rois_and_saves_a_plain_bundle(tmp_path: Path) -> None:
+    from decaf.detect.ohem import OHEMRoIHeads, enable_ohem
+
+    torch.manual_seed(0)
+    net = build(3, min_size=64, max_size=80)
+    enable_ohem(net, batch_per_image=8)
+    assert isinstance(net.roi_heads, OHEMRoIHeads)
+    net.train()
+    losses = net([torch.rand(3, 64, 80)], [{"boxes": torch.tensor([[5.0, 5, 40, 40]]),
+                                            "labels": torch.tensor([2])}])  # fmt: skip
+    assert net.roi_heads.last_selected == [8]
+    sum(losses.values()).backward()
+    shapes(tmp_path / "s", count=6, val=2, size=(64, 72), seed=3)
+    opts = DetectorOptions(iters=2, batch=2, min_size=64, max_size=72, ohem=True, ohem_batch=16)
+    train_detector(tmp_path / "s", tmp_path / "ohem.pt", opts)
+    assert Detector(tmp_path / "ohem.pt").classes == ["square", "circle", "triangle"]
+    with pytest.raises(Exception, match="box heads only"):
+        enable_ohem(build(3, masks=True), 8)

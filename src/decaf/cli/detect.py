@@ -31,6 +31,8 @@ def train_detector_command(
     min_size: Annotated[int, typer.Option(help="Resize the short side to this.")] = 256,
     max_size: Annotated[int, typer.Option(help="…and the long side to at most this.")] = 512,
     scratch: Annotated[bool, typer.Option(help="Random backbone weights.")] = False,
+    ohem: Annotated[bool, typer.Option(help="Online hard example mining in the RoI head.")] = False,
+    ohem_batch: Annotated[int, typer.Option(help="Hardest RoIs kept per image (OHEM).")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     snapshot: Annotated[int, typer.Option(help="Snapshot every N updates.")] = 0,
     resume: Annotated[Path | None, typer.Option(help="Snapshot or run folder.")] = None,
@@ -46,7 +48,7 @@ def train_detector_command(
     options = DetectorOptions(
         backbone=backbone, iters=iters, batch=batch, base_lr=base_lr, masks=masks, roi=roi,
         min_size=min_size, max_size=max_size, scratch=scratch, seed=seed,
-        snapshot_interval=snapshot,
+        snapshot_interval=snapshot, ohem=ohem, ohem_batch=ohem_batch,
     )  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_detector(root, output, options, split, fmt, resume=resume,

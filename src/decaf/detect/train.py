@@ -121,6 +121,9 @@ class DetectorOptions:
     workers: int = 0
     display: int = 10
     snapshot_interval: int = 0
+    ohem: bool = False
+    ohem_batch: int = 128  # hardest RoIs per image
+    ohem_nms: float | None = 0.7
 
 
 def train_detector(
@@ -139,6 +142,10 @@ def train_detector(
     net = dmodel.build(len(data.classes), options.backbone, not options.scratch,
                        masks=options.masks, roi=options.roi, min_size=options.min_size,
                        max_size=options.max_size)  # fmt: skip
+    if options.ohem:
+        from decaf.detect.ohem import enable_ohem
+
+        enable_ohem(net, options.ohem_batch, options.ohem_nms)
     solver = SolverConfig(
         lr=LRPolicy("multistep", base_lr=options.base_lr, gamma=0.1,
                     stepvalue=(int(options.iters * 0.75),), max_iter=options.iters,
