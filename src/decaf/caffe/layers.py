@@ -237,6 +237,14 @@ def _broadcast_shape(bottom: Shape, axis: int, param: Shape) -> list[int]:
     return [1] * axis + list(param) + [1] * (len(bottom) - axis - len(param))
 
 
+def _operand_shape(bottoms: list[Shape], axis: int, num_axes: int) -> Shape:
+    """Scale/Bias operand: the 2nd bottom, or bottom[axis : axis + num_axes] (−1: to the end)."""
+    if len(bottoms) == 2:
+        return bottoms[1]
+    b0 = bottoms[0]
+    return tuple(b0[axis : len(b0) if num_axes == -1 else axis + num_axes])
+
+
 class Scale(CaffeLayer):
     def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
         super().__init__(lp, bottoms, phase)
@@ -244,11 +252,8 @@ class Scale(CaffeLayer):
         b0 = bottoms[0]
         self.axis = _canon(p.axis, len(b0))
         self.two = len(bottoms) == 2
-        if self.two:
-            shape = bottoms[1]
-        else:
-            end = len(b0) if p.num_axes == -1 else self.axis + p.num_axes
-            shape = tuple(b0[self.axis : end])
+        shape = _operand_shape(bottoms, self.axis, p.num_axes)
+        if not self.two:
             w = _param(shape)
             w.data.fill_(1.0)
             if p.HasField("filler"):
@@ -274,11 +279,8 @@ class Bias(CaffeLayer):
         b0 = bottoms[0]
         self.axis = _canon(p.axis, len(b0))
         self.two = len(bottoms) == 2
-        if self.two:
-            shape = bottoms[1]
-        else:
-            end = len(b0) if p.num_axes == -1 else self.axis + p.num_axes
-            shape = tuple(b0[self.axis : end])
+        shape = _operand_shape(bottoms, self.axis, p.num_axes)
+        if not self.two:
             self.blobs.append(_param(shape))
         self.view = _broadcast_shape(b0, self.axis, shape)
 

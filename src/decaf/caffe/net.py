@@ -126,28 +126,6 @@ class CaffeNet(nn.Module):
                     example[top] = torch.zeros(shape)
                     produced.append(top)
                 continue
-            if lp.type == "Python":
-                if not allow_python:
-                    raise CaffeLayerError(
-                        f"{lp.name}: Python layers run arbitrary code from "
-                        f"{lp.python_param.module!r}; allow them explicitly "
-                        "(--allow-python-layers, or allow_python=True)"
-                    )
-                from decaf.caffe.python_layer import PythonLayer
-
-                layer = PythonLayer(lp, [shapes[b] for b in lp.bottom], phase,
-                                    Path(base) if base is not None else None)  # fmt: skip
-                key = self._key(lp.name)
-                self.layers[key] = layer
-                self.order.append((key, lp))
-                with torch.no_grad():
-                    outs = layer(*[example[b] for b in lp.bottom])
-                for top, value in zip(lp.top, outs, strict=False):
-                    shapes[top] = tuple(value.shape)
-                    example[top] = value
-                    produced.append(top)
-                consumed.update(b for b in lp.bottom if b not in lp.top)
-                continue
             if lp.type == "Input" or lp.type in DATA_TYPES:
                 dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []
                 if lp.type == "MemoryData":  # fed by the caller: net.set_input_arrays / forward
@@ -179,15 +157,28 @@ class CaffeNet(nn.Module):
                 self.order.append((key, lp))
                 consumed.update(lp.bottom)
                 continue
-            cls = LAYERS.get(lp.type)
-            if cls is None:
-                raise CaffeLayerError(f"{lp.name}: layer type {lp.type!r} is not supported")
             missing = [b for b in lp.bottom if b not in shapes]
             if missing:
                 raise CaffeLayerError(f"{lp.name}: unknown bottom blob(s) {missing}")
-            layer = cls(lp, [shapes[b] for b in lp.bottom], lp.phase if lp.HasField("phase")
-                        else phase)  # fmt: skip
-            self._fill(layer, lp)
+            bottom_shapes = [shapes[b] for b in lp.bottom]
+            if lp.type == "Python":
+                if not allow_python:
+                    raise CaffeLayerError(
+                        f"{lp.name}: Python layers run arbitrary code from "
+                        f"{lp.python_param.module!r}; allow them explicitly "
+                        "(--allow-python-layers, or allow_python=True)"
+                    )
+                from decaf.caffe.python_layer import PythonLayer
+
+                layer: CaffeLayer = PythonLayer(
+                    lp, bottom_shapes, phase, Path(base) if base is not None else None
+                )
+            else:
+                cls = LAYERS.get(lp.type)
+                if cls is None:
+                    raise CaffeLayerError(f"{lp.name}: layer type {lp.type!r} is not supported")
+                layer = cls(lp, bottom_shapes, lp.phase if lp.HasField("phase") else phase)
+                self._fill(layer, lp)
             key = self._key(lp.name)
             for i, blob in enumerate(layer.blobs):
                 spec = lp.param[i] if i < len(lp.param) else caffe_pb2.ParamSpec()

@@ -24,10 +24,11 @@ import torch
 
 from decaf.caffe import io as cio
 from decaf.caffe.net import TEST, TRAIN, CaffeNet
+from decaf.caffe.python_layer import BlobShape
 from decaf.core.errors import OptionError
 
 
-class Blob:
+class Blob(BlobShape):
     """A named array with ``data`` and ``diff`` views, like ``caffe._caffe.Blob``."""
 
     def __init__(self, tensor: torch.Tensor) -> None:
@@ -49,26 +50,6 @@ class Blob:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self._tensor.shape)
-
-    @property
-    def count(self) -> int:
-        return self._tensor.numel()
-
-    @property
-    def num(self) -> int:
-        return self.shape[0]
-
-    @property
-    def channels(self) -> int:
-        return self.shape[1]
-
-    @property
-    def height(self) -> int:
-        return self.shape[2]
-
-    @property
-    def width(self) -> int:
-        return self.shape[3]
 
     def reshape(self, *dims: int) -> None:
         with torch.no_grad():

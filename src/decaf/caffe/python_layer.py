@@ -37,25 +37,14 @@ class Phase(int):
     __repr__ = __str__
 
 
-class NumpyBlob:
-    """The Blob a Python layer sees: ``data``, ``diff``, ``reshape``, ``shape``, ``count``."""
+class BlobShape:
+    """Caffe's Blob shape accessors, from ``shape`` (shared by pycaffe's Blob and this one)."""
 
-    def __init__(self, data: np.ndarray | None = None) -> None:
-        self.data = np.zeros((0,), np.float32) if data is None else data
-        self.diff = np.zeros_like(self.data)
-
-    def reshape(self, *dims: int) -> None:
-        if tuple(self.data.shape) != tuple(dims):
-            self.data = np.zeros(dims, np.float32)
-            self.diff = np.zeros(dims, np.float32)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+    shape: tuple[int, ...]
 
     @property
     def count(self) -> int:
-        return int(self.data.size)
+        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def num(self) -> int:
@@ -72,6 +61,23 @@ class NumpyBlob:
     @property
     def width(self) -> int:
         return self.shape[3]
+
+
+class NumpyBlob(BlobShape):
+    """The Blob a Python layer sees: ``data``, ``diff``, ``reshape``, ``shape``, ``count``."""
+
+    def __init__(self, data: np.ndarray | None = None) -> None:
+        self.data = np.zeros((0,), np.float32) if data is None else data
+        self.diff = np.zeros_like(self.data)
+
+    def reshape(self, *dims: int) -> None:
+        if tuple(self.data.shape) != tuple(dims):
+            self.data = np.zeros(dims, np.float32)
+            self.diff = np.zeros(dims, np.float32)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
 
 
 class Layer:

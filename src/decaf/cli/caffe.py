@@ -11,6 +11,9 @@ import typer
 from decaf.cli.common import emit
 from decaf.core.errors import OptionError
 
+AllowPython = Annotated[
+    bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
+]
 caffe_app = typer.Typer(help="Caffe models without Caffe.", no_args_is_help=True)
 convert_app = typer.Typer(help="Convert Caffe files.", no_args_is_help=True)
 caffe_app.add_typer(convert_app, name="convert")
@@ -25,9 +28,7 @@ def time_command(
     iterations: Annotated[int, typer.Option(help="Timed forward passes.")] = 20,
     batch: Annotated[int | None, typer.Option(help="Override the input batch size.")] = None,
     fuse: Annotated[bool, typer.Option(help="Fold BatchNorm/Scale into convolutions.")] = True,
-    allow_python_layers: Annotated[
-        bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
-    ] = False,
+    allow_python_layers: AllowPython = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Time forward passes, like ``caffe time`` (TEST phase, inference, random input)."""
@@ -90,9 +91,7 @@ def train_command(
     ] = None,
     snapshot: Annotated[Path | None, typer.Option(help=".solverstate to continue from.")] = None,
     max_iter: Annotated[int | None, typer.Option(help="Override the solver's max_iter.")] = None,
-    allow_python_layers: Annotated[
-        bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
-    ] = False,
+    allow_python_layers: AllowPython = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the final scores as JSON.")
     ] = False,
@@ -142,9 +141,7 @@ def test_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Net prototxt (TEST phase).")],
     weights: Annotated[Path, typer.Option(help="caffemodel.")],
     iterations: Annotated[int, typer.Option(help="Batches to average over.")] = 50,
-    allow_python_layers: Annotated[
-        bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
-    ] = False,
+    allow_python_layers: AllowPython = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score a trained net like ``caffe test``: each output averaged over N batches."""

@@ -16,7 +16,7 @@ eval_app = typer.Typer(help="Measure trained models.", no_args_is_help=True)
 DEFAULT_ZOO = "efficientnet_lite0"
 
 
-def _image_paths(target: Path) -> list[Path]:
+def image_paths(target: Path) -> list[Path]:
     from decaf.data.folders import IMAGE_EXTENSIONS
 
     if target.is_dir():
@@ -67,7 +67,7 @@ def classify_command(
 
     if top < 1:
         raise OptionError(f"--top must be ≥ 1, got {top}")
-    paths = _image_paths(target)
+    paths = image_paths(target)
     for p in paths:  # every input checked before the network loads
         load_image(p)
     clf = _classifier(model, zoo, weights)

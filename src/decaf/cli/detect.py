@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from decaf.cli.classify import _image_paths, eval_app, train_app
+from decaf.cli.classify import eval_app, image_paths, train_app
 from decaf.cli.common import emit, sigterm_as_interrupt
 from decaf.core.errors import OptionError
 
@@ -98,7 +98,7 @@ def detect_command(
 
     if not 0 <= score_threshold <= 1:
         raise OptionError("--score-threshold must be in 0..1")
-    paths = _image_paths(target)
+    paths = image_paths(target)
     if draw is not None:
         image_format_for(draw)
         if len(paths) != 1:
