@@ -148,7 +148,7 @@ def test_caffe_cli_convert_train_test_time(
         d.mkdir(parents=True)
         for i in range(8):
             Image.fromarray(np.full((10, 10, 3), value + i, np.uint8)).save(d / f"{i}.png")
-    assert main(["data", "convert", str(tmp_path / "pics"), str(tmp_path / "db"), "--gray",
+    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), str(tmp_path / "db"), "--gray",
                  "--resize", "8x8", "--shuffle", "--json"]) == 0  # fmt: skip
     assert _json(capsys)["images"] == 16
     net = """
@@ -233,7 +233,7 @@ def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
         d.mkdir(parents=True)
         for i in range(4):
             Image.fromarray(np.full((6, 6, 3), value + i, np.uint8)).save(d / f"{i}.png")
-    assert main(["data", "convert", str(tmp_path / "pics"), str(tmp_path / "db")]) == 0
+    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), str(tmp_path / "db")]) == 0
     (tmp_path / "net.prototxt").write_text(
         'layer { name: "d" type: "Data" top: "data" top: "label"\n'
         '  data_param { source: "db" batch_size: 4 backend: LMDB } }\n'
@@ -280,7 +280,11 @@ def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["detect", str(picture), "-m", str(bundle), "--score-threshold", "0",
                  "--draw", str(drawn), "--json"]) == 0  # fmt: skip
     assert _json(capsys)["results"][0]["image"] == str(picture) and drawn.is_file()
-    assert main(["train", "detector", str(root), "-o", str(bundle), "--format", "coco"]) == 2
+    assert main(["train", "detector", str(root), "-o", str(bundle), "--format", "yolo"]) == 2
+    assert main(["train", "detector", str(root), "-o", str(bundle), "--epochs", "1",
+                 "--minutes", "1"]) == 2  # fmt: skip
+    assert main(["data", "convert", "kitti-to-voc", str(root), str(tmp_path / "k")]) == 2
+    assert "label_2" in capsys.readouterr().err and not (tmp_path / "k").exists()
     assert main(["train", "detector", str(tmp_path / "nope"), "-o", str(tmp_path / "x.pt")]) == 2
     assert "ImageSets" in capsys.readouterr().err
     assert main(["detect", str(picture), "-m", str(tmp_path / "nope.pt")]) == 2

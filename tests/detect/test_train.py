@@ -10,11 +10,11 @@ import torch
 from decaf.core.bundle import BundleError
 from decaf.data.folders import DataError
 from decaf.data.synthetic import shapes
+from decaf.detect.data import DetectionDataset
 from decaf.detect.model import build
 from decaf.detect.train import (
     Detector,
     DetectorOptions,
-    VOCDataset,
     evaluate_detector,
     train_detector,
 )
@@ -47,7 +47,7 @@ def test_model_variants_give_losses_and_detections(masks: bool, roi: str) -> Non
 
 def test_short_training_run_bundle_and_evaluation(tmp_path: Path) -> None:
     shapes(tmp_path / "s", count=10, val=4, size=(64, 80), seed=1)
-    data = VOCDataset(tmp_path / "s", "train", flip=True)
+    data = DetectionDataset(tmp_path / "s", "train", flip=True)
     img, target = data[0]
     assert img.shape[0] == 3 and target["labels"].min() >= 1
     opts = DetectorOptions(iters=3, batch=2, min_size=64, max_size=80, warmup_iters=1)
@@ -62,7 +62,7 @@ def test_short_training_run_bundle_and_evaluation(tmp_path: Path) -> None:
 
         Classifier.from_bundle(tmp_path / "det.pt")
     with pytest.raises(DataError, match="ImageSets"):
-        VOCDataset(tmp_path, "train")
+        DetectionDataset(tmp_path, "train")
 
 
 def test_ohem_keeps_the_hardest_rois_after_nms() -> None:

@@ -177,7 +177,7 @@ class DataLayer(_SourceLayer):
         if p.backend != caffe_pb2.DataParameter.LMDB:
             raise CaffeLayerError(
                 f"{lp.name}: LevelDB sources cannot be read here (no maintained Python package);"
-                " convert it to LMDB (decaf data convert) and set backend: LMDB"
+                " convert it to LMDB (decaf data convert lmdb) and set backend: LMDB"
             )
         if p.batch_size < 1:
             raise CaffeLayerError(f"{lp.name}: data_param.batch_size is required")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from decaf.core.errors import OptionError
-from decaf.core.progress import console
+from decaf.core.progress import console, count_progress  # noqa: F401 (re-exported)
 
 __all__ = ["console", "emit", "emit_error", "split_list", "split_pairs", "sigterm_as_interrupt"]
 
@@ -76,33 +76,3 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def count_progress(description: str, enabled: bool = True) -> Iterator[Any]:
-    """A rich bar for jobs counted in items; yields ``update(done, total)``.
-
-    The bar appears at the first update, so a job that fails its checks prints only its error.
-    """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar: Progress | None = None
-    task = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar, task
-        if not enabled:
-            return
-        if bar is None:
-            bar = Progress(
-                TextColumn(description), BarColumn(), MofNCompleteColumn(), console=console
-            )
-            bar.start()
-            task = bar.add_task(description, total=total)
-        bar.update(task, completed=done, total=total)
-
-    try:
-        yield update
-    finally:
-        if bar is not None:
-            bar.stop()

@@ -12,6 +12,8 @@ from decaf.cli.common import count_progress, emit, split_list
 data_app = typer.Typer(help="Datasets: mean images, synthetic sets.", no_args_is_help=True)
 synth_app = typer.Typer(help="Make small offline datasets.", no_args_is_help=True)
 data_app.add_typer(synth_app, name="synth")
+convert_app = typer.Typer(help="Convert datasets between formats.", no_args_is_help=True)
+data_app.add_typer(convert_app, name="convert")
 
 
 @data_app.command("mean")
@@ -44,8 +46,8 @@ def mean_command(
     )  # fmt: skip
 
 
-@data_app.command("convert")
-def convert_command(
+@convert_app.command("lmdb")
+def convert_lmdb_command(
     data: Annotated[str, typer.Argument(help="Folder of class folders, or a Caffe list file.")],
     output: Annotated[Path, typer.Argument(help="LMDB folder to create.")],
     resize: Annotated[
@@ -84,6 +86,25 @@ def convert_command(
         f"wrote {output}: {n} Datum records ({images.summary()})",
         as_json,
     )  # fmt: skip
+
+
+@convert_app.command("kitti-to-voc")
+def kitti_to_voc_command(
+    src: Annotated[Path, typer.Argument(help="KITTI training folder (label_2/, image_2/).")],
+    output: Annotated[Path, typer.Argument(help="VOC layout folder to create.")],
+    val: Annotated[float, typer.Option(help="Fraction of pictures for the val split.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """KITTI object labels → Pascal VOC (beyond-"hard" objects become difficult)."""
+    from decaf.data.kitti import kitti_to_voc
+
+    with count_progress("convert", not as_json) as update:
+        info = kitti_to_voc(src, output, val, seed, force, update)
+    emit(info, f"wrote {output}: {info['images']} pictures ({info['train']} train, "
+         f"{info['val']} val), {info['objects']} objects ({info['difficult']} difficult), "
+         f"classes {', '.join(info['classes'])}", as_json)  # fmt: skip
 
 
 @synth_app.command("photo-styles")

@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from decaf.core.errors import ImageError
+from decaf.core.errors import ImageError, OptionError
 
 #: Default pixel budget (width × height) for any decoded image: 89.5 MP, Pillow's own warning
 #: threshold. A 10 kB PNG can claim 100 000 × 100 000 pixels (a decompression bomb); we refuse
@@ -202,6 +202,33 @@ def _from_array(arr: np.ndarray, label: str) -> Image.Image:
         a = a.astype(np.uint8)
     img = Image.fromarray(np.ascontiguousarray(a))
     return _to_rgb(img, label)
+
+
+@contextmanager
+def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``dest``; on success it replaces ``dest`` whole.
+
+    A non-empty ``dest`` is refused unless ``force``; a failure or Ctrl-C inside the block
+    removes the temporary folder, so ``dest`` appears complete or not at all.
+    """
+    import shutil
+
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
+        raise OptionError(f"{dest}: exists and is not empty (use --force to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private
+        if dest.exists():
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        tmp.rename(dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 @contextmanager

@@ -14,8 +14,6 @@ and scipy operations (grey conversion, CLAHE, Gaussian blur, line convolution).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from scipy import ndimage
 from skimage import color, exposure, filters
 
 from decaf.core.errors import OptionError
+from decaf.core.images import atomic_dir
 from decaf.core.photos import BUILTIN_PHOTOS, builtin_photo
 
 Look = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -161,13 +160,9 @@ def photo_styles(
     if per_class < 2 or size < 16:
         raise OptionError("need at least 2 images per class and a size of at least 16 px")
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise OptionError(f"{out}: exists and is not empty (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     photos = {n: np.asarray(builtin_photo(n)) for n in BUILTIN_PHOTOS}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out, force) as tmp:
         lines: dict[str, list[str]] = {"train": [], "val": []}
         n_val = max(1, round(per_class * val_fraction))
         total, done = per_class * len(names), 0
@@ -186,15 +181,6 @@ def photo_styles(
         for split, rows in lines.items():
             (tmp / f"{split}.txt").write_text("\n".join(rows) + "\n")
         (tmp / "classes.txt").write_text("\n".join(names) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return {
         "out": str(out),
         "classes": names,
@@ -258,12 +244,8 @@ def shapes(
     if not 32 <= lo <= hi:
         raise OptionError(f"sizes must satisfy 32 ≤ min ≤ max, got {size}")
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise OptionError(f"{out}: exists and is not empty (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out, force) as tmp:
         image_dir = tmp / ("JPEGImages" if fmt == "voc" else "images")
         image_dir.mkdir()
         if fmt == "voc":
@@ -351,14 +333,5 @@ def shapes(
 
             for split, data in coco.items():
                 (tmp / f"instances_{split}.json").write_text(json.dumps(data))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return {"out": str(out), "format": fmt, "images": count, "train": count - val, "val": val,
             "objects": objects, "classes": list(SHAPES), "masks": masks}  # fmt: skip

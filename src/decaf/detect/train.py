@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,86 +16,16 @@ from torch.utils.data import Dataset
 from decaf.core.bundle import load_bundle, plain, save_bundle
 from decaf.core.errors import OptionError
 from decaf.core.images import load_image
-from decaf.data.annotations import Annotation, read_xml
-from decaf.data.folders import DataError
+from decaf.core.progress import count_progress
 from decaf.detect import model as dmodel
+from decaf.detect.data import DetectionDataset, collate
 from decaf.detect.evaluate import Detection, GroundTruth, evaluate
+from decaf.detect.proposals import SELECTIVE_SEARCH, ProposalSource
 from decaf.train.loop import LoopConfig, Trainer, set_seed
 from decaf.train.schedules import LRPolicy
 from decaf.train.solver import SolverConfig
 
 TASK = "detect"
-
-
-class VOCDataset(Dataset):
-    """A VOC layout (JPEGImages/, Annotations/, ImageSets/Main/<split>.txt) as detection samples.
-
-    Items are ``(image tensor in [0, 1], target)`` with boxes in continuous xyxy pixels and labels
-    1..K by ``classes``; ``flip`` mirrors at random (training). Objects marked difficult are left
-    out of training targets, as py-faster-rcnn does.
-    """
-
-    def __init__(self, root: str | os.PathLike, split: str = "train", convention: str = "voc",
-                 classes: list[str] | None = None, flip: bool = False,
-                 masks: bool = False) -> None:  # fmt: skip
-        self.root = Path(root)
-        listing = self.root / "ImageSets" / "Main" / f"{split}.txt"
-        if not listing.is_file():
-            raise DataError(f"{self.root}: no {listing.relative_to(self.root)} (a VOC layout?)")
-        stems = [s for s in listing.read_text().split() if s]
-        if not stems:
-            raise DataError(f"{listing}: lists no images")
-        self.items: list[tuple[str, Annotation]] = []
-        for stem in stems:
-            ann = read_xml(self.root / "Annotations" / f"{stem}.xml", convention)
-            self.items.append((stem, ann))
-        names_file = self.root / "classes.txt"
-        found = sorted({b.label for _, a in self.items for b in a.boxes})
-        if classes is None:
-            classes = names_file.read_text().split() if names_file.is_file() else found
-        self.classes = list(classes)
-        unknown = sorted(set(found) - set(self.classes))
-        if unknown:
-            raise DataError(f"{self.root}: classes {unknown} are not in {self.classes}")
-        self.flip, self.masks = flip, masks
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_path(self, i: int) -> Path:
-        stem, ann = self.items[i]
-        path = self.root / "JPEGImages" / ann.filename
-        return path if path.is_file() else self.root / "JPEGImages" / f"{stem}.jpg"
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        stem, ann = self.items[i]
-        img = torch.from_numpy(np.asarray(load_image(self.image_path(i)), np.float32) / 255)
-        img = img.permute(2, 0, 1).contiguous()
-        keep = [b for b in ann.boxes if not b.difficult]
-        boxes = torch.tensor([b.xyxy for b in keep], dtype=torch.float32).reshape(-1, 4)
-        labels = torch.tensor([self.classes.index(b.label) + 1 for b in keep], dtype=torch.int64)
-        target: dict[str, torch.Tensor] = {"boxes": boxes, "labels": labels}
-        if self.masks:
-            from PIL import Image
-
-            ids = np.asarray(Image.open(self.root / "SegmentationObject" / f"{stem}.png"))
-            target["masks"] = torch.from_numpy(
-                np.stack([ids == n + 1 for n in range(len(ann.boxes))]).astype(np.uint8)
-            )[[n for n, b in enumerate(ann.boxes) if not b.difficult]]
-        if self.flip and torch.rand(()) < 0.5:
-            w = img.shape[-1]
-            img = img.flip(-1)
-            boxes = target["boxes"]
-            target["boxes"] = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0],
-                                           boxes[:, 3]], 1)  # fmt: skip
-            if "masks" in target:
-                target["masks"] = target["masks"].flip(-1)
-        return img, target
-
-
-def collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
-    images, targets = zip(*batch, strict=True)
-    return list(images), list(targets)
 
 
 def detection_step(net: nn.Module, batch: tuple[list[Any], list[Any]]) -> dict[str, torch.Tensor]:
@@ -116,6 +47,9 @@ class DetectorOptions:
     roi: str = "align"
     min_size: int = 256
     max_size: int = 512
+    fpn_channels: int = 128
+    head_width: int = 512
+    rois_per_image: int = 128
     scratch: bool = False
     seed: int = 0
     workers: int = 0
@@ -124,6 +58,41 @@ class DetectorOptions:
     ohem: bool = False
     ohem_batch: int = 128  # hardest RoIs per image
     ohem_nms: float | None = 0.7
+    minutes: float | None = None  # a time budget: sets ``iters`` from a timed trial step
+    epochs: float | None = None  # sets ``iters`` from the training set's size
+    proposals: str | None = None  # Fast R-CNN: "selective-search" or a proposals file
+
+
+def budget_iterations(net: nn.Module, data: Dataset, batch: int, minutes: float,
+                      trials: int = 3) -> int:  # fmt: skip
+    """How many updates of ``batch`` pictures fit in ``minutes``, from timed trial steps.
+
+    A step schedule needs its length up front, so a time budget becomes an iteration count: the
+    median of ``trials`` forward/backward passes (after one warm-up) is the cost of an update, and
+    8 % is held back for displays, the optimiser and evaluation. Gradients are cleared afterwards.
+    """
+    import statistics
+    import time
+
+    times = []
+    for t in range(trials + 1):
+        items = collate([data[(t * batch + i) % len(data)] for i in range(batch)])
+        start = time.perf_counter()
+        detection_step(net, items)["loss"].backward()
+        times.append(time.perf_counter() - start)
+    net.zero_grad(set_to_none=True)
+    return max(1, int(minutes * 60 * 0.92 / statistics.median(times[1:])))
+
+
+_ARCH = ("backbone", "masks", "roi", "min_size", "max_size", "fpn_channels", "head_width",
+         "rois_per_image")  # fmt: skip
+
+
+def _build(num_classes: int, config: dict[str, Any], pretrained: bool) -> nn.Module:
+    """The network a training config (or a bundle's saved config) describes."""
+    return dmodel.build(num_classes, pretrained=pretrained,
+                        external_proposals=config.get("proposals") is not None,
+                        **{k: config[k] for k in _ARCH if k in config})  # fmt: skip
 
 
 def train_detector(
@@ -131,21 +100,29 @@ def train_detector(
     out: str | os.PathLike,
     options: DetectorOptions = DetectorOptions(),  # noqa: B008 (frozen dataclass)
     split: str = "train",
-    convention: str = "voc",
+    fmt: str = "voc",
     run_dir: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Train a detector on a VOC layout with SGD + warm-up + step decay; write a bundle."""
-    data = VOCDataset(root, split, convention, flip=True, masks=options.masks)
+    """Train a detector with SGD + warm-up + step decay (×0.1 at 75 %); write a bundle."""
+    source = ProposalSource(options.proposals) if options.proposals else None
+    data = DetectionDataset(root, split, fmt, flip=True, masks=options.masks, proposals=source)
+    if source is not None and source.table is None:
+        _precompute(data, source, progress)
     set_seed(options.seed)
-    net = dmodel.build(len(data.classes), options.backbone, not options.scratch,
-                       masks=options.masks, roi=options.roi, min_size=options.min_size,
-                       max_size=options.max_size)  # fmt: skip
+    net = _build(len(data.classes), asdict(options), pretrained=not options.scratch)
     if options.ohem:
         from decaf.detect.ohem import enable_ohem
 
         enable_ohem(net, options.ohem_batch, options.ohem_nms)
+    iters = options.iters
+    if options.minutes is not None:
+        net.train()
+        iters = budget_iterations(net, data, options.batch, options.minutes)
+    elif options.epochs is not None:
+        iters = max(1, math.ceil(options.epochs * len(data) / options.batch))
+    options = replace(options, iters=iters)
     solver = SolverConfig(
         lr=LRPolicy("multistep", base_lr=options.base_lr, gamma=0.1,
                     stepvalue=(int(options.iters * 0.75),), max_iter=options.iters,
@@ -170,45 +147,70 @@ def train_detector(
         save_bundle({"task": TASK, "arch": options.backbone, "classes": data.classes,
                      "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                      "config": plain(asdict(options)), "metrics": {"train": result.train},
-                     "provenance": {"data": str(root), "split": split}}, out)  # fmt: skip
+                     "provenance": {"data": str(root), "split": split, "format": fmt}},
+                    out)  # fmt: skip
         summary["bundle"] = str(out)
     return summary
 
 
-class Detector:
-    """A trained detector from a bundle: ``predict(images)`` → boxes, labels, scores."""
+def _precompute(data: DetectionDataset, source: ProposalSource, progress: bool) -> None:
+    """Selective search once per training picture, up front, with a progress bar."""
+    with count_progress("selective search", enabled=progress) as step:
+        for n, sample in enumerate(data.samples):
+            source(sample.key, np.asarray(load_image(sample.path)))
+            step(n + 1, len(data))
 
-    def __init__(self, bundle_path: str | os.PathLike) -> None:
+
+class Detector:
+    """A trained detector from a bundle: ``predict(images)`` → boxes, labels, scores (and masks).
+
+    A Fast R-CNN bundle needs proposals: from ``proposals`` (a file keyed by image id, or
+    "selective-search"), else selective search, whatever the model was trained with.
+    """
+
+    def __init__(self, bundle_path: str | os.PathLike, proposals: str | None = None) -> None:
         bundle = load_bundle(bundle_path, task=TASK)
         cfg = bundle["config"]
         self.classes = list(bundle["classes"])
-        self.model = dmodel.build(len(self.classes), bundle["arch"], pretrained=False,
-                                  masks=cfg["masks"], roi=cfg["roi"], min_size=cfg["min_size"],
-                                  max_size=cfg["max_size"])  # fmt: skip
+        self.model = _build(len(self.classes), cfg, pretrained=False)
         self.model.load_state_dict(bundle["state_dict"])
         self.model.eval()
+        self.external = cfg.get("proposals") is not None
+        self.proposals = ProposalSource(proposals or SELECTIVE_SEARCH) if self.external else None
 
     @torch.inference_mode()
-    def predict(self, images: list[torch.Tensor], score_threshold: float = 0.05) -> list[dict]:
+    def predict(self, images: list[torch.Tensor], score_threshold: float = 0.05,
+                keys: list[str] | None = None) -> list[dict]:  # fmt: skip
+        """Detections per picture (``images`` in [0, 1], CHW); ``keys`` name the pictures for a
+        proposals file."""
+        if self.proposals is not None:
+            keys = keys or [str(n) for n in range(len(images))]
+            pixels = [(img.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+                      for img in images]  # fmt: skip
+            boxes = [self.proposals(k, p) for k, p in zip(keys, pixels, strict=True)]
+            found = self.model(images, proposals=boxes)
+        else:
+            found = self.model(images)
         out = []
-        for det in self.model(images):
+        for det in found:
             keep = det["scores"] >= score_threshold
             out.append({k: v[keep] for k, v in det.items()})
         return out
 
 
 def evaluate_detector(detector: Detector, root: str | os.PathLike, split: str = "val",
-                      convention: str = "voc", voc07: bool = True) -> dict[str, Any]:  # fmt: skip
-    """VOC AP of ``detector`` on a VOC layout split (difficult boxes handled by the protocol)."""
-    data = VOCDataset(root, split, convention, classes=detector.classes)
+                      fmt: str = "voc", voc07: bool = True) -> dict[str, Any]:  # fmt: skip
+    """VOC AP of ``detector`` on a split (difficult/crowd objects ignored by the protocol)."""
+    data = DetectionDataset(root, split, fmt, classes=detector.classes)
     truths, dets = [], []
-    for i, (stem, ann) in enumerate(data.items):
-        truths += [GroundTruth(stem, b.label, b.xyxy, b.difficult) for b in ann.boxes]
+    for i, sample in enumerate(data.samples):
+        truths += [GroundTruth(sample.key, b.label, b.xyxy, b.difficult)
+                   for b in sample.annotation.boxes]  # fmt: skip
         img, _ = data[i]
-        pred = detector.predict([img], score_threshold=0.0)[0]
+        pred = detector.predict([img], score_threshold=0.0, keys=[sample.key])[0]
         for box, label, score in zip(pred["boxes"].tolist(), pred["labels"].tolist(),
                                      pred["scores"].tolist(), strict=True):  # fmt: skip
-            dets.append(Detection(stem, detector.classes[label - 1], score, tuple(box)))
+            dets.append(Detection(sample.key, detector.classes[label - 1], score, tuple(box)))
     if not truths:
         raise OptionError(f"{root}: the {split} split has no objects to evaluate against")
     return evaluate(dets, truths, detector.classes, 0.5, voc07)
