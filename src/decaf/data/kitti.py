@@ -104,9 +104,9 @@ def kitti_to_voc(
             counts["dropped"] += len(ann.dropped)
             if progress:
                 progress(k + 1, len(stems))
-        for split, chosen in (("train", [s for s in stems if s not in val_stems]),
-                              ("val", [s for s in stems if s in val_stems])):  # fmt: skip
-            (tmp / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{s}\n" for s in chosen))
+        main = tmp / "ImageSets" / "Main"
+        (main / "train.txt").write_text("".join(f"{s}\n" for s in stems if s not in val_stems))
+        (main / "val.txt").write_text("".join(f"{s}\n" for s in stems if s in val_stems))
         (tmp / "classes.txt").write_text("".join(f"{c}\n" for c in sorted(kinds)))
     return {"out": str(out), "images": len(stems), "train": len(stems) - n_val, "val": n_val,
             "classes": sorted(kinds), **counts}  # fmt: skip
