@@ -136,11 +136,13 @@ def train_detector(
         snapshot_interval=options.snapshot_interval,
         out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"), seed=options.seed,
         num_workers=options.workers, progress=progress,
+        max_seconds=options.minutes * 60 if options.minutes is not None else None,
     )  # fmt: skip
     trainer = Trainer(net, data, detection_step, solver, loop, collate_fn=collate)
     result = trainer.fit(resume=resume)
     summary = {"iterations": result.iteration, "seconds": round(result.seconds, 1),
                "train": result.train, "interrupted": result.interrupted,
+               "time_up": result.time_up,
                "snapshot": str(result.snapshot) if result.snapshot else None,
                "classes": data.classes}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
@@ -198,9 +200,9 @@ class Detector:
         return out
 
 
-def evaluate_detector(detector: Detector, root: str | os.PathLike, split: str = "val",
-                      fmt: str = "voc", voc07: bool = True) -> dict[str, Any]:  # fmt: skip
-    """VOC AP of ``detector`` on a split (difficult/crowd objects ignored by the protocol)."""
+def detect_split(detector: Detector, root: str | os.PathLike, split: str = "val",
+                 fmt: str = "voc") -> tuple[list[Detection], list[GroundTruth]]:  # fmt: skip
+    """Every detection (no score cut) and every ground-truth box of a split, for ``evaluate``."""
     data = DetectionDataset(root, split, fmt, classes=detector.classes)
     truths, dets = [], []
     for i, sample in enumerate(data.samples):
@@ -213,4 +215,11 @@ def evaluate_detector(detector: Detector, root: str | os.PathLike, split: str = 
             dets.append(Detection(sample.key, detector.classes[label - 1], score, tuple(box)))
     if not truths:
         raise OptionError(f"{root}: the {split} split has no objects to evaluate against")
+    return dets, truths
+
+
+def evaluate_detector(detector: Detector, root: str | os.PathLike, split: str = "val",
+                      fmt: str = "voc", voc07: bool = True) -> dict[str, Any]:  # fmt: skip
+    """VOC AP of ``detector`` on a split (difficult/crowd objects ignored by the protocol)."""
+    dets, truths = detect_split(detector, root, split, fmt)
     return evaluate(dets, truths, detector.classes, 0.5, voc07)

@@ -64,6 +64,7 @@ class LoopConfig:
     progress: bool = False
     tensorboard: bool = True  # used only when the tensorboard package is installed
     device: str | None = None  # default: the local GPU under DDP/when present, else CPU
+    max_seconds: float | None = None  # a hard time budget: end early (not interrupted) when spent
 
     def __post_init__(self) -> None:
         if self.max_iter < 0:
@@ -85,6 +86,7 @@ class TrainResult:
     eval: dict[str, float] = field(default_factory=dict)  # last evaluation
     history: list[dict[str, Any]] = field(default_factory=list)
     snapshot: Path | None = None
+    time_up: bool = False  # ended by ``max_seconds`` before ``max_iter``
 
     @property
     def images_per_second(self) -> float:
@@ -441,6 +443,12 @@ class Trainer:
                         result.snapshot = self.save_snapshot() or result.snapshot
                     if distributed.any_rank(stop.requested, self.world):
                         result.interrupted = True
+                        break
+                    spent = time.perf_counter() - start
+                    if loop.max_seconds is not None and distributed.any_rank(
+                        spent > loop.max_seconds, self.world
+                    ):
+                        result.time_up = True
                         break
             if result.interrupted:
                 result.snapshot = self.save_snapshot() or result.snapshot
