@@ -1,0 +1,466 @@
+"""Training and running feed-forward style networks: fast (Johnson), CIN, StyleBank, AdaIN.
+
+Training goes through the shared engine (snapshots, resume, Ctrl-C, progress, metrics.csv)
+with the perceptual losses of ``decaf.stylize.losses`` on a frozen zoo network
+(EfficientNet-Lite0 by default): Gram style loss and feature content loss, both relative so that
+weights carry over between layers. AdaIN trains its decoder with Huang & Belongie's losses
+(content: the decoded picture re-encoded against the AdaIN target; style: channel mean and
+standard deviation at every encoder stage).
+
+Content pictures come from a folder or, offline, from the photos bundled with scikit-image and
+scikit-learn, with heavy random crops, scales and flips (each sample's randomness is keyed by
+the engine, so runs are repeatable and resumable).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset
+
+from decaf.core.bundle import load_bundle, plain, save_bundle
+from decaf.core.errors import OptionError
+from decaf.core.images import load_image
+from decaf.stylize.nets import AdaINNet, StyleBankNet, TransformNet, channel_stats
+from decaf.zoo.registry import create_model, get_spec
+
+TASK = "stylize"
+METHODS = ("fast", "cin", "stylebank", "adain")
+#: colour photos that ship inside scikit-image / scikit-learn (no download)
+OFFLINE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+                  "immunohistochemistry", "retina", "motorcycle", "camera", "moon", "coins",
+                  "china", "flower")  # fmt: skip
+
+
+def offline_photos() -> list[Image.Image]:
+    """The offline content photos as RGB pictures."""
+    import skimage.data
+    from sklearn.datasets import load_sample_image
+
+    out = []
+    for name in OFFLINE_PHOTOS:
+        if name in ("china", "flower"):
+            arr = load_sample_image(f"{name}.jpg")
+        elif name == "motorcycle":
+            arr = skimage.data.stereo_motorcycle()[0]
+        else:
+            arr = getattr(skimage.data, name)()
+        out.append(load_image(arr, name=name))
+    return out
+
+
+class ContentCrops(Dataset):
+    """``length`` random square crops (``size`` px) of the given pictures: scale 0.25–1 of the
+    short side, random position and horizontal flip; item ``i`` also names a style index."""
+
+    def __init__(self, pictures: Sequence[Image.Image], size: int = 256, length: int = 10_000,
+                 styles: int = 1) -> None:  # fmt: skip
+        if not pictures:
+            raise OptionError("no content pictures to train on")
+        self.pictures = [torch.from_numpy(np.asarray(p.convert("RGB"), np.float32) / 255)
+                         .permute(2, 0, 1).contiguous() for p in pictures]  # fmt: skip
+        self.size, self.length, self.styles = size, length, styles
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        pic = self.pictures[int(torch.randint(len(self.pictures), ()))]
+        h, w = pic.shape[-2:]
+        side = int(min(h, w) * (0.25 + 0.75 * float(torch.rand(()))))
+        side = max(side, min(h, w, 32))
+        y = int(torch.randint(h - side + 1, ()))
+        x = int(torch.randint(w - side + 1, ()))
+        crop = pic[:, y : y + side, x : x + side][None]
+        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear",
+                             antialias=True, align_corners=False)[0]  # fmt: skip
+        if float(torch.rand(())) < 0.5:
+            crop = crop.flip(-1)
+        return crop.clamp(0, 1), int(torch.randint(self.styles, ()))
+
+
+def content_folder(root: str | os.PathLike) -> list[Image.Image]:
+    """Every readable picture under ``root`` (recursively)."""
+    from decaf.data.folders import IMAGE_EXTENSIONS
+
+    root = Path(root)
+    if not root.is_dir():
+        raise OptionError(f"{root}: not a folder of content pictures")
+    paths = sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.name[0] != "."
+    )
+    if not paths:
+        raise OptionError(f"{root}: no pictures found")
+    return [load_image(p) for p in paths]
+
+
+def _to_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
+    if size is not None:
+        w, h = img.size
+        s = size / max(w, h)
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+    arr = np.asarray(img.convert("RGB"), np.float32) / 255
+    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
+
+
+def batched_gram(f: torch.Tensor) -> torch.Tensor:
+    """``F Fᵀ / (C·H·W)`` per picture: (B, C, H, W) → (B, C, C)."""
+    b, c, h, w = f.shape
+    flat = f.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def _relative(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ``‖x − t‖² / ‖t‖²`` per picture."""
+    dims = tuple(range(1, x.ndim))
+    return ((x - target).pow(2).sum(dims) / (target.pow(2).sum(dims) + 1e-12)).mean()
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    """Training settings for ``decaf train style``."""
+
+    method: str = "fast"
+    iters: int = 2000
+    batch: int = 4
+    size: int = 256  #: training crop side
+    style_size: int = 256  #: long side the style pictures are scaled to for their targets
+    lr: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 30.0
+    tv_weight: float = 10.0
+    width: int = 16
+    blocks: int = 5
+    backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
+    style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
+    content_layers: tuple[str, ...] = ("blocks.2",)
+    adain_layer: str = "blocks.2"  #: AdaIN: the encoder ends here
+    bank_period: int = 2  #: StyleBank: T style steps, then one auto-encoder step
+    seed: int = 0
+    display: int = 25
+    snapshot_interval: int = 0
+    styles_names: tuple[str, ...] = field(default_factory=tuple)
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise OptionError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
+            raise OptionError("need iters ≥ 1, batch ≥ 1 and sizes ≥ 32")
+
+
+class _Normalize(nn.Module):
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class StagedEncoder(nn.Module):
+    """A zoo network's prefix as stages (input normalisation inside): ``forward`` → last stage,
+    ``stages(x)`` → every stage's output. EfficientNet-style nets: stem, blocks.0, ..."""
+
+    def __init__(self, backbone: str, until: str, pretrained: bool = True) -> None:
+        super().__init__()
+        spec = get_spec(backbone)
+        model = create_model(backbone, pretrained=pretrained)
+        if not hasattr(model, "blocks") or not until.startswith("blocks."):
+            raise OptionError(
+                f"an AdaIN encoder needs an EfficientNet-style network, not {backbone}"
+            )
+        last = int(until.split(".")[1])
+        self.names = ["conv_stem"] + [f"blocks.{k}" for k in range(last + 1)]
+        self.stages = nn.ModuleList(
+            [nn.Sequential(_Normalize(spec.mean, spec.std), model.conv_stem, model.bn1)]
+            + [model.blocks[k] for k in range(last + 1)]
+        )
+        self.channels = model.blocks[last][-1].conv_pwl.out_channels
+        self.stride = 2 ** (1 + sum(1 for k in range(last + 1) if _downsamples(model.blocks[k])))
+        self.eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> StagedEncoder:  # frozen: BatchNorm stays in eval
+        return super().train(False)
+
+    def all(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+
+def _downsamples(block: nn.Module) -> bool:
+    return any(getattr(m, "stride", (1,))[0] == 2 for m in block.modules()
+               if isinstance(m, nn.Conv2d))  # fmt: skip
+
+
+def build_net(
+    method: str, styles: int, config: dict[str, Any], pretrained: bool = True
+) -> nn.Module:
+    """The network for ``method`` with ``styles`` styles (config: width, blocks, backbone...)."""
+    if method in ("fast", "cin"):
+        return TransformNet(styles, config.get("width", 16), config.get("blocks", 5))
+    if method == "stylebank":
+        return StyleBankNet(styles, config.get("width", 16))
+    if method == "adain":
+        enc = StagedEncoder(config.get("backbone", "efficientnet_lite0"),
+                            config.get("adain_layer", "blocks.2"), pretrained)  # fmt: skip
+        return AdaINNet(enc, enc.channels, enc.stride, width=config.get("decoder_width", 32))
+    raise OptionError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+
+
+class PerceptualLoss(nn.Module):
+    """Gram style loss (targets per style) + feature content loss + total variation."""
+
+    def __init__(self, opts: FastOptions, styles: Sequence[Image.Image]) -> None:
+        super().__init__()
+        from decaf.stylize.features import FeatureExtractor
+
+        spec = get_spec(opts.backbone)
+        layers = list(dict.fromkeys([*opts.style_layers, *opts.content_layers]))
+        self.ext = FeatureExtractor(create_model(opts.backbone), layers, spec.mean, spec.std)
+        self.opts = opts
+        with torch.no_grad():
+            feats = [self.ext(_to_tensor(s, opts.style_size)) for s in styles]
+        self.targets = {
+            n: torch.cat([batched_gram(f[n]) for f in feats]) for n in opts.style_layers
+        }
+
+    def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor
+                ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """``style_w``: (B, N) blend weights of the styles each output should have."""
+        fo = self.ext(out)
+        with torch.no_grad():
+            fc = self.ext(content)
+        style = sum(_relative(batched_gram(fo[n]),
+                              torch.einsum("bn,nij->bij", style_w, self.targets[n]))
+                    for n in self.opts.style_layers) / len(self.opts.style_layers)  # fmt: skip
+        cont = sum(_relative(fo[n], fc[n]) for n in self.opts.content_layers) / len(
+            self.opts.content_layers
+        )
+        tv = (out[..., 1:, :] - out[..., :-1, :]).pow(2).mean() + (
+            out[..., :, 1:] - out[..., :, :-1]
+        ).pow(2).mean()
+        o = self.opts
+        loss = o.style_weight * style + o.content_weight * cont + o.tv_weight * tv
+        return {"loss": loss, "style": style.detach(), "content": cont.detach(), "tv": tv.detach()}
+
+
+class AdaINLoss(nn.Module):
+    """Huang & Belongie: content = relative error of enc(out) against the AdaIN target t;
+    style = mean/std mismatch at every encoder stage (relative to the style's)."""
+
+    def __init__(self, opts: FastOptions) -> None:
+        super().__init__()
+        self.opts = opts
+
+    def forward(self, net: AdaINNet, content: torch.Tensor, style: torch.Tensor
+                ) -> dict[str, torch.Tensor]:  # fmt: skip
+        enc: StagedEncoder = net.encoder  # type: ignore[assignment]
+        with torch.no_grad():
+            fs = enc.all(style)
+            fc = enc(content)
+            mean, std = channel_stats(fs[-1])
+            from decaf.stylize.nets import adain
+
+            t = adain(fc, mean, std)
+        out = net.decode(t)
+        fo = enc.all(out)
+        cont = _relative(fo[-1], t)
+        terms = []
+        for a, b in zip(fo, fs, strict=True):
+            (ma, sa), (mb, sb) = channel_stats(a), channel_stats(b)
+            terms.append(((ma - mb).pow(2).sum((1, 2, 3)) + (sa - sb).pow(2).sum((1, 2, 3)))
+                         / (mb.pow(2).sum((1, 2, 3)) + sb.pow(2).sum((1, 2, 3))))  # fmt: skip
+        sty = torch.stack(terms).mean()
+        loss = self.opts.content_weight * cont + self.opts.style_weight * sty
+        return {"loss": loss, "style": sty.detach(), "content": cont.detach()}
+
+
+def train_style(
+    styles: Sequence[Image.Image],
+    out: str | os.PathLike,
+    options: FastOptions = FastOptions(),  # noqa: B008 (frozen dataclass)
+    content: Sequence[Image.Image] | None = None,
+    base: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train a style network on ``styles`` and write a bundle to ``out``.
+
+    ``base``: an existing CIN or StyleBank bundle to extend — its network is frozen and only the
+    new styles' CIN rows / banks are trained, so the old styles' outputs stay bit-identical.
+    """
+    from decaf.train.loop import LoopConfig, Trainer, set_seed
+    from decaf.train.schedules import LRPolicy
+    from decaf.train.solver import SolverConfig
+
+    opts = options
+    opts.validate()
+    if not styles:
+        raise OptionError("give at least one style picture")
+    if opts.method == "fast" and len(styles) != 1:
+        raise OptionError("--method fast learns one style; use cin or stylebank for several")
+    set_seed(opts.seed)
+    config = {"width": opts.width, "blocks": opts.blocks, "backbone": opts.backbone,
+              "adain_layer": opts.adain_layer}  # fmt: skip
+    names = list(opts.styles_names) or [f"style{k}" for k in range(len(styles))]
+    old = 0
+    if base is not None:
+        if opts.method not in ("cin", "stylebank"):
+            raise OptionError("only cin and stylebank networks take new styles (--base)")
+        net, info = load_style_net(base)
+        if info["method"] != opts.method:
+            raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
+        config, old = info["config"], net.styles
+        names = list(info["styles"]) + names
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for _ in styles:
+            net.add_style()
+        for p in _new_style_params(net, old):
+            p.requires_grad_(True)
+    else:
+        net = build_net(opts.method, len(styles), config)
+    n_styles = len(styles)
+    pictures = list(content) if content else offline_photos()
+    data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), n_styles)
+    if opts.method == "adain":
+        loss_fn: nn.Module = AdaINLoss(opts)
+        style_tensors = [_to_tensor(s, opts.style_size) for s in styles]
+        step = _adain_step(loss_fn, style_tensors, opts.size)
+    else:
+        loss_fn = PerceptualLoss(opts, styles)
+        step = _feedforward_step(loss_fn, opts, old, n_styles)
+    solver = SolverConfig(
+        type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
+        weight_decay=0.0,
+    )  # fmt: skip
+    out = Path(out)
+    loop = LoopConfig(max_iter=opts.iters, batch_size=opts.batch, display=opts.display,
+                      snapshot_interval=opts.snapshot_interval,
+                      out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"),
+                      seed=opts.seed, progress=progress)  # fmt: skip
+    trainer = Trainer(net, data, step, solver, loop, collate_fn=_collate)
+    result = trainer.fit(resume=resume)
+    summary = {"iterations": result.iteration, "seconds": round(result.seconds, 1),
+               "train": result.train, "interrupted": result.interrupted,
+               "snapshot": str(result.snapshot) if result.snapshot else None,
+               "styles": names}  # fmt: skip
+    if not result.interrupted and trainer.world.is_main:
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()
+                 if not k.startswith("encoder.")} if opts.method == "adain" else \
+            {k: v.detach().cpu() for k, v in net.state_dict().items()}  # fmt: skip
+        save_bundle({"task": TASK, "arch": opts.method, "classes": names,
+                     "state_dict": state, "config": plain({**asdict(opts), **config,
+                                                           "styles": len(names)}),
+                     "metrics": {"train": result.train},
+                     "provenance": {"content": "folder" if content else "offline photos",
+                                    "base": str(base) if base else None}}, out)  # fmt: skip
+        summary["bundle"] = str(out)
+    return summary
+
+
+def _new_style_params(net: nn.Module, old: int) -> list[nn.Parameter]:
+    if isinstance(net, StyleBankNet):
+        return [p for bank in net.banks[old:] for p in bank.parameters()]
+    from decaf.stylize.nets import cin_rows
+
+    return cin_rows(net)  # whole tensors; _feedforward_step masks the old rows' gradients
+
+
+def _collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    imgs, idx = zip(*batch, strict=True)
+    return torch.stack(imgs), torch.tensor(idx)
+
+
+def _feedforward_step(loss_fn: PerceptualLoss, opts: FastOptions, old: int, new: int):
+    """Step for fast / CIN / StyleBank: each picture gets one of the ``new`` styles (indices
+    ``old..old+new-1`` of the network). StyleBank alternates ``bank_period`` style steps with
+    one auto-encoder step; with ``old > 0`` it trains only new banks."""
+    counter = {"n": 0}
+
+    def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, idx = batch
+        w = F.one_hot(idx, new).float()
+        if isinstance(net, StyleBankNet):
+            counter["n"] += 1
+            if old == 0 and counter["n"] % (opts.bank_period + 1) == 0:
+                rec = net(x, None)
+                loss = F.mse_loss(rec, x)
+                return {"loss": loss, "reconstruction": loss.detach()}
+            k = int(idx[0])
+            y = net(x, old + k)
+            w = F.one_hot(idx.new_full(idx.shape, k), new).float()
+            return loss_fn(y, x, w)
+        full = F.pad(w, (old, 0))  # old styles get weight 0
+        y = net(x, full)
+        out = loss_fn(y, x, w)
+        if old:
+            _mask_old_rows(net, old)
+        return out
+
+    return step
+
+
+def _mask_old_rows(net: nn.Module, old: int) -> None:
+    """Keep extended CIN tensors' old rows fixed: zero their gradient as soon as it exists."""
+    from decaf.stylize.nets import cin_rows
+
+    for p in cin_rows(net):
+        if not getattr(p, "_decaf_masked", False):
+            p.register_hook(lambda g, k=old: torch.cat([torch.zeros_like(g[:k]), g[k:]]))
+            p._decaf_masked = True  # type: ignore[attr-defined]
+
+
+def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int):
+    def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, idx = batch
+        crops = []
+        for k in idx.tolist():
+            s = styles[k % len(styles)]
+            crops.append(_random_crop(s, size))
+        return loss_fn(net, x, torch.cat(crops))
+
+    return step
+
+
+def _random_crop(img: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    side = int(min(h, w) * (0.3 + 0.7 * float(torch.rand(()))))
+    side = max(side, min(h, w, 32))
+    y, x = int(torch.randint(h - side + 1, ())), int(torch.randint(w - side + 1, ()))
+    crop = img[..., y : y + side, x : x + side]
+    return F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False)  # fmt: skip
+
+
+def load_style_net(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """A style bundle's network (eval mode) and its info: method, styles, config."""
+    bundle = load_bundle(path, task=TASK)
+    method, cfg = bundle["arch"], bundle["config"]
+    net = build_net(method, int(cfg["styles"]), cfg)
+    missing, unexpected = net.load_state_dict(bundle["state_dict"], strict=method != "adain")
+    if method == "adain" and (unexpected or any(not k.startswith("encoder.") for k in missing)):
+        raise OptionError(f"{path}: the AdaIN decoder does not fit its network")
+    net.eval()
+    return net, {"method": method, "styles": list(bundle["classes"]), "config": cfg}

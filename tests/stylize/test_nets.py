@@ -1,0 +1,130 @@
+"""Feed-forward style networks: shapes, CIN blend math, StyleBank extension, AdaIN statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from decaf.core.errors import OptionError
+from decaf.stylize.nets import (
+    AdaINNet,
+    CondInstanceNorm,
+    StyleBankNet,
+    TransformNet,
+    adain,
+    channel_stats,
+)
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (70, 93), (33, 128)])
+def test_transform_net_keeps_any_picture_size(hw: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    net = TransformNet(styles=3, width=8, blocks=2).eval()
+    x = torch.rand(2, 3, *hw)
+    with torch.no_grad():
+        y = net(x, 1)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    with pytest.raises(OptionError, match="style index 3 out of range"):
+        net(x, 3)
+
+
+def test_cin_matches_instance_norm_and_blends_linearly() -> None:
+    torch.manual_seed(0)
+    norm = CondInstanceNorm(5, styles=2)
+    norm.gamma.data = torch.rand(2, 5) + 0.5
+    norm.beta.data = torch.randn(2, 5)
+    x = torch.randn(1, 5, 9, 11)
+    one = norm(x, torch.tensor([[1.0, 0.0]]))
+    ref = torch.nn.functional.instance_norm(x, weight=norm.gamma[0], bias=norm.beta[0])
+    assert torch.allclose(one, ref, atol=1e-5)
+    # a blend of styles is the same blend of their (γ, β): IN(x)·(wγ) + wβ
+    w = torch.tensor([[0.3, 0.7]])
+    blend = norm(x, w)
+    mixed = torch.nn.functional.instance_norm(
+        x, weight=(w @ norm.gamma)[0], bias=(w @ norm.beta)[0]
+    )
+    assert torch.allclose(blend, mixed, atol=1e-5)
+    # and, being affine in (γ, β), equals the same blend of the two one-style outputs
+    two = norm(x, torch.tensor([[0.0, 1.0]]))
+    assert torch.allclose(blend, 0.3 * one + 0.7 * two, atol=1e-5)
+
+
+def test_adding_a_cin_style_keeps_the_old_ones() -> None:
+    torch.manual_seed(0)
+    net = TransformNet(styles=2, width=8, blocks=1).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        before = [net(x, k) for k in range(2)]
+        assert net.add_style(like=1) == 2
+        after = [net(x, k) for k in range(3)]
+    assert all(torch.equal(a, b) for a, b in zip(before, after[:2], strict=False))
+    assert torch.equal(after[2], after[1])  # a copy of style 1 until trained
+
+
+def test_stylebank_new_style_leaves_old_styles_bit_identical(tmp_path: Path) -> None:
+    from decaf.stylize import resolve_style
+    from decaf.stylize.fast import FastOptions, load_style_net, train_style
+
+    styles = [resolve_style(n, size=64) for n in ("swirl", "mosaic")]
+    opts = FastOptions(method="stylebank", iters=3, batch=2, size=48, style_size=64,
+                       styles_names=("swirl", "mosaic"))  # fmt: skip
+    content = [resolve_style("hatching", size=96)]
+    train_style(styles, tmp_path / "bank.pt", opts, content=content)
+    more = FastOptions(method="stylebank", iters=3, batch=2, size=48, style_size=64,
+                       styles_names=("pointillism",))  # fmt: skip
+    summary = train_style([resolve_style("pointillism", size=64)], tmp_path / "bank3.pt", more,
+                          content=content, base=tmp_path / "bank.pt")  # fmt: skip
+    assert summary["styles"] == ["swirl", "mosaic", "pointillism"]
+    old, _ = load_style_net(tmp_path / "bank.pt")
+    new, info = load_style_net(tmp_path / "bank3.pt")
+    assert info["styles"] == summary["styles"] and new.styles == 3
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        for k in range(2):
+            assert torch.equal(old(x, k), new(x, k))
+        assert not torch.equal(new(x, 2), new(x, 1))
+        assert torch.equal(old(x, None), new(x, None))  # the auto-encoder is untouched
+
+
+def test_cin_new_style_trains_only_its_rows(tmp_path: Path) -> None:
+    from decaf.stylize import resolve_style
+    from decaf.stylize.fast import FastOptions, load_style_net, train_style
+
+    content = [resolve_style("hatching", size=96)]
+    base = FastOptions(method="cin", iters=2, batch=2, size=48, style_size=64, width=8, blocks=1)
+    train_style([resolve_style("swirl", size=64)], tmp_path / "a.pt", base, content=content)
+    train_style([resolve_style("mosaic", size=64)], tmp_path / "b.pt", base, content=content,
+                base=tmp_path / "a.pt")  # fmt: skip
+    old, _ = load_style_net(tmp_path / "a.pt")
+    new, _ = load_style_net(tmp_path / "b.pt")
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(old(x, 0), new(x, 0))
+        assert not torch.equal(new(x, 1), new(x, 0))
+
+
+def test_adain_output_statistics_equal_the_styles() -> None:
+    torch.manual_seed(0)
+    content, style = torch.randn(2, 8, 10, 12) * 3 + 1, torch.randn(2, 8, 7, 9) * 0.5 - 2
+    mean, std = channel_stats(style)
+    t = adain(content, mean, std)
+    tm, ts = channel_stats(t)
+    assert torch.allclose(tm, mean, atol=1e-4) and torch.allclose(ts, std, atol=1e-3)
+    enc = torch.nn.Conv2d(3, 8, 3, stride=4, padding=1)
+    net = AdaINNet(enc, channels=8, stride=4, width=8).eval()
+    with torch.no_grad():
+        y = net(torch.rand(1, 3, 37, 50), torch.rand(1, 3, 32, 32))
+        same = net(torch.rand(1, 3, 37, 50), torch.rand(1, 3, 32, 32), alpha=0.0)
+    assert y.shape == (1, 3, 37, 50) and same.shape == y.shape
+    assert not any(p.requires_grad for p in net.encoder.parameters())
+
+
+def test_stylebank_blend_and_shapes() -> None:
+    torch.manual_seed(0)
+    net = StyleBankNet(styles=2, width=8).eval()
+    x = torch.rand(1, 3, 45, 61)
+    with torch.no_grad():
+        assert net(x, 0).shape == x.shape and net(x, None).shape == x.shape
+        assert torch.allclose(net(x, [1.0, 0.0]), net(x, 0))
