@@ -18,6 +18,7 @@ from decaf.cli.common import emit_error
 from decaf.cli.data import data_app
 from decaf.cli.detect import detect_command
 from decaf.cli.stylize import stylize_command
+from decaf.cli.stylize_fast import export_app
 from decaf.cli.zoo import zoo_app
 from decaf.core.errors import DecafError
 
@@ -36,6 +37,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
 app.add_typer(caffe_app, name="caffe")
 app.add_typer(zoo_app, name="zoo")
+app.add_typer(export_app, name="export")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,11 +94,47 @@ def stylize_command(
         str | None, typer.Option(help="lbfgs | adam (default: lbfgs; adam for the MMD losses)")
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    method: Annotated[
+        str,
+        typer.Option(help="gatys (optimisation) | fast (a trained network) | adain (any style)."),
+    ] = "gatys",
+    model: Annotated[
+        Path | None, typer.Option(help="fast/adain: a style bundle (default: the built-in one).")
+    ] = None,
+    builtin: Annotated[
+        str | None, typer.Option(help="A built-in style by name (same as --style NAME).")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="adain: style strength 0..1.")] = 1.0,
+    tile: Annotated[
+        int, typer.Option(help="fast/adain: tile pictures whose long side exceeds this.")
+    ] = 2048,
+    engine: Annotated[str, typer.Option(help="fast: auto | onnx | torch.")] = "auto",
+    smooth: Annotated[
+        float, typer.Option(help="Videos: blend of the flow-warped previous frame, 0..1.")
+    ] = 0.5,
+    masks: Annotated[
+        str | None, typer.Option(help="adain: one grey mask picture per style, comma-separated.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON record.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> int:
-    """Paint CONTENT in the style of --style (neural style transfer by optimisation)."""
+    """Paint CONTENT in the style of --style: by optimisation (gatys), with a trained network
+    (fast: built-in styles, or --model) or with AdaIN (adain: any style picture). fast/adain
+    also take a folder of pictures or a video as CONTENT."""
     import decaf.stylize as st
+
+    if builtin is not None:
+        style = builtin
+    if method not in ("gatys", "fast", "adain"):
+        raise OptionError(f"unknown method {method!r}; use gatys, fast or adain")
+    if method != "gatys":
+        from decaf.cli.stylize_fast import run_feedforward
+
+        return run_feedforward(
+            content, split_list(style, str, "--style") or ["swirl"], output, method, model,
+            split_list(style_weights, float, "--style-weights"), alpha, size, preserve_color,
+            tile, engine, smooth, split_list(masks, str, "--masks"), as_json, quiet,
+        )  # fmt: skip
 
     image_format_for(output)  # refuse a bad output type before any work
     if not output.parent.is_dir():

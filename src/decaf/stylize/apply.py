@@ -1,0 +1,413 @@
+"""Running trained style networks: built-in models, ONNX Runtime, tiling, colour, video.
+
+``FastStylizer(model)`` loads a style bundle (``decaf train style``) or, with no model, the
+built-in one for the method: ``fast`` is a CIN network over the four built-in procedural styles,
+``adain`` an AdaIN decoder on EfficientNet-Lite0 features (both trained on this machine, see
+docs/stylize_fast.md).
+
+Speed: the transformer networks run under ONNX Runtime when it is installed (measured 3× faster
+than eager PyTorch on 2 cores: 0.18 s against 0.53 s at 1024²), exported in memory on first use;
+``engine="torch"`` forces PyTorch. Pictures whose long side exceeds ``tile`` are processed in
+overlapping tiles with instance-norm statistics shared from a preview of the whole picture
+(:func:`decaf.stylize.nets.shared_statistics`) and feathered overlaps, so memory stays bounded
+and no seams show.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from decaf.core.errors import OptionError
+from decaf.stylize import color
+from decaf.stylize.fast import load_style_net
+from decaf.stylize.nets import (
+    AdaINNet,
+    StyleBankNet,
+    TransformNet,
+    channel_stats,
+    shared_statistics,
+)
+
+MODELS = Path(__file__).resolve().parent / "models"
+BUILTIN_MODELS = {"fast": "fast_builtin.pt", "adain": "adain_lite0.pt"}
+PREVIEW = 1024  #: long side of the preview whose statistics tiles share
+OVERLAP = 128  #: pixels each tile overlaps its neighbours (feathered)
+
+
+def builtin_model(method: str) -> Path:
+    """The shipped bundle for ``method`` (fast or adain), or a clear error if it is missing."""
+    if method not in BUILTIN_MODELS:
+        raise OptionError(f"no built-in model for method {method!r}; give --model BUNDLE")
+    path = MODELS / BUILTIN_MODELS[method]
+    if not path.is_file():
+        raise OptionError(
+            f"the built-in {method} model ({path}) is missing from this install; train one with "
+            f"`decaf train style --method {method} ...` and pass it with --model"
+        )
+    return path
+
+
+def _tensor(img: Image.Image) -> torch.Tensor:
+    arr = np.asarray(img.convert("RGB"), np.float32) / 255
+    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
+
+
+def _image(x: torch.Tensor) -> Image.Image:
+    arr = x[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    return Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
+
+
+def _resize(img: Image.Image, size: int | None) -> Image.Image:
+    if size is None or max(img.size) == size:
+        return img
+    w, h = img.size
+    s = size / max(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+
+
+class FastStylizer:
+    """A trained style network ready to run: ``stylizer(content, style=...)`` → picture."""
+
+    def __init__(self, model: str | os.PathLike | None = None, method: str = "fast",
+                 engine: str = "auto") -> None:  # fmt: skip
+        if engine not in ("auto", "onnx", "torch"):
+            raise OptionError(f"engine must be auto, onnx or torch, got {engine!r}")
+        path = Path(model) if model is not None else builtin_model(method)
+        self.net, info = load_style_net(path)
+        self.method: str = info["method"]
+        if method == "adain" and self.method != "adain":
+            raise OptionError(f"{path}: a {self.method} model, but --method adain wants AdaIN")
+        if method in ("fast", "cin", "stylebank") and self.method == "adain":
+            raise OptionError(f"{path}: an AdaIN model; use --method adain")
+        self.styles: list[str] = info["styles"]
+        self.path = path
+        self.net.to(memory_format=torch.channels_last)
+        self.engine = engine
+        self._session: Any = None
+
+    # -- style selection ----------------------------------------------------------------------
+    def style_weights(self, style: int | str | Sequence[float] | None) -> torch.Tensor:
+        """(1, N) weights: an index, a style name, a blend (normalised to sum 1) or None (0)."""
+        n = len(self.styles)
+        if style is None:
+            style = 0
+        if isinstance(style, str):
+            if style not in self.styles:
+                raise OptionError(f"{style!r} is not a style of {self.path.name} "
+                                  f"({', '.join(self.styles)})")  # fmt: skip
+            style = self.styles.index(style)
+        if isinstance(style, int):
+            if not 0 <= style < n:
+                raise OptionError(f"style {style} out of range: this model has {n}")
+            return F.one_hot(torch.tensor([style]), n).float()
+        w = torch.tensor([float(v) for v in style])
+        if w.numel() != n or (w < 0).any() or float(w.sum()) <= 0:
+            raise OptionError(f"a blend needs {n} non-negative weights, not all zero")
+        return (w / w.sum())[None]
+
+    # -- engines ------------------------------------------------------------------------------
+    def _onnx(self) -> Any:
+        """An ONNX Runtime session for the transformer (exported in memory), or None."""
+        if self._session is None and self.engine != "torch" and isinstance(self.net, TransformNet):
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                if self.engine == "onnx":
+                    raise OptionError("engine onnx needs onnxruntime") from None
+                self._session = False
+                return None
+            # a shipped export beside the bundle (same stem) saves the ~1 s export
+            shipped = self.path.with_suffix(".onnx")
+            if shipped.is_file() and shipped.stat().st_mtime >= self.path.stat().st_mtime:
+                graph = shipped.read_bytes()
+            else:
+                buf = io.BytesIO()
+                export_onnx(self.net, buf)
+                graph = buf.getvalue()
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        return self._session or None
+
+    def _run(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """One forward pass of the feed-forward network on a (1, 3, H, W) picture."""
+        session = self._onnx()
+        if session is not None:
+            h, w = x.shape[-2:]
+            ph, pw = (-h) % 8, (-w) % 8
+            xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+            out = session.run(None, {"image": xp.numpy(), "style": weights.numpy()})[0]
+            return torch.from_numpy(out)[..., :h, :w]
+        with torch.inference_mode():
+            x = x.contiguous(memory_format=torch.channels_last)
+            if isinstance(self.net, StyleBankNet):
+                return self.net(x, weights[0].tolist())
+            return self.net(x, weights)
+
+    # -- public -------------------------------------------------------------------------------
+    def __call__(
+        self,
+        content: Image.Image,
+        style: int | str | Sequence[float] | None = None,
+        *,
+        style_images: Sequence[Image.Image] = (),
+        style_weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        size: int | None = None,
+        preserve_color: str | None = None,
+        tile: int | None = 2048,
+        masks: Sequence[np.ndarray] | None = None,
+    ) -> Image.Image:
+        """Stylize ``content``. Transformer models take ``style`` (index, name or blend);
+        AdaIN takes ``style_images`` (+ ``style_weights`` or one ``masks`` array per style),
+        ``alpha`` (1 = full style, 0 = the content through the decoder). ``preserve_color``:
+        luminance | histogram. Pictures larger than ``tile`` px are tiled (None: never)."""
+        if not 0 <= alpha <= 1:
+            raise OptionError(f"alpha must be in [0, 1], got {alpha}")
+        if preserve_color not in (None, "luminance", "histogram"):
+            raise OptionError(
+                f"preserve_color must be luminance or histogram, got {preserve_color!r}"
+            )
+        if tile is not None and tile < 256:
+            raise OptionError(f"tiles must be at least 256 px, got {tile}")
+        content = _resize(content.convert("RGB"), size)
+        if isinstance(self.net, AdaINNet):
+            out = self._adain(content, style_images, style_weights, alpha, preserve_color, masks)
+        else:
+            if style_images:
+                raise OptionError(f"{self.path.name} has fixed styles ({', '.join(self.styles)}); "
+                                  "style pictures need --method adain")  # fmt: skip
+            weights = self.style_weights(style)
+            x = _tensor(content)
+            if tile is not None and max(x.shape[-2:]) > tile:
+                y = self._tiled(x, weights, tile)
+            else:
+                y = self._run(x, weights)
+            out = _image(y)
+        return self._color(out, content, preserve_color)
+
+    def _color(self, out: Image.Image, content: Image.Image, how: str | None) -> Image.Image:
+        if how is None:
+            return out
+        res = np.asarray(out, np.float64) / 255
+        src = np.asarray(content, np.float64) / 255
+        if how == "luminance":
+            res = color.recombine_luminance(res, src)
+        elif not isinstance(
+            self.net, AdaINNet
+        ):  # histogram: the result takes the content's palette
+            res = color.match_color(res, src)
+        return Image.fromarray((np.clip(res, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+    def _tiled(self, x: torch.Tensor, weights: torch.Tensor, tile: int) -> torch.Tensor:
+        """Overlapping tiles sharing the instance-norm statistics of a whole-picture preview."""
+        h, w = x.shape[-2:]
+        s = PREVIEW / max(h, w)
+        preview = x if s >= 1 else F.interpolate(
+            x, size=(max(8, round(h * s)), max(8, round(w * s))), mode="bilinear",
+            antialias=True, align_corners=False)  # fmt: skip
+        with torch.inference_mode():
+            net = self.net
+            with shared_statistics("record") as stats:
+                self._torch(net, preview, weights)
+            out = torch.zeros(1, 3, h, w)
+            total = torch.zeros(1, 1, h, w)
+            step = tile - OVERLAP
+            for y0 in range(0, max(h - OVERLAP, 1), step):
+                for x0 in range(0, max(w - OVERLAP, 1), step):
+                    y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                    with shared_statistics("replay", stats):
+                        part = self._torch(net, x[..., y0:y1, x0:x1], weights)
+                    ramp = _feather(y1 - y0, x1 - x0, top=y0 > 0, left=x0 > 0,
+                                    bottom=y1 < h, right=x1 < w)  # fmt: skip
+                    out[..., y0:y1, x0:x1] += part * ramp
+                    total[..., y0:y1, x0:x1] += ramp
+        return out / total
+
+    @staticmethod
+    def _torch(net: torch.nn.Module, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if isinstance(net, StyleBankNet):
+            return net(x, weights[0].tolist())
+        return net(x, weights)
+
+    def _adain(self, content: Image.Image, styles: Sequence[Image.Image],
+               weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
+               masks: Sequence[np.ndarray] | None) -> Image.Image:  # fmt: skip
+        net: AdaINNet = self.net  # type: ignore[assignment]
+        if not styles:
+            raise OptionError("AdaIN needs at least one style picture (--style)")
+        if weights is not None and len(weights) != len(styles):
+            raise OptionError(f"{len(weights)} weights for {len(styles)} styles")
+        if masks is not None and len(masks) != len(styles):
+            raise OptionError(f"{len(masks)} masks for {len(styles)} styles")
+        src = np.asarray(content, np.float64) / 255
+        stats = []
+        with torch.inference_mode():
+            for s in styles:
+                s = _resize(s.convert("RGB"), 512)
+                if (
+                    preserve_color == "histogram"
+                ):  # Gatys et al.: the style takes the content's palette
+                    arr = color.match_color(np.asarray(s, np.float64) / 255, src)
+                    s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
+                stats.append(channel_stats(net.encode(_tensor(s))))
+            x = _tensor(content)
+            h, w = x.shape[-2:]
+            ph, pw = (-h) % net.stride, (-w) % net.stride
+            xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+            fc = net.encode(xp)
+            from decaf.stylize.nets import adain
+
+            if masks is not None:  # each style paints its own region
+                t = torch.zeros_like(fc)
+                for (mean, std), m in zip(stats, masks, strict=True):
+                    mt = torch.as_tensor(np.asarray(m, np.float32))[None, None]
+                    mt = F.interpolate(mt, size=fc.shape[-2:], mode="bilinear", align_corners=False)
+                    t = t + mt * adain(fc, mean, std)
+            else:
+                wts = [1 / len(styles)] * len(styles) if weights is None else list(weights)
+                total = sum(wts)
+                if total <= 0 or min(wts) < 0:
+                    raise OptionError("style weights must be non-negative, not all zero")
+                t = sum((wk / total) * adain(fc, mean, std)
+                        for wk, (mean, std) in zip(wts, stats, strict=True))  # fmt: skip
+            t = alpha * t + (1 - alpha) * fc
+            y = net.decode(t)[..., :h, :w]
+        return _image(y)
+
+
+def _feather(h: int, w: int, top: bool, left: bool, bottom: bool, right: bool) -> torch.Tensor:
+    """Weights rising linearly across the overlap on each side that has a neighbour."""
+    ys = torch.ones(h)
+    xs = torch.ones(w)
+    ramp = torch.linspace(0.0, 1.0, OVERLAP + 2)[1:-1]
+    n = min(OVERLAP, h), min(OVERLAP, w)
+    if top:
+        ys[: n[0]] = ramp[: n[0]]
+    if bottom:
+        ys[h - n[0] :] = torch.minimum(ys[h - n[0] :], ramp[: n[0]].flip(0))
+    if left:
+        xs[: n[1]] = ramp[: n[1]]
+    if right:
+        xs[w - n[1] :] = torch.minimum(xs[w - n[1] :], ramp[: n[1]].flip(0))
+    return (ys[:, None] * xs[None, :])[None, None]
+
+
+class _Exportable(torch.nn.Module):
+    def __init__(self, net: TransformNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.net(image, style)
+
+
+def export_onnx(net: torch.nn.Module, dest: str | os.PathLike | io.BytesIO,
+                opset: int = 17) -> None:  # fmt: skip
+    """Write a transformer (fast/CIN) network as ONNX: inputs ``image`` (1, 3, H, W) in [0, 1]
+    with H and W multiples of 8 (pad by reflection, crop afterwards) and ``style`` (1, N)
+    weights; output ``stylized``."""
+    import warnings
+
+    if not isinstance(net, TransformNet):
+        raise OptionError("ONNX export covers the fast/CIN transformer networks")
+    n = net.styles
+    example = (torch.rand(1, 3, 64, 64), F.one_hot(torch.tensor([0]), n).float())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Exportable(net.eval()), example, dest, input_names=["image", "style"],
+            output_names=["stylized"], opset_version=opset, dynamo=False,
+            dynamic_axes={"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
+        )  # fmt: skip
+
+
+def stylize_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    frame_fn: Callable[[Image.Image], Image.Image],
+    smooth: float = 0.5,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Stylize a video frame by frame with temporal smoothing; returns frames written.
+
+    Smoothing: the previous stylized frame is warped onto the current one with DIS optical flow
+    (OpenCV) computed on the content frames; where the warp explains the content well (small
+    colour error) the output blends ``smooth`` of the warped previous result, which removes
+    most flicker without ghosting moving edges. The file is written beside ``dst`` and renamed
+    when done; Ctrl-C (or SIGTERM turned into it) keeps the frames finished so far as the
+    video and reports ``stopped``.
+    """
+    import cv2
+
+    if not 0 <= smooth < 1:
+        raise OptionError(f"smooth must be in [0, 1), got {smooth}")
+    cap = cv2.VideoCapture(str(src))
+    if not cap.isOpened():
+        raise OptionError(f"{src}: not a video OpenCV can read")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    frames, stopped = 0, False
+    prev_gray = prev_out = prev_content = None
+    dst = Path(dst)
+    # the container follows the file extension, so the temporary file keeps it
+    tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    writer = None
+    done = False
+    try:
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                out = np.asarray(frame_fn(Image.fromarray(rgb)).resize(
+                    (rgb.shape[1], rgb.shape[0]), Image.BILINEAR), np.float32)  # fmt: skip
+                gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+                if prev_out is not None and smooth > 0:
+                    fl = flow.calc(gray, prev_gray, None)  # current → previous
+                    h, w = gray.shape
+                    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32)
+                    mx, my = grid[..., 0] + fl[..., 0], grid[..., 1] + fl[..., 1]
+                    warped = cv2.remap(prev_out, mx, my, cv2.INTER_LINEAR)
+                    seen = cv2.remap(prev_content, mx, my, cv2.INTER_LINEAR)
+                    err = np.abs(seen - rgb.astype(np.float32)).mean(-1, keepdims=True)
+                    keep = smooth * np.clip(1 - err / 30.0, 0, 1)
+                    out = keep * warped + (1 - keep) * out
+                prev_gray, prev_out, prev_content = gray, out, rgb.astype(np.float32)
+                if writer is None:
+                    mp4 = dst.suffix.lower() in (".mp4", ".m4v", ".mov")
+                    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if mp4 else "MJPG"))
+                    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (rgb.shape[1], rgb.shape[0]))
+                writer.write(cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8),
+                                          cv2.COLOR_RGB2BGR))  # fmt: skip
+                frames += 1
+                if progress:
+                    progress(frames, max(total, frames))
+        except KeyboardInterrupt:  # Ctrl-C: keep the frames written so far
+            stopped = True
+        cap.release()
+        if writer is not None:
+            writer.release()
+        if frames == 0:
+            raise OptionError(f"{src}: no frames could be read")
+        os.replace(tmp, dst)
+        done = True
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+        if not done:
+            tmp.unlink(missing_ok=True)
+    return {"frames": frames, "fps": fps, "stopped": stopped}

@@ -1,0 +1,185 @@
+"""Running style networks: ONNX parity, seam-free tiling, colour, AdaIN options, video, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from decaf.core.bundle import save_bundle
+from decaf.core.errors import OptionError
+from decaf.stylize.apply import FastStylizer, export_onnx, stylize_video
+from decaf.stylize.nets import TransformNet, shared_statistics
+
+
+def _bundle(tmp_path: Path, styles: tuple[str, ...] = ("swirl", "mosaic"), width: int = 8) -> Path:
+    """A CIN bundle with random weights, written as ``decaf train style`` writes one."""
+    torch.manual_seed(0)
+    net = TransformNet(len(styles), width=width, blocks=2)
+    for m in net.modules():  # random γ/β so the styles differ
+        if hasattr(m, "gamma"):
+            m.gamma.data.uniform_(0.5, 1.5)
+            m.beta.data.normal_(0, 0.3)
+    path = tmp_path / "cin.pt"
+    save_bundle({"task": "stylize", "arch": "cin", "classes": list(styles),
+                 "state_dict": net.state_dict(), "config": {"styles": len(styles), "width": width,
+                                                            "blocks": 2}},
+                path)  # fmt: skip
+    return path
+
+
+def _picture(h: int, w: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([np.sin(xx / 17), np.cos(yy / 23), np.sin((xx + yy) / 31)], -1) * 0.4 + 0.5
+    return Image.fromarray((np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1) * 255)
+                           .astype(np.uint8))  # fmt: skip
+
+
+def test_onnx_matches_pytorch(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    path = _bundle(tmp_path)
+    stylizer = FastStylizer(path, engine="torch")
+    export_onnx(stylizer.net, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 72, 104)
+    w = torch.tensor([[0.3, 0.7]])
+    with torch.no_grad():
+        ref = stylizer.net(x, w).numpy()
+    out = session.run(None, {"image": x.numpy(), "style": w.numpy()})[0]
+    assert np.abs(out - ref).max() <= 1e-4
+    # the stylizer's two engines agree on an odd-sized picture (padding handled outside ONNX)
+    pic = _picture(61, 83)
+    a = np.asarray(FastStylizer(path, engine="onnx")(pic, "mosaic"), np.int16)
+    b = np.asarray(stylizer(pic, "mosaic"), np.int16)
+    assert a.shape == (61, 83, 3) and np.abs(a - b).max() <= 1
+
+
+def test_tiling_has_no_seams(tmp_path: Path) -> None:
+    path = _bundle(tmp_path)
+    stylizer = FastStylizer(path, engine="torch")
+    pic = _picture(600, 700)
+    x = torch.from_numpy(np.asarray(pic, np.float32) / 255).permute(2, 0, 1)[None]
+    w = stylizer.style_weights("swirl")
+    tiled = stylizer._tiled(x, w, tile=384)
+    # the picture is under the preview size, so its tiles share the whole picture's own
+    # statistics: tiling must reproduce the untiled result
+    with torch.no_grad():
+        whole = stylizer.net(x, w)
+    diff = (tiled - whole).abs()
+    # zero padding at tile edges reaches into the overlap a little: under 1/255 on average
+    assert float(diff.mean()) < 3e-3 and float(diff.max()) < 0.1
+    # no step where tiles meet (tile 384 with overlap 128: the seam zone is 256..384)
+    out = tiled[0].numpy()
+    jumps = np.abs(np.diff(out, axis=2)).mean(axis=(0, 1))
+    assert jumps[250:390].max() < 1.5 * np.median(jumps)
+    # a picture above the preview size: statistics from the downscaled preview, replayed
+    with torch.no_grad(), shared_statistics("record") as stats:
+        stylizer.net(x, w)
+    assert len(stats) == 3 + 2 + 2 * 2  # 3 down and 2 up stages, 2 blocks of 2 norms each
+
+
+def test_style_selection_blend_and_errors(tmp_path: Path) -> None:
+    stylizer = FastStylizer(_bundle(tmp_path), engine="torch")
+    assert stylizer.style_weights("mosaic").tolist() == [[0.0, 1.0]]
+    assert stylizer.style_weights([1, 3]).tolist() == [[0.25, 0.75]]
+    pic = _picture(40, 48)
+    a, b = (np.asarray(stylizer(pic, k), np.float64) for k in (0, 1))
+    assert not np.array_equal(a, b)
+    with pytest.raises(OptionError, match="not a style"):
+        stylizer(pic, "hatching")
+    with pytest.raises(OptionError, match="2 non-negative weights"):
+        stylizer(pic, [1.0, -1.0])
+    with pytest.raises(OptionError, match="need --method adain"):
+        stylizer(pic, style_images=[pic])
+    # luminance preservation keeps the content's chroma (YIQ I and Q)
+    from decaf.stylize.color import rgb_to_yiq
+
+    kept = np.asarray(stylizer(pic, 0, preserve_color="luminance"), np.float64) / 255
+    src = np.asarray(pic, np.float64) / 255
+    assert np.abs(rgb_to_yiq(kept)[..., 1:] - rgb_to_yiq(src)[..., 1:]).mean() < 0.02
+
+
+def test_adain_alpha_masks_and_blend(tmp_path: Path) -> None:
+    from decaf.stylize.fast import FastOptions, load_style_net, train_style
+
+    opts = FastOptions(method="adain", iters=1, batch=1, size=48, style_size=64)
+    styles = [_picture(64, 64, 1), _picture(64, 64, 2)]
+    train_style(styles, tmp_path / "adain.pt", opts, content=[_picture(96, 96, 3)])
+    net, info = load_style_net(tmp_path / "adain.pt")
+    assert info["method"] == "adain"
+    stylizer = FastStylizer(tmp_path / "adain.pt", method="adain")
+    pic = _picture(50, 70)
+    out = stylizer(pic, style_images=styles, style_weights=[0.5, 0.5], alpha=0.5)
+    assert out.size == (70, 50)
+    half = np.zeros((50, 70), np.float32)
+    half[:, :35] = 1
+    masked = stylizer(pic, style_images=styles, masks=[half, 1 - half])
+    assert masked.size == (70, 50)
+    with pytest.raises(OptionError, match="1 masks for 2 styles"):
+        stylizer(pic, style_images=styles, masks=[half])
+    with pytest.raises(OptionError, match="alpha"):
+        stylizer(pic, style_images=styles, alpha=1.5)
+    with pytest.raises(OptionError, match="AdaIN model; use --method adain"):
+        FastStylizer(tmp_path / "adain.pt", method="fast")
+
+
+def test_video_is_stylized_frame_by_frame(tmp_path: Path) -> None:
+    import cv2
+
+    src = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for k in range(6):
+        frame = np.asarray(_picture(48, 64 + 0), np.uint8)
+        writer.write(np.roll(frame, 2 * k, axis=1)[:, :, ::-1].copy())
+    writer.release()
+    stylizer = FastStylizer(_bundle(tmp_path), engine="torch")
+    info = stylize_video(src, tmp_path / "out.avi", lambda im: stylizer(im, 0), smooth=0.5)
+    assert info["frames"] == 6 and not info["stopped"]
+    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    ok, frame = cap.read()
+    assert ok and frame.shape == (48, 64, 3)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    with pytest.raises(OptionError, match="not a video"):
+        stylize_video(tmp_path / "nope.avi", tmp_path / "x.avi", lambda im: im)
+
+
+def test_cli_fast_adain_export_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from decaf.cli import main
+
+    bundle = _bundle(tmp_path)
+    out = tmp_path / "o.png"
+    assert main(["stylize", "coffee", "--method", "fast", "--model", str(bundle), "-s",
+                 "swirl,mosaic", "--style-weights", "1,1", "--size", "96", "-o", str(out),
+                 "--json"]) == 0  # fmt: skip
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["width"] == 96 and out.is_file()
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for k in range(2):
+        _picture(30, 40, k).save(folder / f"p{k}.png")
+    assert main(["stylize", str(folder), "--method", "fast", "--model", str(bundle),
+                 "-o", str(tmp_path / "outs"), "--json"]) == 0  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "outs").iterdir()) == ["p0.png", "p1.png"]
+    capsys.readouterr()
+    assert main(["export", "onnx", "--model", str(bundle), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").stat().st_size > 1000
+    bad = [
+        ["stylize", "coffee", "--method", "fast", "--model", str(bundle), "-s", "nope",
+         "-o", str(out)],
+        ["stylize", "coffee", "--method", "warp", "-o", str(out)],
+        ["stylize", "coffee", "--method", "fast", "--model", str(bundle), "--alpha", "0.5",
+         "-o", str(out)],
+        ["stylize", "coffee", "--method", "fast", "--model", str(tmp_path / "none.pt"),
+         "-o", str(out)],
+        ["export", "onnx", "--model", str(bundle), "-o", str(tmp_path / "m.txt")],
+    ]  # fmt: skip
+    for argv in bad:
+        assert main(argv) == 2, argv
