@@ -177,6 +177,9 @@ def train_style_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     snapshot: Annotated[int, typer.Option(help="Snapshot every N updates.")] = 0,
     resume: Annotated[Path | None, typer.Option(help="Snapshot or run folder.")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Snapshots and metrics.csv (default: OUTPUT.run/).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a feed-forward style network (or an AdaIN decoder) on the shared engine."""
@@ -195,8 +198,8 @@ def train_style_command(
     opts.validate()
     photos = content_folder(content) if content is not None else None
     with sigterm_as_interrupt():
-        summary = train_style(pictures, output, opts, photos, base, resume=resume,
-                              progress=not as_json)  # fmt: skip
+        summary = train_style(pictures, output, opts, photos, base, run_dir=run_dir,
+                              resume=resume, progress=not as_json)  # fmt: skip
     if summary["interrupted"]:
         emit(summary, f"stopped at iteration {summary['iterations']}; resume with --resume "
              f"{summary['snapshot']}", as_json)  # fmt: skip

