@@ -183,3 +183,19 @@ def test_cli_fast_adain_export_and_errors(
     ]  # fmt: skip
     for argv in bad:
         assert main(argv) == 2, argv
+
+
+def test_python_api_fast_method(tmp_path: Path) -> None:
+    import decaf
+
+    bundle = _bundle(tmp_path)
+    pic = _picture(40, 56)
+    one = decaf.stylize(pic, "mosaic", method="fast", model=bundle)
+    assert one.size == (56, 40)
+    blend = decaf.stylize(pic, ["swirl", "mosaic"], method="fast", model=bundle,
+                          style_weights=[0.0, 1.0])  # fmt: skip
+    assert np.abs(np.asarray(one, np.int16) - np.asarray(blend, np.int16)).max() <= 1
+    with pytest.raises(OptionError, match="style pictures need adain"):
+        decaf.stylize(pic, pic, method="fast", model=bundle)
+    with pytest.raises(OptionError, match="run\\(\\) is for optimisation"):
+        decaf.stylize.run(pic, method="fast")

@@ -25,7 +25,8 @@ from decaf.stylize.procedural import BUILTIN_STYLES, builtin_style
 #: Photos shipped by scikit-image, usable by name wherever a content picture is expected.
 DEFAULT_CONTENT = "chelsea"
 DEFAULT_STYLE = "swirl"
-METHODS = ("gatys",)
+METHODS = ("gatys", "fast", "adain")
+_STYLIZERS: dict[tuple[str, str | None], Any] = {}  # loaded networks, kept warm per process
 
 
 def resolve_content(src: ImageSource | None) -> Image.Image:
@@ -86,6 +87,8 @@ def run(
     **options: Any,
 ) -> StyleResult:
     """Stylize and return the full result record. Options are :class:`StyleOptions` fields."""
+    if method in ("fast", "adain"):
+        raise OptionError(f"run() is for optimisation; use decaf.stylize(..., method={method!r})")
     content_img, styles, opts = prepare(content, style, method, **options)
     return stylize_gatys(content_img, styles, opts, callback=callback)
 
@@ -96,8 +99,51 @@ def stylize(
     method: str = "gatys",
     **options: Any,
 ) -> Image.Image:
-    """Stylize ``content`` (default: a scikit-image photo) with ``style`` (default: ``swirl``)."""
+    """Stylize ``content`` (default: a scikit-image photo) with ``style`` (default: ``swirl``).
+
+    ``method="gatys"`` optimises the picture (options: :class:`StyleOptions` fields);
+    ``method="fast"`` runs a trained network — the built-in one over the built-in styles, or
+    ``model=BUNDLE`` — with ``style`` a style name, index or list of names blended by
+    ``style_weights``; ``method="adain"`` takes any style picture(s) (``alpha``,
+    ``style_weights``, ``masks``). Both take ``size``, ``preserve_color`` and ``tile``.
+    """
+    if method in ("fast", "adain"):
+        return feedforward(content, style, method, **options)
     return run(content, style, method, **options).image
+
+
+def feedforward(
+    content: ImageSource | None,
+    style: ImageSource | Sequence[ImageSource] | None,
+    method: str,
+    model: str | os.PathLike | None = None,
+    style_weights: Sequence[float] | None = None,
+    **options: Any,
+) -> Image.Image:
+    """The ``fast`` / ``adain`` branch of :func:`stylize` (one loaded network per model)."""
+    from decaf.stylize.apply import FastStylizer
+
+    key = (method, str(model) if model is not None else None)
+    if key not in _STYLIZERS:
+        _STYLIZERS[key] = FastStylizer(model, method)
+    stylizer = _STYLIZERS[key]
+    picture = resolve_content(content)
+    sources = _as_list(style)
+    if method == "adain":
+        images = [resolve_style(s) for s in sources]
+        return stylizer(picture, style_images=images, style_weights=style_weights, **options)
+    names = [s if isinstance(s, (str, int)) else None for s in sources]
+    if any(n is None for n in names):
+        raise OptionError("method fast takes style names or indices; style pictures need adain")
+    if len(names) == 1 and style_weights is None:
+        return stylizer(picture, names[0], **options)
+    weights = list(style_weights) if style_weights is not None else [1.0] * len(names)
+    if len(weights) != len(names):
+        raise OptionError(f"{len(weights)} weights for {len(names)} styles")
+    blend = [0.0] * len(stylizer.styles)
+    for n, w in zip(names, weights, strict=True):
+        blend[stylizer.style_weights(n).argmax().item()] += w
+    return stylizer(picture, blend, **options)
 
 
 class _CallableModule(types.ModuleType):
@@ -119,4 +165,5 @@ __all__ = [
     "run",
     "stylize_gatys",
     "stylize",
+    "feedforward",
 ]
