@@ -42,7 +42,7 @@ def run(argv: list[str]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fast-iters", type=int, default=1500)
+    ap.add_argument("--fast-iters", type=int, default=3000)
     ap.add_argument("--adain-iters", type=int, default=1500)
     ap.add_argument("--only", choices=("fast", "adain"))
     args = ap.parse_args()
@@ -51,7 +51,7 @@ def main() -> int:
         fast = MODELS / "fast_builtin.pt"
         run(["train", "style", "--method", "cin", "--style", ",".join(PROCEDURAL),
              "--iters", str(args.fast_iters), "--size", "192", "--style-size", "256",
-             "--content-weight", "2", "--style-weight", "30", "--tv-weight", "10",
+             "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
              "--run-dir", str(RUNS / "fast"), "-o", str(fast)])  # fmt: skip
         run(["export", "onnx", "--model", str(fast), "-o", str(fast.with_suffix(".onnx"))])
     if args.only in (None, "adain"):

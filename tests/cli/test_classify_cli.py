@@ -271,8 +271,9 @@ def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["train", "detector", str(root), "-o", str(bundle), "--iters", "2", "--batch",
                  "2", "--min-size", "64", "--max-size", "72", "--json"]) == 0  # fmt: skip
     assert _json(capsys)["bundle"] == str(bundle)
-    assert main(["eval", "detector", str(bundle), str(root), "--json"]) == 0
+    assert main(["eval", "detector", str(bundle), str(root), "--json", "--coco"]) == 0
     report = _json(capsys)
+    assert set(report["coco"]) == {"AP", "AP50", "AP75"}
     assert 0.0 <= report["mAP50"] <= 1.0 and set(report["per_class"]) == {
         "square", "circle", "triangle"}  # fmt: skip
     picture = root / "JPEGImages" / "000007.png"

@@ -53,3 +53,24 @@ def test_no_detections_and_unknown_images() -> None:
     _, gts = _case()
     report = evaluate([Detection("zzz", "dog", 1.0, (0, 0, 1, 1))], gts, classes=["dog"])
     assert report["per_class"]["dog"]["ap"] == 0.0 and report["mAP50"] == 0.0
+
+
+def test_coco_ap_on_a_hand_case() -> None:
+    pytest.importorskip("pycocotools")
+    from decaf.detect.evaluate import coco_ap
+
+    truths = [GroundTruth("a", "cat", (10, 10, 50, 50)), GroundTruth("b", "cat", (0, 0, 20, 20)),
+              GroundTruth("b", "dog", (30, 30, 60, 70), difficult=True)]  # fmt: skip
+    exact = [
+        Detection("a", "cat", 0.9, (10, 10, 50, 50)),
+        Detection("b", "cat", 0.8, (0, 0, 20, 20)),
+    ]
+    assert coco_ap(exact, truths, ["cat", "dog"]) == {"AP": 1.0, "AP50": 1.0, "AP75": 1.0}
+    # a box shifted to IoU 0.6 counts at 0.5 but not at 0.75; a hit on the crowd box is ignored
+    shifted = [
+        Detection("a", "cat", 0.9, (10, 10, 50, 50)),
+        Detection("b", "cat", 0.8, (0, 0, 20, 12)),
+        Detection("b", "dog", 0.7, (30, 30, 60, 70)),
+    ]
+    got = coco_ap(shifted, truths, ["cat", "dog"])
+    assert got["AP50"] == 1.0 and got["AP75"] == pytest.approx(0.5, abs=0.01)

@@ -87,13 +87,22 @@ def eval_detector_command(
         typer.Option(help="Fast R-CNN bundles: a proposals file (else selective search)."),
     ] = None,
     area: Annotated[bool, typer.Option(help="VOC2010+ area AP instead of VOC07 11-point.")] = False,
+    coco: Annotated[
+        bool, typer.Option(help="Also COCO AP@[.5:.95], AP50, AP75 (needs pycocotools).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (key mAP50).")] = False,
 ) -> None:
     """VOC AP per class and mAP@0.5 of a detector on a split."""
-    from decaf.detect.train import Detector, evaluate_detector
+    from decaf.detect.evaluate import coco_ap, evaluate
+    from decaf.detect.train import Detector, detect_split
 
-    report = evaluate_detector(Detector(bundle, proposals), root, split, fmt, voc07=not area)
+    detector = Detector(bundle, proposals)
+    dets, truths = detect_split(detector, root, split, fmt)
+    report = evaluate(dets, truths, detector.classes, 0.5, voc07=not area)
     lines = [f"mAP@0.5 {report['mAP50']:.4f} ({report['metric']})"]
+    if coco:
+        report["coco"] = coco_ap(dets, truths, detector.classes)
+        lines.append("COCO AP {AP:.4f}  AP50 {AP50:.4f}  AP75 {AP75:.4f}".format(**report["coco"]))
     lines += [f"  {k}: {v['ap']:.4f}" for k, v in report["per_class"].items()]
     emit(report, "\n".join(lines), as_json)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from decaf.core.errors import OptionError
+
 
 @dataclass(frozen=True)
 class GroundTruth:
@@ -141,3 +143,49 @@ def evaluate(
         "metric": "VOC07 11-point" if voc07 else "VOC2010+ area",
         "iou_threshold": iou_threshold,
     }
+
+
+def coco_ap(detections: Iterable[Detection], truths: Iterable[GroundTruth],
+            classes: Sequence[str]) -> dict[str, float]:  # fmt: skip
+    """COCO box AP@[.5:.95], AP50 and AP75 through pycocotools (an optional dependency).
+
+    Ground truth marked difficult is passed as ``iscrowd``, which COCO's protocol ignores the way
+    VOC ignores difficult objects. Boxes are continuous, as COCO's are.
+    """
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError as err:
+        raise OptionError("COCO AP needs pycocotools (pip install 'decaf[coco]')") from err
+    import contextlib
+    import io
+
+    truths, detections = list(truths), list(detections)
+    ids = {name: k + 1 for k, name in enumerate(sorted({t.image for t in truths}))}
+    cats = {name: k + 1 for k, name in enumerate(classes)}
+
+    def xywh(b: Sequence[float]) -> list[float]:
+        return [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
+
+    gt = COCO()
+    gt.dataset = {
+        "images": [{"id": i} for i in ids.values()],
+        "categories": [{"id": c, "name": n} for n, c in cats.items()],
+        "annotations": [
+            {"id": k + 1, "image_id": ids[t.image], "category_id": cats[t.label],
+             "bbox": xywh(t.box), "area": (t.box[2] - t.box[0]) * (t.box[3] - t.box[1]),
+             "iscrowd": int(t.difficult)}
+            for k, t in enumerate(truths)
+        ],
+    }  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        found = [{"image_id": ids[d.image], "category_id": cats[d.label], "bbox": xywh(d.box),
+                  "score": float(d.score)} for d in detections if d.image in ids]  # fmt: skip
+        if not found:
+            return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0}
+        run = COCOeval(gt, gt.loadRes(found), "bbox")
+        run.evaluate()
+        run.accumulate()
+        run.summarize()
+    return {"AP": float(run.stats[0]), "AP50": float(run.stats[1]), "AP75": float(run.stats[2])}
