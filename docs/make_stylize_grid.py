@@ -8,6 +8,8 @@ Grids:
 - ``paintings``: content | style | decaf | neural-style reference, for the neural-style examples
   in ../shared/data (skipped when that folder is absent).
 - ``color``: plain transfer next to both colour-preservation methods.
+- ``fast``: the default photo through the built-in fast (CIN) network in each built-in style,
+  Gatys for comparison, and AdaIN with each built-in style picture.
 """
 
 from __future__ import annotations
@@ -111,12 +113,24 @@ def color() -> None:
     save_image(_grid([row]), IMAGES / "color_preservation.jpg", quality=88)
 
 
+def fast() -> None:
+    content = st.resolve_content("chelsea")
+    rows = [[_cell(content, "content")], [_cell(content, "content")], [_cell(content, "content")]]
+    for name in st.BUILTIN_STYLES:
+        style = st.resolve_style(name)
+        rows[0].append(_cell(st.stylize(content, name, method="fast"), f"fast: {name}"))
+        rows[1].append(_cell(st.stylize(content, style, method="adain"), f"adain: {name}"))
+        rows[2].append(_cell(st.stylize(content, name, size=452), f"gatys: {name}"))
+    save_image(_grid(rows), IMAGES / "fast_builtin_styles.jpg", quality=88)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["builtin", "paintings", "color"])
+    ap.add_argument("--only", choices=["builtin", "paintings", "color", "fast"])
     args = ap.parse_args(argv)
     IMAGES.mkdir(parents=True, exist_ok=True)
-    for name, fn in (("builtin", builtin), ("paintings", paintings), ("color", color)):
+    jobs = (("builtin", builtin), ("paintings", paintings), ("color", color), ("fast", fast))
+    for name, fn in jobs:
         if args.only in (None, name):
             print(f"{name}:", flush=True)
             fn()

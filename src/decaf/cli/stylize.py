@@ -35,14 +35,15 @@ def stylize_command(
         ),
     ] = None,
     style: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--style",
             "-s",
             help="Style picture(s), comma-separated: files or built-in "
-            "styles (swirl, mosaic, pointillism, hatching).",
+            "styles (swirl, mosaic, pointillism, hatching). Default: swirl (fast: the model's "
+            "first style).",
         ),
-    ] = "swirl",
+    ] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the picture.")
     ] = Path("stylized.png"),
@@ -131,7 +132,7 @@ def stylize_command(
         from decaf.cli.stylize_fast import run_feedforward
 
         return run_feedforward(
-            content, split_list(style, str, "--style") or ["swirl"], output, method, model,
+            content, split_list(style, str, "--style") or [], output, method, model,
             split_list(style_weights, float, "--style-weights"), alpha, size, preserve_color,
             tile, engine, smooth, split_list(masks, str, "--masks"), as_json, quiet,
         )  # fmt: skip

@@ -46,7 +46,7 @@ def run_feedforward(
     kwargs: dict[str, Any] = {"alpha": alpha, "size": size, "preserve_color": preserve_color,
                               "tile": tile}  # fmt: skip
     if adain:
-        kwargs["style_images"] = [resolve_style(s) for s in styles]
+        kwargs["style_images"] = [resolve_style(s) for s in styles or ["swirl"]]
         kwargs["style_weights"] = style_weights
         if masks is not None:
             import numpy as np
@@ -60,9 +60,9 @@ def run_feedforward(
             raise OptionError("--alpha works with --method adain")
         if style_weights is not None:
             kwargs["style"] = _blend(stylizer.styles, styles, style_weights)
-        elif len(styles) != 1:
+        elif len(styles) > 1:
             raise OptionError("several styles need --style-weights to blend them")
-        else:
+        elif styles:
             kwargs["style"] = int(styles[0]) if styles[0].isdigit() else styles[0]
 
     def one(img: Any) -> Any:
