@@ -199,3 +199,18 @@ def test_python_api_fast_method(tmp_path: Path) -> None:
         decaf.stylize(pic, pic, method="fast", model=bundle)
     with pytest.raises(OptionError, match="run\\(\\) is for optimisation"):
         decaf.stylize.run(pic, method="fast")
+
+
+def test_builtin_models_ship_and_run() -> None:
+    """The shipped models: the CIN network over the four built-in styles and the AdaIN decoder."""
+    from decaf.stylize import BUILTIN_STYLES, resolve_style
+
+    fast = FastStylizer()
+    assert fast.styles == list(BUILTIN_STYLES) and fast.path.with_suffix(".onnx").is_file()
+    pic = _picture(64, 96)
+    outs = [np.asarray(fast(pic, name), np.float64) for name in BUILTIN_STYLES]
+    assert outs[0].shape == (64, 96, 3)
+    assert min(np.abs(a - b).mean() for a in outs for b in outs if a is not b) > 5  # distinct
+    adain = FastStylizer(method="adain")
+    out = adain(pic, style_images=[resolve_style("mosaic", size=128)])
+    assert out.size == (96, 64)
