@@ -10,7 +10,7 @@ Content pictures are the offline photos of scikit-image and scikit-learn with he
 crops, scales and flips. Everything runs through the public CLI, so this is also a worked
 example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
 
-    python docs/make_builtin_models.py [--fast-iters 1500] [--adain-iters 1500] [--only fast|adain]
+    python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 2500] [--only fast|adain]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def run(argv: list[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fast-iters", type=int, default=3000)
-    ap.add_argument("--adain-iters", type=int, default=1500)
+    ap.add_argument("--adain-iters", type=int, default=2500)
     ap.add_argument("--only", choices=("fast", "adain"))
     args = ap.parse_args()
     MODELS.mkdir(parents=True, exist_ok=True)

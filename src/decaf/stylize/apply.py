@@ -139,6 +139,34 @@ class FastStylizer:
             self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
         return self._session or None
 
+    def _adain_onnx(self) -> Any:
+        """An ONNX Runtime session for AdaIN (encode → AdaIN → decode), or None."""
+        if self._session is None and self.engine != "torch":
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                self._session = False
+                return None
+            net: AdaINNet = self.net  # type: ignore[assignment]
+            c = net.decoder[0].in_channels
+            example = (torch.rand(1, 3, 64, 64), torch.zeros(1, c, 1, 1), torch.ones(1, c, 1, 1),
+                       torch.ones(1))  # fmt: skip
+            buf = io.BytesIO()
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    _AdaINGraph(net).eval(), example, buf, opset_version=17, dynamo=False,
+                    input_names=["image", "mean", "std", "alpha"], output_names=["stylized"],
+                    dynamic_axes={"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
+                )  # fmt: skip
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            self._session = ort.InferenceSession(buf.getvalue(), opts,
+                                                 providers=["CPUExecutionProvider"])  # fmt: skip
+        return self._session or None
+
     def _run(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """One forward pass of the feed-forward network on a (1, 3, H, W) picture."""
         session = self._onnx()
@@ -256,9 +284,7 @@ class FastStylizer:
         with torch.inference_mode():
             for s in styles:
                 s = _resize(s.convert("RGB"), 512)
-                if (
-                    preserve_color == "histogram"
-                ):  # Gatys et al.: the style takes the content's palette
+                if preserve_color == "histogram":  # Gatys et al.: the content's palette
                     arr = color.match_color(np.asarray(s, np.float64) / 255, src)
                     s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
                 stats.append(channel_stats(net.encode(_tensor(s))))
@@ -266,22 +292,31 @@ class FastStylizer:
             h, w = x.shape[-2:]
             ph, pw = (-h) % net.stride, (-w) % net.stride
             xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-            fc = net.encode(xp)
-            from decaf.stylize.nets import adain
-
-            if masks is not None:  # each style paints its own region
-                t = torch.zeros_like(fc)
-                for (mean, std), m in zip(stats, masks, strict=True):
-                    mt = torch.as_tensor(np.asarray(m, np.float32))[None, None]
-                    mt = F.interpolate(mt, size=fc.shape[-2:], mode="bilinear", align_corners=False)
-                    t = t + mt * adain(fc, mean, std)
-            else:
+            if masks is None:
                 wts = [1 / len(styles)] * len(styles) if weights is None else list(weights)
                 total = sum(wts)
                 if total <= 0 or min(wts) < 0:
                     raise OptionError("style weights must be non-negative, not all zero")
-                t = sum((wk / total) * adain(fc, mean, std)
-                        for wk, (mean, std) in zip(wts, stats, strict=True))  # fmt: skip
+                # AdaIN is affine in the style's (mean, std), so a blend of AdaIN outputs is
+                # AdaIN with the blended statistics: one pass for any number of styles
+                mean = sum((wk / total) * m for wk, (m, _) in zip(wts, stats, strict=True))
+                std = sum((wk / total) * sd for wk, (_, sd) in zip(wts, stats, strict=True))
+                session = self._adain_onnx()
+                if session is not None:
+                    feed = {"image": xp.numpy(), "mean": mean.numpy(), "std": std.numpy(),
+                            "alpha": np.array([alpha], np.float32)}  # fmt: skip
+                    return _image(torch.from_numpy(session.run(None, feed)[0])[..., :h, :w])
+                y = _AdaINGraph(net)(xp.contiguous(memory_format=torch.channels_last), mean,
+                                     std, torch.tensor([alpha]))  # fmt: skip
+                return _image(y[..., :h, :w])
+            fc = net.encode(xp)
+            from decaf.stylize.nets import adain
+
+            t = torch.zeros_like(fc)  # each style paints its own region
+            for (mean, std), m in zip(stats, masks, strict=True):
+                mt = torch.as_tensor(np.asarray(m, np.float32))[None, None]
+                mt = F.interpolate(mt, size=fc.shape[-2:], mode="bilinear", align_corners=False)
+                t = t + mt * adain(fc, mean, std)
             t = alpha * t + (1 - alpha) * fc
             y = net.decode(t)[..., :h, :w]
         return _image(y)
@@ -302,6 +337,22 @@ def _feather(h: int, w: int, top: bool, left: bool, bottom: bool, right: bool) -
     if right:
         xs[w - n[1] :] = torch.minimum(xs[w - n[1] :], ramp[: n[1]].flip(0))
     return (ys[:, None] * xs[None, :])[None, None]
+
+
+class _AdaINGraph(torch.nn.Module):
+    """encode → AdaIN with given style statistics (mixed with ``alpha``) → decode."""
+
+    def __init__(self, net: AdaINNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                alpha: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        from decaf.stylize.nets import adain
+
+        fc = self.net.encode(image)
+        t = alpha * adain(fc, mean, std) + (1 - alpha) * fc
+        return self.net.decode(t)
 
 
 class _Exportable(torch.nn.Module):

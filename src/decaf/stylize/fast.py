@@ -223,7 +223,7 @@ def build_net(
     if method == "adain":
         enc = StagedEncoder(config.get("backbone", "efficientnet_lite0"),
                             config.get("adain_layer", "blocks.2"), pretrained)  # fmt: skip
-        return AdaINNet(enc, enc.channels, enc.stride, width=config.get("decoder_width", 32))
+        return AdaINNet(enc, enc.channels, enc.stride, width=config.get("decoder_width", 16))
     raise OptionError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
 
 
