@@ -138,6 +138,8 @@ def test_options_are_validated_before_work():
     with pytest.raises(OptionError, match="unknown option"):
         st.run("chelsea", "swirl", colour="blue")
     with pytest.raises(OptionError, match="unknown method"):
+        st.run("chelsea", "swirl", method="warp")
+    with pytest.raises(OptionError, match="is for optimisation"):
         st.run("chelsea", "swirl", method="adain")
     with pytest.raises(DecafError, match="no such file"):
         st.run("/nonexistent/photo.jpg", "swirl")
