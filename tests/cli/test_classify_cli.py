@@ -269,8 +269,12 @@ def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFi
     assert _json(capsys)["images"] == 8
     bundle = tmp_path / "det.pt"
     assert main(["train", "detector", str(root), "-o", str(bundle), "--iters", "2", "--batch",
-                 "2", "--min-size", "64", "--max-size", "72", "--json"]) == 0  # fmt: skip
+                 "2", "--min-size", "64", "--max-size", "72", "--anchor-sizes", "8,16,32,64",
+                 "--json"]) == 0  # fmt: skip
     assert _json(capsys)["bundle"] == str(bundle)
+    from decaf.detect.train import Detector
+
+    assert Detector(bundle).model.rpn.anchor_generator.sizes == ((8,), (16,), (32,), (64,))
     assert main(["eval", "detector", str(bundle), str(root), "--json", "--coco"]) == 0
     report = _json(capsys)
     assert set(report["coco"]) == {"AP", "AP50", "AP75"}
@@ -282,6 +286,9 @@ def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFi
                  "--draw", str(drawn), "--json"]) == 0  # fmt: skip
     assert _json(capsys)["results"][0]["image"] == str(picture) and drawn.is_file()
     assert main(["train", "detector", str(root), "-o", str(bundle), "--format", "yolo"]) == 2
+    assert main(["train", "detector", str(root), "-o", str(tmp_path / "a.pt"),
+                 "--anchor-sizes", "8,16"]) == 2  # fmt: skip
+    assert "4 anchor sizes" in capsys.readouterr().err
     assert main(["train", "detector", str(root), "-o", str(bundle), "--epochs", "1",
                  "--minutes", "1"]) == 2  # fmt: skip
     assert main(["data", "convert", "kitti-to-voc", str(root), str(tmp_path / "k")]) == 2

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from decaf.cli.classify import eval_app, image_paths, train_app
-from decaf.cli.common import emit, sigterm_as_interrupt
+from decaf.cli.common import emit, sigterm_as_interrupt, split_list
 from decaf.core.errors import OptionError
 
 
@@ -36,6 +36,10 @@ def train_detector_command(
     roi: Annotated[str, typer.Option(help="align (RoIAlign) or pool (RoIPool).")] = "align",
     min_size: Annotated[int, typer.Option(help="Resize the short side to this.")] = 256,
     max_size: Annotated[int, typer.Option(help="…and the long side to at most this.")] = 512,
+    anchor_sizes: Annotated[
+        str, typer.Option(help="Anchor side per pyramid level (4 levels), in pixels.")
+    ] = "16,32,64,128",
+    aspect_ratios: Annotated[str, typer.Option(help="Anchor height/width ratios.")] = "0.5,1,2",
     scratch: Annotated[bool, typer.Option(help="Random backbone weights.")] = False,
     ohem: Annotated[bool, typer.Option(help="Online hard example mining in the RoI head.")] = False,
     ohem_batch: Annotated[int, typer.Option(help="Hardest RoIs kept per image (OHEM).")] = 128,
@@ -59,11 +63,15 @@ def train_detector_command(
         raise OptionError("give --epochs or --minutes, not both")
     if (epochs is not None and epochs <= 0) or (minutes is not None and minutes <= 0):
         raise OptionError("--epochs and --minutes must be positive")
+    sizes = tuple(split_list(anchor_sizes, int, "--anchor-sizes") or ())
+    ratios = tuple(split_list(aspect_ratios, float, "--aspect-ratios") or ())
+    if any(v <= 0 for v in (*sizes, *ratios)) or not ratios:
+        raise OptionError("anchor sizes and aspect ratios must be positive")
     options = DetectorOptions(
         backbone=backbone, iters=iters, batch=batch, base_lr=base_lr, masks=masks, roi=roi,
         min_size=min_size, max_size=max_size, scratch=scratch, seed=seed,
         snapshot_interval=snapshot, ohem=ohem, ohem_batch=ohem_batch, epochs=epochs,
-        minutes=minutes, proposals=proposals,
+        minutes=minutes, proposals=proposals, anchor_sizes=sizes, aspect_ratios=ratios,
     )  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_detector(root, output, options, split, fmt, resume=resume,

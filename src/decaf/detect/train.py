@@ -50,6 +50,8 @@ class DetectorOptions:
     fpn_channels: int = 128
     head_width: int = 512
     rois_per_image: int = 128
+    anchor_sizes: tuple[int, ...] = (16, 32, 64, 128)  # one per pyramid level
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
     scratch: bool = False
     seed: int = 0
     workers: int = 0
@@ -85,7 +87,7 @@ def budget_iterations(net: nn.Module, data: Dataset, batch: int, minutes: float,
 
 
 _ARCH = ("backbone", "masks", "roi", "min_size", "max_size", "fpn_channels", "head_width",
-         "rois_per_image")  # fmt: skip
+         "rois_per_image", "anchor_sizes", "aspect_ratios")  # fmt: skip
 
 
 def _build(num_classes: int, config: dict[str, Any], pretrained: bool) -> nn.Module:
