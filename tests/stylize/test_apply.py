@@ -184,9 +184,14 @@ def test_cli_fast_adain_export_and_errors(
         ["stylize", "coffee", "--method", "fast", "--model", str(tmp_path / "none.pt"),
          "-o", str(out)],
         ["export", "onnx", "--model", str(bundle), "-o", str(tmp_path / "m.txt")],
+        ["train", "style", "--method", "fast", "-s", "swirl,mosaic", "-o", str(tmp_path / "t.pt")],
+        ["train", "style", "--method", "warp", "-s", "swirl", "-o", str(tmp_path / "t.pt")],
+        ["train", "style", "--method", "adain", "-s", "swirl", "--base", str(bundle),
+         "-o", str(tmp_path / "t.pt")],
     ]  # fmt: skip
     for argv in bad:
         assert main(argv) == 2, argv
+    assert not (tmp_path / "t.pt").exists()
 
 
 def test_python_api_fast_method(tmp_path: Path) -> None:

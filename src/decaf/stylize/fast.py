@@ -367,9 +367,10 @@ def train_style(
                "snapshot": str(result.snapshot) if result.snapshot else None,
                "styles": names}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
+        # AdaIN's encoder is the zoo's frozen network: the bundle keeps only the decoder
+        frozen = "encoder." if opts.method == "adain" else None
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()
-                 if not k.startswith("encoder.")} if opts.method == "adain" else \
-            {k: v.detach().cpu() for k, v in net.state_dict().items()}  # fmt: skip
+                 if frozen is None or not k.startswith(frozen)}  # fmt: skip
         save_bundle({"task": TASK, "arch": opts.method, "classes": names,
                      "state_dict": state, "config": plain({**asdict(opts), **config,
                                                            "styles": len(names)}),
@@ -381,6 +382,7 @@ def train_style(
 
 
 def _new_style_params(net: nn.Module, old: int) -> list[nn.Parameter]:
+    """What extending a network with styles ``old..`` trains: new banks, or the CIN tensors."""
     if isinstance(net, StyleBankNet):
         return [p for bank in net.banks[old:] for p in bank.parameters()]
     from decaf.stylize.nets import cin_rows
