@@ -10,7 +10,7 @@ Content pictures are the offline photos of scikit-image and scikit-learn with he
 crops, scales and flips. Everything runs through the public CLI, so this is also a worked
 example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
 
-    python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 2500] [--only fast|adain]
+    python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000] [--only fast|adain]
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "src" / "decaf" / "stylize" / "models"
 RUNS = ROOT / "out" / "builtin_runs"  # snapshots and metrics.csv (not shipped)
 PROCEDURAL = ("swirl", "mosaic", "pointillism", "hatching")
-TEXTURES = ("brick", "grass", "gravel", "colorwheel", "immunohistochemistry", "hubble_deep_field")
+# alphabetical: the order the shipped decoder was trained with (style k is sampled by index)
+TEXTURES = ("brick", "colorwheel", "grass", "gravel", "hubble_deep_field", "immunohistochemistry")
 
 
 def run(argv: list[str]) -> None:
@@ -43,7 +44,7 @@ def run(argv: list[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fast-iters", type=int, default=3000)
-    ap.add_argument("--adain-iters", type=int, default=2500)
+    ap.add_argument("--adain-iters", type=int, default=3000)
     ap.add_argument("--only", choices=("fast", "adain"))
     args = ap.parse_args()
     MODELS.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,7 @@ def main() -> int:
                 styles.append(str(path))
             run(["train", "style", "--method", "adain", "--style", ",".join(styles),
                  "--iters", str(args.adain_iters), "--size", "192", "--style-size", "256",
-                 "--content-weight", "1", "--style-weight", "10", "--run-dir",
+                 "--content-weight", "1", "--style-weight", "20", "--run-dir",
                  str(RUNS / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
     return 0
 
