@@ -88,6 +88,7 @@ def test_style_selection_blend_and_errors(tmp_path: Path) -> None:
     stylizer = FastStylizer(_bundle(tmp_path), engine="torch")
     assert stylizer.style_weights("mosaic").tolist() == [[0.0, 1.0]]
     assert stylizer.style_weights([1, 3]).tolist() == [[0.25, 0.75]]
+    assert stylizer.style_weights({"mosaic": 3, 0: 1}).tolist() == [[0.25, 0.75]]
     pic = _picture(40, 48)
     a, b = (np.asarray(stylizer(pic, k), np.float64) for k in (0, 1))
     assert not np.array_equal(a, b)

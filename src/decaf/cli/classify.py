@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from decaf.cli.common import console, count_progress, emit, sigterm_as_interrupt
+from decaf.cli.common import (
+    console,
+    count_progress,
+    emit,
+    sigterm_as_interrupt,
+    stop_if_interrupted,
+)
 from decaf.core.errors import OptionError
 
 train_app = typer.Typer(help="Train models on the shared engine.", no_args_is_help=True)
@@ -152,14 +158,7 @@ def train_classifier_command(
         )  # fmt: skip
     if summary["rank"] != 0:
         return  # under torchrun, rank 0 reports for everyone
-    if summary["interrupted"]:
-        emit(
-            summary,
-            f"stopped at iteration {summary['iterations']}; no bundle written. Resume with "
-            f"--resume {summary['snapshot']}",
-            as_json,
-        )
-        raise typer.Exit(130)
+    stop_if_interrupted(summary, as_json)
     v = summary["val"]
     emit(
         summary,

@@ -24,6 +24,17 @@ def emit(payload: dict[str, Any], text: str, as_json: bool) -> None:
     sys.stdout.flush()
 
 
+def stop_if_interrupted(summary: dict[str, Any], as_json: bool) -> None:
+    """After a training command: if Ctrl-C/SIGTERM stopped it, report the snapshot to resume
+    from and exit 130 (no bundle is written for a half-trained model)."""
+    if summary["interrupted"]:
+        import typer
+
+        emit(summary, f"stopped at iteration {summary['iterations']}; no bundle written. Resume "
+             f"with --resume {summary['snapshot']}", as_json)  # fmt: skip
+        raise typer.Exit(130)
+
+
 def emit_error(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from decaf.cli.classify import eval_app, image_paths, train_app
-from decaf.cli.common import emit, sigterm_as_interrupt, split_list
+from decaf.cli.common import emit, sigterm_as_interrupt, split_list, stop_if_interrupted
 from decaf.core.errors import OptionError
 
 
@@ -76,10 +76,7 @@ def train_detector_command(
     with sigterm_as_interrupt():
         summary = train_detector(root, output, options, split, fmt, resume=resume,
                                  progress=not as_json)  # fmt: skip
-    if summary["interrupted"]:
-        emit(summary, f"stopped at iteration {summary['iterations']}; resume with --resume "
-             f"{summary['snapshot']}", as_json)  # fmt: skip
-        raise typer.Exit(130)
+    stop_if_interrupted(summary, as_json)
     emit(summary, f"wrote {output} after {summary['iterations']} iterations "
          f"({summary['seconds']:.0f} s)", as_json)  # fmt: skip
 

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from decaf.cli.classify import train_app
-from decaf.cli.common import count_progress, emit, sigterm_as_interrupt, split_list
+from decaf.cli.common import (
+    count_progress,
+    emit,
+    sigterm_as_interrupt,
+    split_list,
+    stop_if_interrupted,
+)
 from decaf.core.errors import OptionError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -58,12 +64,15 @@ def run_feedforward(
             raise OptionError("--masks works with --method adain")
         if alpha != 1.0:
             raise OptionError("--alpha works with --method adain")
+        keys = [int(s) if s.isdigit() else s for s in styles]  # names or indices
         if style_weights is not None:
-            kwargs["style"] = _blend(stylizer.styles, styles, style_weights)
-        elif len(styles) > 1:
+            if len(style_weights) != len(keys):
+                raise OptionError(f"{len(style_weights)} weights for {len(keys)} styles")
+            kwargs["style"] = dict(zip(keys, style_weights, strict=True))
+        elif len(keys) > 1:
             raise OptionError("several styles need --style-weights to blend them")
-        elif styles:
-            kwargs["style"] = int(styles[0]) if styles[0].isdigit() else styles[0]
+        elif keys:
+            kwargs["style"] = keys[0]
 
     def one(img: Any) -> Any:
         return stylizer(img, **kwargs)
@@ -116,27 +125,16 @@ def run_feedforward(
     return 0
 
 
-def _blend(names: list[str], styles: list[str], weights: list[float]) -> list[float]:
-    """Per-model-style weights from ``--style a,b --style-weights .7,.3``."""
-    if len(styles) != len(weights):
-        raise OptionError(f"{len(weights)} weights for {len(styles)} styles")
-    out = [0.0] * len(names)
-    for s, w in zip(styles, weights, strict=True):
-        if s not in names:
-            raise OptionError(f"{s!r} is not a style of this model ({', '.join(names)})")
-        out[names.index(s)] += w
-    return out
-
-
 @export_app.command("onnx")
 def export_onnx_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
     model: Annotated[
-        Path | None, typer.Option(help="A fast/CIN style bundle (default: the built-in one).")
+        Path | None, typer.Option(help="A fast/CIN/AdaIN bundle (default: the built-in fast one).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """A fast/CIN style network as ONNX (inputs image, style; H and W multiples of 8)."""
+    """A style network as ONNX: fast/CIN (inputs image, style) or AdaIN (image, mean, std,
+    alpha); H and W must be multiples of 8."""
     from decaf.core.images import atomic_path
     from decaf.stylize.apply import builtin_model, export_onnx
     from decaf.stylize.fast import load_style_net
@@ -200,10 +198,7 @@ def train_style_command(
     with sigterm_as_interrupt():
         summary = train_style(pictures, output, opts, photos, base, run_dir=run_dir,
                               resume=resume, progress=not as_json)  # fmt: skip
-    if summary["interrupted"]:
-        emit(summary, f"stopped at iteration {summary['iterations']}; resume with --resume "
-             f"{summary['snapshot']}", as_json)  # fmt: skip
-        raise typer.Exit(130)
+    stop_if_interrupted(summary, as_json)
     styles = ", ".join(summary["styles"])
     emit(summary, f"wrote {output} after {summary['iterations']} iterations "
          f"({summary['seconds']:.0f} s; styles {styles})", as_json)  # fmt: skip

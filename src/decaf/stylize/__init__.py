@@ -132,18 +132,14 @@ def feedforward(
     if method == "adain":
         images = [resolve_style(s) for s in sources]
         return stylizer(picture, style_images=images, style_weights=style_weights, **options)
-    names = [s if isinstance(s, (str, int)) else None for s in sources]
-    if any(n is None for n in names):
+    if not all(isinstance(s, (str, int)) for s in sources):
         raise OptionError("method fast takes style names or indices; style pictures need adain")
-    if len(names) == 1 and style_weights is None:
-        return stylizer(picture, names[0], **options)
-    weights = list(style_weights) if style_weights is not None else [1.0] * len(names)
-    if len(weights) != len(names):
-        raise OptionError(f"{len(weights)} weights for {len(names)} styles")
-    blend = [0.0] * len(stylizer.styles)
-    for n, w in zip(names, weights, strict=True):
-        blend[stylizer.style_weights(n).argmax().item()] += w
-    return stylizer(picture, blend, **options)
+    if len(sources) == 1 and style_weights is None:
+        return stylizer(picture, sources[0], **options)
+    weights = list(style_weights) if style_weights is not None else [1.0] * len(sources)
+    if len(weights) != len(sources):
+        raise OptionError(f"{len(weights)} weights for {len(sources)} styles")
+    return stylizer(picture, dict(zip(sources, weights, strict=True)), **options)
 
 
 class _CallableModule(types.ModuleType):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,18 @@ from PIL import Image
 
 from decaf.core.errors import OptionError
 from decaf.stylize import color
-from decaf.stylize.fast import load_style_net
+from decaf.stylize.fast import load_style_net, picture_tensor, resize_long_side
 from decaf.stylize.nets import (
     AdaINNet,
     StyleBankNet,
     TransformNet,
     channel_stats,
+    pad_to_multiple,
     shared_statistics,
 )
 
 MODELS = Path(__file__).resolve().parent / "models"
+StyleSpec = int | str | Sequence[float] | Mapping[int | str, float] | None
 BUILTIN_MODELS = {"fast": "fast_builtin.pt", "adain": "adain_lite0.pt"}
 PREVIEW = 1024  #: long side of the preview whose statistics tiles share
 OVERLAP = 128  #: pixels each tile overlaps its neighbours (feathered)
@@ -56,22 +58,9 @@ def builtin_model(method: str) -> Path:
     return path
 
 
-def _tensor(img: Image.Image) -> torch.Tensor:
-    arr = np.asarray(img.convert("RGB"), np.float32) / 255
-    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
-
-
 def _image(x: torch.Tensor) -> Image.Image:
     arr = x[0].clamp(0, 1).permute(1, 2, 0).numpy()
     return Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
-
-
-def _resize(img: Image.Image, size: int | None) -> Image.Image:
-    if size is None or max(img.size) == size:
-        return img
-    w, h = img.size
-    s = size / max(w, h)
-    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
 
 
 class FastStylizer:
@@ -95,11 +84,17 @@ class FastStylizer:
         self._session: Any = None
 
     # -- style selection ----------------------------------------------------------------------
-    def style_weights(self, style: int | str | Sequence[float] | None) -> torch.Tensor:
-        """(1, N) weights: an index, a style name, a blend (normalised to sum 1) or None (0)."""
+    def style_weights(self, style: StyleSpec) -> torch.Tensor:
+        """(1, N) weights, normalised to sum 1, from an index, a style name, N blend weights, a
+        ``{name or index: weight}`` blend, or None (the first style)."""
         n = len(self.styles)
         if style is None:
             style = 0
+        if isinstance(style, Mapping):
+            blend = [0.0] * n
+            for key, weight in style.items():
+                blend[int(self.style_weights(key).argmax())] += float(weight)
+            style = blend
         if isinstance(style, str):
             if style not in self.styles:
                 raise OptionError(f"{style!r} is not a style of {self.path.name} "
@@ -116,77 +111,54 @@ class FastStylizer:
 
     # -- engines ------------------------------------------------------------------------------
     def _onnx(self) -> Any:
-        """An ONNX Runtime session for the transformer (exported in memory), or None."""
-        if self._session is None and self.engine != "torch" and isinstance(self.net, TransformNet):
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                if self.engine == "onnx":
-                    raise OptionError("engine onnx needs onnxruntime") from None
-                self._session = False
-                return None
-            # the built-in model ships its export (same stem), which saves the ~1 s export;
-            # other bundles are exported afresh, so a retrained bundle never meets a stale graph
-            shipped = self.path.with_suffix(".onnx")
-            if self.path.parent == MODELS and shipped.is_file():
-                graph = shipped.read_bytes()
-            else:
-                buf = io.BytesIO()
-                export_onnx(self.net, buf)
-                graph = buf.getvalue()
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        """The network's ONNX Runtime session, opened on first use; None when PyTorch runs it."""
+        if self._session is None:
+            self._session = self._open_session() or False
         return self._session or None
 
-    def _adain_onnx(self) -> Any:
-        """An ONNX Runtime session for AdaIN (encode → AdaIN → decode), or None."""
-        if self._session is None and self.engine != "torch":
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                self._session = False
-                return None
-            net: AdaINNet = self.net  # type: ignore[assignment]
-            c = net.decoder[0].in_channels
-            example = (torch.rand(1, 3, 64, 64), torch.zeros(1, c, 1, 1), torch.ones(1, c, 1, 1),
-                       torch.ones(1))  # fmt: skip
+    def _open_session(self) -> Any:
+        if self.engine == "torch" or isinstance(self.net, StyleBankNet):
+            return None
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            if self.engine == "onnx":
+                raise OptionError("engine onnx needs onnxruntime") from None
+            return None
+        # the built-in model ships its export (same stem), which saves the ~1 s export;
+        # other bundles are exported afresh, so a retrained bundle never meets a stale graph
+        shipped = self.path.with_suffix(".onnx")
+        if self.path.parent == MODELS and shipped.is_file():
+            graph = shipped.read_bytes()
+        else:
             buf = io.BytesIO()
-            import warnings
+            export_onnx(self.net, buf)
+            graph = buf.getvalue()
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    _AdaINGraph(net).eval(), example, buf, opset_version=17, dynamo=False,
-                    input_names=["image", "mean", "std", "alpha"], output_names=["stylized"],
-                    dynamic_axes={"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
-                )  # fmt: skip
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            self._session = ort.InferenceSession(buf.getvalue(), opts,
-                                                 providers=["CPUExecutionProvider"])  # fmt: skip
-        return self._session or None
+    def _torch(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if isinstance(self.net, StyleBankNet):
+            return self.net(x, weights[0].tolist())
+        return self.net(x, weights)
 
     def _run(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """One forward pass of the feed-forward network on a (1, 3, H, W) picture."""
         session = self._onnx()
         if session is not None:
             h, w = x.shape[-2:]
-            ph, pw = (-h) % 8, (-w) % 8
-            xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-            out = session.run(None, {"image": xp.numpy(), "style": weights.numpy()})[0]
-            return torch.from_numpy(out)[..., :h, :w]
+            feed = {"image": pad_to_multiple(x, 8).numpy(), "style": weights.numpy()}
+            return torch.from_numpy(session.run(None, feed)[0])[..., :h, :w]
         with torch.inference_mode():
-            x = x.contiguous(memory_format=torch.channels_last)
-            if isinstance(self.net, StyleBankNet):
-                return self.net(x, weights[0].tolist())
-            return self.net(x, weights)
+            return self._torch(x, weights)
 
     # -- public -------------------------------------------------------------------------------
     def __call__(
         self,
         content: Image.Image,
-        style: int | str | Sequence[float] | None = None,
+        style: StyleSpec = None,
         *,
         style_images: Sequence[Image.Image] = (),
         style_weights: Sequence[float] | None = None,
@@ -196,7 +168,7 @@ class FastStylizer:
         tile: int | None = 2048,
         masks: Sequence[np.ndarray] | None = None,
     ) -> Image.Image:
-        """Stylize ``content``. Transformer models take ``style`` (index, name or blend);
+        """Stylize ``content``. Transformer models take ``style`` (see :meth:`style_weights`);
         AdaIN takes ``style_images`` (+ ``style_weights`` or one ``masks`` array per style),
         ``alpha`` (1 = full style, 0 = the content through the decoder). ``preserve_color``:
         luminance | histogram. Pictures larger than ``tile`` px are tiled (None: never)."""
@@ -208,7 +180,7 @@ class FastStylizer:
             )
         if tile is not None and tile < 256:
             raise OptionError(f"tiles must be at least 256 px, got {tile}")
-        content = _resize(content.convert("RGB"), size)
+        content = resize_long_side(content.convert("RGB"), size)
         if isinstance(self.net, AdaINNet):
             out = self._adain(content, style_images, style_weights, alpha, preserve_color, masks)
         else:
@@ -216,7 +188,7 @@ class FastStylizer:
                 raise OptionError(f"{self.path.name} has fixed styles ({', '.join(self.styles)}); "
                                   "style pictures need --method adain")  # fmt: skip
             weights = self.style_weights(style)
-            x = _tensor(content)
+            x = picture_tensor(content)
             if tile is not None and max(x.shape[-2:]) > tile:
                 y = self._tiled(x, weights, tile)
             else:
@@ -245,9 +217,8 @@ class FastStylizer:
             x, size=(max(8, round(h * s)), max(8, round(w * s))), mode="bilinear",
             antialias=True, align_corners=False)  # fmt: skip
         with torch.inference_mode():
-            net = self.net
             with shared_statistics("record") as stats:
-                self._torch(net, preview, weights)
+                self._torch(preview, weights)
             out = torch.zeros(1, 3, h, w)
             total = torch.zeros(1, 1, h, w)
             step = tile - OVERLAP
@@ -255,19 +226,12 @@ class FastStylizer:
                 for x0 in range(0, max(w - OVERLAP, 1), step):
                     y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                     with shared_statistics("replay", stats):
-                        part = self._torch(net, x[..., y0:y1, x0:x1], weights)
+                        part = self._torch(x[..., y0:y1, x0:x1], weights)
                     ramp = _feather(y1 - y0, x1 - x0, top=y0 > 0, left=x0 > 0,
                                     bottom=y1 < h, right=x1 < w)  # fmt: skip
                     out[..., y0:y1, x0:x1] += part * ramp
                     total[..., y0:y1, x0:x1] += ramp
         return out / total
-
-    @staticmethod
-    def _torch(net: torch.nn.Module, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        if isinstance(net, StyleBankNet):
-            return net(x, weights[0].tolist())
-        return net(x, weights)
 
     def _adain(self, content: Image.Image, styles: Sequence[Image.Image],
                weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
@@ -283,15 +247,14 @@ class FastStylizer:
         stats = []
         with torch.inference_mode():
             for s in styles:
-                s = _resize(s.convert("RGB"), 512)
+                s = resize_long_side(s.convert("RGB"), 512)
                 if preserve_color == "histogram":  # Gatys et al.: the content's palette
                     arr = color.match_color(np.asarray(s, np.float64) / 255, src)
                     s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
-                stats.append(channel_stats(net.encode(_tensor(s))))
-            x = _tensor(content)
+                stats.append(channel_stats(net.encode(picture_tensor(s))))
+            x = picture_tensor(content)
             h, w = x.shape[-2:]
-            ph, pw = (-h) % net.stride, (-w) % net.stride
-            xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+            xp = pad_to_multiple(x, net.stride)
             if masks is None:
                 wts = [1 / len(styles)] * len(styles) if weights is None else list(weights)
                 total = sum(wts)
@@ -301,7 +264,7 @@ class FastStylizer:
                 # AdaIN with the blended statistics: one pass for any number of styles
                 mean = sum((wk / total) * m for wk, (m, _) in zip(wts, stats, strict=True))
                 std = sum((wk / total) * sd for wk, (_, sd) in zip(wts, stats, strict=True))
-                session = self._adain_onnx()
+                session = self._onnx()
                 if session is not None:
                     feed = {"image": xp.numpy(), "mean": mean.numpy(), "std": std.numpy(),
                             "alpha": np.array([alpha], np.float32)}  # fmt: skip
@@ -366,20 +329,30 @@ class _Exportable(torch.nn.Module):
 
 def export_onnx(net: torch.nn.Module, dest: str | os.PathLike | io.BytesIO,
                 opset: int = 17) -> None:  # fmt: skip
-    """Write a transformer (fast/CIN) network as ONNX: inputs ``image`` (1, 3, H, W) in [0, 1]
-    with H and W multiples of 8 (pad by reflection, crop afterwards) and ``style`` (1, N)
-    weights; output ``stylized``."""
+    """Write a network as ONNX. Both graphs take ``image`` (1, 3, H, W) in [0, 1] with H and W
+    multiples of the network's stride (pad by reflection, crop afterwards) and give
+    ``stylized``. The transformer (fast/CIN) also takes ``style`` (1, N) weights; AdaIN takes
+    the style's channel ``mean`` and ``std`` (1, C, 1, 1) and ``alpha`` (1,)."""
     import warnings
 
-    if not isinstance(net, TransformNet):
-        raise OptionError("ONNX export covers the fast/CIN transformer networks")
-    n = net.styles
-    example = (torch.rand(1, 3, 64, 64), F.one_hot(torch.tensor([0]), n).float())
+    if isinstance(net, TransformNet):
+        module: torch.nn.Module = _Exportable(net)
+        one_hot = F.one_hot(torch.tensor([0]), net.styles).float()
+        example: tuple[torch.Tensor, ...] = (torch.rand(1, 3, 64, 64), one_hot)
+        inputs = ["image", "style"]
+    elif isinstance(net, AdaINNet):
+        module = _AdaINGraph(net)
+        c = net.decoder[0].in_channels
+        example = (torch.rand(1, 3, 64, 64), torch.zeros(1, c, 1, 1), torch.ones(1, c, 1, 1),
+                   torch.ones(1))  # fmt: skip
+        inputs = ["image", "mean", "std", "alpha"]
+    else:
+        raise OptionError("ONNX export covers the fast/CIN transformer and AdaIN networks")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Exportable(net.eval()), example, dest, input_names=["image", "style"],
-            output_names=["stylized"], opset_version=opset, dynamo=False,
+            module.eval(), example, dest, input_names=inputs, output_names=["stylized"],
+            opset_version=opset, dynamo=False,
             dynamic_axes={"image": {2: "h", 3: "w"}, "stylized": {2: "h", 3: "w"}},
         )  # fmt: skip
 

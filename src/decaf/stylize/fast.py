@@ -75,14 +75,7 @@ class ContentCrops(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         pic = self.pictures[int(torch.randint(len(self.pictures), ()))]
-        h, w = pic.shape[-2:]
-        side = int(min(h, w) * (0.25 + 0.75 * float(torch.rand(()))))
-        side = max(side, min(h, w, 32))
-        y = int(torch.randint(h - side + 1, ()))
-        x = int(torch.randint(w - side + 1, ()))
-        crop = pic[:, y : y + side, x : x + side][None]
-        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear",
-                             antialias=True, align_corners=False)[0]  # fmt: skip
+        crop = _random_crop(pic[None], self.size, smallest=0.25)[0]
         if float(torch.rand(())) < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1), int(torch.randint(self.styles, ()))
@@ -103,12 +96,18 @@ def content_folder(root: str | os.PathLike) -> list[Image.Image]:
     return [load_image(p) for p in paths]
 
 
-def _to_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
-    if size is not None:
-        w, h = img.size
-        s = size / max(w, h)
-        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
-    arr = np.asarray(img.convert("RGB"), np.float32) / 255
+def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
+    """``img`` with its long side at ``size`` pixels (Lanczos); unchanged for None."""
+    if size is None or max(img.size) == size:
+        return img
+    w, h = img.size
+    s = size / max(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+
+
+def picture_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
+    """A picture as a (1, 3, H, W) float tensor in [0, 1], optionally resized first."""
+    arr = np.asarray(resize_long_side(img, size).convert("RGB"), np.float32) / 255
     return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
 
 
@@ -239,7 +238,7 @@ class PerceptualLoss(nn.Module):
         self.ext = FeatureExtractor(create_model(opts.backbone), layers, spec.mean, spec.std)
         self.opts = opts
         with torch.no_grad():
-            feats = [self.ext(_to_tensor(s, opts.style_size)) for s in styles]
+            feats = [self.ext(picture_tensor(s, opts.style_size)) for s in styles]
         self.targets = {
             n: torch.cat([batched_gram(f[n]) for f in feats]) for n in opts.style_layers
         }
@@ -346,7 +345,7 @@ def train_style(
     data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), n_styles)
     if opts.method == "adain":
         loss_fn: nn.Module = AdaINLoss(opts)
-        style_tensors = [_to_tensor(s, opts.style_size) for s in styles]
+        style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
         step = _adain_step(loss_fn, style_tensors, opts.size)
     else:
         loss_fn = PerceptualLoss(opts, styles)
@@ -446,9 +445,11 @@ def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int):
     return step
 
 
-def _random_crop(img: torch.Tensor, size: int) -> torch.Tensor:
+def _random_crop(img: torch.Tensor, size: int, smallest: float = 0.3) -> torch.Tensor:
+    """A random square crop of (B, C, H, W) pictures, ``smallest``–1 of the short side, scaled
+    to ``size`` pixels (randomness from torch's generator, which the engine keys per sample)."""
     h, w = img.shape[-2:]
-    side = int(min(h, w) * (0.3 + 0.7 * float(torch.rand(()))))
+    side = int(min(h, w) * (smallest + (1 - smallest) * float(torch.rand(()))))
     side = max(side, min(h, w, 32))
     y, x = int(torch.randint(h - side + 1, ())), int(torch.randint(w - side + 1, ()))
     crop = img[..., y : y + side, x : x + side]

@@ -111,6 +111,13 @@ def _affine_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     return torch.addcmul(beta[:, :, None, None] - mean * scale, x, scale)
 
 
+def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Reflect-pad the bottom and right of ``x`` so H and W are multiples of ``m`` (the
+    network's total stride); crop the result back with ``[..., :h, :w]``."""
+    ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
+    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+
+
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
           reflect: bool = False) -> nn.Conv2d:  # fmt: skip
     # reflection padding avoids a dark frame at the picture's edge; it costs a copy of the
@@ -192,9 +199,7 @@ class TransformNet(nn.Module):
     ) -> torch.Tensor:
         h, w_ = x.shape[-2:]
         weights = self.style_weights(style, x.shape[0]).to(x.device)
-        # pad to a multiple of 8 (three ×2 downsamplings) by reflection, crop afterwards
-        ph, pw = (-h) % 8, (-w_) % 8
-        y = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        y = pad_to_multiple(x, 8)  # three ×2 downsamplings
         for stage in self.down:
             y = stage(y, weights)
         for block in self.res:
@@ -265,9 +270,7 @@ class StyleBankNet(nn.Module):
 
     def forward(self, x: torch.Tensor, style: int | Sequence[float] | None = None) -> torch.Tensor:
         h, w = x.shape[-2:]
-        ph, pw = (-h) % 8, (-w) % 8
-        y = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-        z = self.encoder(y)
+        z = self.encoder(pad_to_multiple(x, 8))
         if isinstance(style, int):
             if not 0 <= style < self.styles:
                 raise OptionError(f"style index {style} out of range ({self.styles} banks)")
@@ -333,10 +336,7 @@ class AdaINNet(nn.Module):
         self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0
     ) -> torch.Tensor:
         h, w = content.shape[-2:]
-        s = self.stride
-        ph, pw = (-h) % s, (-w) % s
-        x = F.pad(content, (0, pw, 0, ph), mode="reflect") if ph or pw else content
-        fc = self.encode(x)
+        fc = self.encode(pad_to_multiple(content, self.stride))
         mean, std = channel_stats(self.encode(style))
         t = alpha * adain(fc, mean, std) + (1 - alpha) * fc
         return self.decode(t)[..., :h, :w]
