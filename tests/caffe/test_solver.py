@@ -210,3 +210,31 @@ def test_two_ranks_train_like_one_big_batch(tmp_path: Path) -> None:
         assert torch.equal(r0[name], r1[name]), name
         torch.testing.assert_close(r0[name], param.detach(), rtol=1e-5, atol=1e-6)
         assert not torch.equal(start[name], param.detach())
+
+
+def test_lmdb_environments_close_with_their_nets(tmp_path: Path) -> None:
+    """Train and test nets share one LMDB environment; it closes when the last net goes."""
+    import gc
+
+    from decaf.caffe.data import ENVIRONMENTS
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).save(path)
+        samples.append((path, i % 3))
+    write_lmdb(samples, tmp_path / "db", gray=True)
+    (tmp_path / "net.prototxt").write_text(DDP_NET.format(batch=2))
+    (tmp_path / "solver.prototxt").write_text(
+        'net: "net.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 2\nrandom_seed: 1\n'
+    )
+    before = ENVIRONMENTS.count()
+    state = torch.get_rng_state()
+    solver = Solver(tmp_path / "solver.prototxt")
+    assert torch.equal(torch.get_rng_state(), state)  # building never reseeds the caller's RNG
+    assert ENVIRONMENTS.count() == before + 1
+    solver.step(2)
+    del solver
+    gc.collect()
+    assert ENVIRONMENTS.count() == before

@@ -224,3 +224,22 @@ def test_builtin_models_ship_and_run() -> None:
     adain = FastStylizer(method="adain")
     out = adain(pic, style_images=[resolve_style("mosaic", size=128)])
     assert out.size == (96, 64)
+
+
+def test_concurrent_tiled_stylizations_match_solo_runs(tmp_path: Path) -> None:
+    """Tiling statistics live in one tape per call: two threads tiling at once with different
+    styles and pictures get exactly the pictures each gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stylizer = FastStylizer(_bundle(tmp_path), engine="torch")
+    jobs = [(_picture(520, 600, 1), "swirl"), (_picture(600, 540, 2), "mosaic")]
+    alone = [np.asarray(stylizer(p, s, tile=256)) for p, s in jobs]
+    for _ in range(2):
+        with ThreadPoolExecutor(2) as pool:
+            together = list(pool.map(lambda job: np.asarray(stylizer(job[0], job[1], tile=256)),
+                                     jobs * 2))  # fmt: skip
+        for got, want in zip(together, alone * 2, strict=True):
+            assert np.array_equal(got, want)
+    # a tape that does not fit the network is refused, not read past its end
+    with pytest.raises(OptionError, match="do not fit"), shared_statistics("replay", []):
+        stylizer.net(torch.rand(1, 3, 32, 32), stylizer.style_weights("swirl"))

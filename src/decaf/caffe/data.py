@@ -15,6 +15,8 @@ import os
 import random
 import shutil
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -107,21 +109,47 @@ def resolve_source(source: str, base: Path | None) -> Path:
     )
 
 
-_ENVS: dict[str, Any] = {}
+class _SharedEnvironments:
+    """Read-only LMDB environments shared by the layers of this process, counted and closed.
+
+    LMDB forbids opening one environment twice in a process, and a train and a test net often
+    read the same source, so layers share one; the last layer to let go closes it. The lock
+    makes acquiring and releasing safe from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[Any, int]] = {}
+
+    def acquire(self, path: Path) -> tuple[str, Any]:
+        import lmdb
+
+        key = str(path.resolve())
+        with self._lock:
+            env, users = self._open.get(key, (None, 0))
+            if env is None:
+                try:
+                    env = lmdb.open(key, readonly=True, lock=False, subdir=True)
+                except lmdb.Error as exc:
+                    raise CaffeLayerError(f"{path}: not a readable LMDB ({exc})") from None
+            self._open[key] = (env, users + 1)
+        return key, env
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            env, users = self._open.pop(key, (None, 0))
+            if env is None:
+                return
+            if users > 1:
+                self._open[key] = (env, users - 1)
+            else:
+                env.close()  # py-lmdb invalidates the transactions and cursors still open on it
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._open)
 
 
-def _open(path: Path) -> Any:
-    """One read-only LMDB environment per folder and process (LMDB forbids opening it twice;
-    a train and a test net often read the same source)."""
-    import lmdb
-
-    key = str(path.resolve())
-    if key not in _ENVS:
-        try:
-            _ENVS[key] = lmdb.open(key, readonly=True, lock=False, subdir=True)
-        except lmdb.Error as exc:
-            raise CaffeLayerError(f"{path}: not a readable LMDB ({exc})") from None
-    return _ENVS[key]
+ENVIRONMENTS = _SharedEnvironments()
 
 
 class _SourceLayer(CaffeLayer):
@@ -182,7 +210,9 @@ class DataLayer(_SourceLayer):
         if p.batch_size < 1:
             raise CaffeLayerError(f"{lp.name}: data_param.batch_size is required")
         self.source = resolve_source(p.source, base)
-        self.env = _open(self.source)
+        key, self.env = ENVIRONMENTS.acquire(self.source)
+        # close() lets go of the LMDB now; garbage collection does it otherwise
+        self.close = weakref.finalize(self, ENVIRONMENTS.release, key)
         self.batch = p.batch_size
         self.txn = self.env.begin()
         self.cursor = self.txn.cursor()

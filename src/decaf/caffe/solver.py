@@ -77,11 +77,13 @@ class Solver:
             p.lr_policy, base_lr=p.base_lr, gamma=p.gamma, power=p.power,
             stepsize=max(1, p.stepsize), stepvalue=tuple(p.stepvalue), max_iter=p.max_iter,
         )  # fmt: skip
-        if p.random_seed >= 0:
-            torch.manual_seed(p.random_seed)
-            np.random.seed(p.random_seed % 2**32)
-        self.net = self._build(TRAIN)
-        self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
+        # random_seed makes the fillers repeatable without touching the caller's generators;
+        # the global ones are seeded only when training starts (see step), as the Trainer does
+        with torch.random.fork_rng(devices=[]):
+            if p.random_seed >= 0:
+                torch.manual_seed(p.random_seed)
+            self.net = self._build(TRAIN)
+            self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
         for t in self.test_nets:
             self._share(t)
         if self.world.distributed:  # every rank starts from rank 0's weights
@@ -238,6 +240,9 @@ class Solver:
     def step(self, iters: int, should_stop: Callable[[], bool] | None = None) -> bool:
         """Run ``iters`` iterations; returns True when ``should_stop`` ended it early."""
         p = self.param
+        if self.iter == 0 and p.random_seed >= 0:  # dropout & co. start from random_seed
+            torch.manual_seed(p.random_seed)
+            np.random.seed(p.random_seed % 2**32)
         stop_at = self.iter + iters
         while self.iter < stop_at:
             due = p.test_interval and self.iter % p.test_interval == 0

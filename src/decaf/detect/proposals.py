@@ -92,31 +92,26 @@ class ProposalSource:
 
 
 class GivenProposals(nn.Module):
-    """Stands in for the RPN: returns the proposals set for this batch, rescaled to the resized
-    pictures, clipped, with tiny boxes dropped; no losses."""
+    """Stands in for the RPN: rescales the proposals given with a batch to the resized pictures,
+    clips them and drops tiny boxes; no losses, no parameters and no state between calls (the
+    proposals travel as an argument, so one model serves several threads at once)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending: list[torch.Tensor] | None = None
-        self.sizes: list[tuple[int, int]] = []
-
-    def forward(self, images, features, targets=None):  # noqa: ANN001 (torchvision's signature)
-        if self.pending is None:
-            raise OptionError("a Fast R-CNN model needs proposals with every picture")
+    def forward(self, proposals: list[torch.Tensor], original: list[tuple[int, int]],
+                resized: list[tuple[int, int]]) -> list[torch.Tensor]:  # fmt: skip
         out = []
-        for boxes, (h0, w0), (h, w) in zip(self.pending, self.sizes, images.image_sizes,
-                                           strict=True):  # fmt: skip
+        for boxes, (h0, w0), (h, w) in zip(proposals, original, resized, strict=True):
             scale = boxes.new_tensor([w / w0, h / h0, w / w0, h / h0])
             boxes = box_ops.clip_boxes_to_image(boxes * scale, (h, w))
             out.append(boxes[box_ops.remove_small_boxes(boxes, 1.0)])
-        return out, {}
+        return out
 
 
 class FastRCNN(FasterRCNN):
     """Faster R-CNN's network with external proposals in place of the RPN.
 
     Proposals come as ``proposals=`` (one (N, 4) tensor per picture, original pixels) or, in
-    training, as ``target["proposals"]``.
+    training, as ``target["proposals"]``. ``forward`` is torchvision's ``GeneralizedRCNN`` path
+    with the proposals handed straight to the RoI heads.
     """
 
     def __init__(self, backbone: nn.Module, **kwargs) -> None:  # noqa: ANN003
@@ -128,9 +123,14 @@ class FastRCNN(FasterRCNN):
             proposals = [t["proposals"] for t in targets]
         if proposals is None or len(proposals) != len(images):
             raise OptionError("a Fast R-CNN model needs one proposal set per picture")
-        self.rpn.pending = [p.to(images[0].device, torch.float32) for p in proposals]
-        self.rpn.sizes = [tuple(img.shape[-2:]) for img in images]
-        try:
-            return super().forward(images, targets)
-        finally:
-            self.rpn.pending = None
+        original = [tuple(img.shape[-2:]) for img in images]
+        boxes = [p.to(images[0].device, torch.float32) for p in proposals]
+        batch, targets = self.transform(images, targets)
+        features = self.backbone(batch.tensors)
+        if isinstance(features, torch.Tensor):
+            features = {"0": features}
+        boxes = self.rpn(boxes, original, batch.image_sizes)
+        detections, losses = self.roi_heads(features, boxes, batch.image_sizes, targets)
+        if self.training:
+            return losses
+        return self.transform.postprocess(detections, batch.image_sizes, original)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from decaf.core.errors import OptionError
 from decaf.core.images import load_image
 from decaf.stylize.nets import AdaINNet, StyleBankNet, TransformNet, channel_stats
 from decaf.zoo.registry import create_model, get_spec
+
+if TYPE_CHECKING:
+    from decaf.train.loop import Counter
 
 TASK = "stylize"
 METHODS = ("fast", "cin", "stylebank", "adain")
@@ -309,7 +312,7 @@ def train_style(
     ``base``: an existing CIN or StyleBank bundle to extend — its network is frozen and only the
     new styles' CIN rows / banks are trained, so the old styles' outputs stay bit-identical.
     """
-    from decaf.train.loop import LoopConfig, Trainer, set_seed
+    from decaf.train.loop import Counter, LoopConfig, Trainer, set_seed
     from decaf.train.schedules import LRPolicy
     from decaf.train.solver import SolverConfig
 
@@ -341,6 +344,7 @@ def train_style(
     else:
         net = build_net(opts.method, len(styles), config)
     n_styles = len(styles)
+    counter = Counter()
     pictures = list(content) if content else offline_photos()
     data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), n_styles)
     if opts.method == "adain":
@@ -349,7 +353,7 @@ def train_style(
         step = _adain_step(loss_fn, style_tensors, opts.size)
     else:
         loss_fn = PerceptualLoss(opts, styles)
-        step = _feedforward_step(loss_fn, opts, old, n_styles)
+        step = _feedforward_step(loss_fn, opts, old, n_styles, counter)
     solver = SolverConfig(
         type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
         weight_decay=0.0,
@@ -359,7 +363,8 @@ def train_style(
                       snapshot_interval=opts.snapshot_interval,
                       out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"),
                       seed=opts.seed, progress=progress)  # fmt: skip
-    trainer = Trainer(net, data, step, solver, loop, collate_fn=_collate)
+    trainer = Trainer(net, data, step, solver, loop, collate_fn=_collate,
+                      stateful={"step_counter": counter})  # fmt: skip
     result = trainer.fit(resume=resume)
     summary = {"iterations": result.iteration, "seconds": round(result.seconds, 1),
                "train": result.train, "interrupted": result.interrupted,
@@ -394,18 +399,19 @@ def _collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch
     return torch.stack(imgs), torch.tensor(idx)
 
 
-def _feedforward_step(loss_fn: PerceptualLoss, opts: FastOptions, old: int, new: int):
+def _feedforward_step(loss_fn: PerceptualLoss, opts: FastOptions, old: int, new: int,
+                      counter: Counter):  # fmt: skip
     """Step for fast / CIN / StyleBank: each picture gets one of the ``new`` styles (indices
     ``old..old+new-1`` of the network). StyleBank alternates ``bank_period`` style steps with
-    one auto-encoder step; with ``old > 0`` it trains only new banks."""
-    counter = {"n": 0}
+    one auto-encoder step; with ``old > 0`` it trains only new banks. ``counter`` is handed to
+    the Trainer as state, so a resumed run keeps the alternation where it was."""
 
     def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, idx = batch
         w = F.one_hot(idx, new).float()
         if isinstance(net, StyleBankNet):
-            counter["n"] += 1
-            if old == 0 and counter["n"] % (opts.bank_period + 1) == 0:
+            counter.n += 1
+            if old == 0 and counter.n % (opts.bank_period + 1) == 0:
                 rec = net(x, None)
                 loss = F.mse_loss(rec, x)
                 return {"loss": loss, "reconstruction": loss.detach()}

@@ -25,7 +25,9 @@ decodes with a trained decoder.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -58,17 +60,36 @@ class CondInstanceNorm(nn.Module):
         self.beta = nn.Parameter(torch.cat([self.beta.data, b.clone()]))
 
 
-class _Tape:
+@dataclass
+class StatsTape:
     """Per-picture statistics of every instance norm (and AdaIN), recorded or replayed.
 
     Tiling a picture changes what each tile's instance norms see, which shows as seams. With
     :func:`shared_statistics` the statistics are recorded once on a preview of the whole picture
     and replayed, in the same order, for every tile, so all tiles are normalised alike.
+
+    One tape belongs to one call: :func:`shared_statistics` makes a new one and installs it in a
+    :class:`contextvars.ContextVar`, which each thread (and each asyncio task) sees on its own,
+    so concurrent tiled stylizations never read each other's statistics.
     """
 
-    mode: str | None = None
-    values: list[tuple[torch.Tensor, torch.Tensor]] = []
-    pos = 0
+    mode: str
+    values: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    pos: int = 0
+
+    def stats(self, x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.mode == "replay":
+            if self.pos >= len(self.values):
+                raise OptionError("replayed statistics do not fit this network")
+            mean, inv = self.values[self.pos]
+            self.pos += 1
+            return mean, inv
+        mean, inv = _own_stats(x, eps)
+        self.values.append((mean, inv))
+        return mean, inv
+
+
+_TAPE: contextvars.ContextVar[StatsTape | None] = contextvars.ContextVar("decaf_tape", default=None)
 
 
 @contextlib.contextmanager
@@ -77,25 +98,23 @@ def shared_statistics(mode: str, values: list | None = None) -> Iterator[list]:
     ``mode="replay"`` uses ``values`` (a recorded list) instead of the input's own."""
     if mode not in ("record", "replay"):
         raise OptionError(f"mode must be record or replay, got {mode!r}")
-    old = (_Tape.mode, _Tape.values, _Tape.pos)
-    _Tape.mode, _Tape.values, _Tape.pos = mode, values if values is not None else [], 0
+    tape = StatsTape(mode, values if values is not None else [])
+    token = _TAPE.set(tape)
     try:
-        yield _Tape.values
+        yield tape.values
     finally:
-        _Tape.mode, _Tape.values, _Tape.pos = old
+        _TAPE.reset(token)
+
+
+def _own_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, unbiased=False)
+    return mean, torch.rsqrt(var + eps)
 
 
 def _stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, 1/std) per picture and channel, through the tape when one is active."""
-    if _Tape.mode == "replay":
-        mean, inv = _Tape.values[_Tape.pos]
-        _Tape.pos += 1
-        return mean, inv
-    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, unbiased=False)
-    inv = torch.rsqrt(var + eps)
-    if _Tape.mode == "record":
-        _Tape.values.append((mean, inv))
-    return mean, inv
+    """(mean, 1/std) per picture and channel, through this call's tape when one is active."""
+    tape = _TAPE.get()
+    return tape.stats(x, eps) if tape is not None else _own_stats(x, eps)
 
 
 def _affine_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,6 +42,28 @@ from decaf.core.errors import DecafError, OptionError
 from decaf.train import distributed
 from decaf.train.sampler import KeyedDataset, ResumableBatchSampler
 from decaf.train.solver import SolverConfig, build_solver
+
+
+class Stateful(Protocol):
+    """What the Trainer keeps in snapshots besides model, optimiser and scheduler."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Counter:
+    """A count a step function keeps (e.g. StyleBank's alternation), saved in snapshots."""
+
+    n: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.n = int(state["n"])
+
 
 StepFn = Callable[[nn.Module, Any], dict[str, torch.Tensor]]
 EvalFn = Callable[[nn.Module], dict[str, float]]
@@ -216,6 +238,9 @@ class Trainer:
     ``train_mode`` is called after ``model.train()`` each time the loop enters training, so a
     task can keep frozen BatchNorm layers in eval mode (a plain ``model.train()`` would undo it).
     ``extra_state`` returns task data stored in each snapshot (e.g. class names).
+    ``stateful`` objects (``state_dict()``/``load_state_dict()``, e.g. a step's schedule
+    counter) are saved in every snapshot and restored on resume, so a resumed run continues
+    their schedule exactly.
     """
 
     def __init__(
@@ -230,6 +255,7 @@ class Trainer:
         train_mode: Callable[[nn.Module], None] | None = None,
         extra_state: Callable[[], dict[str, Any]] | None = None,
         log: Callable[[str], None] | None = None,
+        stateful: dict[str, Stateful] | None = None,
     ) -> None:
         self.world = distributed.setup()
         self.loop = loop
@@ -238,6 +264,7 @@ class Trainer:
         self.evaluate_fn = evaluate
         self.train_mode = train_mode
         self.extra_state = extra_state
+        self.stateful = dict(stateful or {})
         self.log = log if self.world.is_main else None
         if loop.device is not None:
             self.device = torch.device(loop.device)
@@ -311,6 +338,7 @@ class Trainer:
             "identity": self._identity(),
             "solver": plain(asdict(self.solver_config)),
             "extra": self.extra_state() if self.extra_state else {},
+            "stateful": {k: v.state_dict() for k, v in self.stateful.items()},
         }
 
     def save_snapshot(self) -> Path | None:
@@ -342,6 +370,10 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as exc:
             raise DecafError(f"{path}: snapshot does not fit this model/solver: {exc}") from None
         self.scheduler.load_state_dict(state["scheduler"])
+        for name, obj in self.stateful.items():
+            if name not in state.get("stateful", {}):
+                raise OptionError(f"{path}: the snapshot has no state for {name!r}")
+            obj.load_state_dict(state["stateful"][name])
         set_rng_state(state["rng"])
         self.iteration = int(state["iteration"])
         self.epoch, self.batch = int(state["data"]["epoch"]), int(state["data"]["batch"])
