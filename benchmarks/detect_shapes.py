@@ -31,8 +31,9 @@ import torch
 
 from decaf.data.synthetic import shapes
 from decaf.detect.data import DetectionDataset
-from decaf.detect.evaluate import evaluate
-from decaf.detect.train import Detector, DetectorOptions, detect_split, train_detector
+from decaf.detect.evaluate import detect_split, evaluate
+from decaf.detect.predict import Detector
+from decaf.detect.train import DetectorOptions, train_detector
 
 VARIANTS = {
     "plain": {},

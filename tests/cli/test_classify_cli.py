@@ -97,7 +97,7 @@ def _bad_data(tmp: Path) -> dict[str, str]:
         (["classify", "{styles}", "--model", "{notbundle}"], "not a decaf bundle"),
         (["eval", "classifier", "{notbundle}", "{styles}"], "not a decaf bundle"),
         (["data", "mean", "{styles}", "-o", "{tmp}/m.png"], ".npy"),
-        (["data", "synth", "photo-styles", "{styles}"], "not empty"),
+        (["data", "synth", "photo-styles", "-o", "{styles}"], "not empty"),
     ],
 )
 def test_errors_exit_2_and_write_nothing(
@@ -148,7 +148,7 @@ def test_caffe_cli_convert_train_test_time(
         d.mkdir(parents=True)
         for i in range(8):
             Image.fromarray(np.full((10, 10, 3), value + i, np.uint8)).save(d / f"{i}.png")
-    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), str(tmp_path / "db"), "--gray",
+    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), "-o", str(tmp_path / "db"), "--gray",
                  "--resize", "8x8", "--shuffle", "--json"]) == 0  # fmt: skip
     assert _json(capsys)["images"] == 16
     net = """
@@ -233,7 +233,9 @@ def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
         d.mkdir(parents=True)
         for i in range(4):
             Image.fromarray(np.full((6, 6, 3), value + i, np.uint8)).save(d / f"{i}.png")
-    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), str(tmp_path / "db")]) == 0
+    assert (
+        main(["data", "convert", "lmdb", str(tmp_path / "pics"), "-o", str(tmp_path / "db")]) == 0
+    )
     (tmp_path / "net.prototxt").write_text(
         'layer { name: "d" type: "Data" top: "data" top: "label"\n'
         '  data_param { source: "db" batch_size: 4 backend: LMDB } }\n'
@@ -264,7 +266,7 @@ def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
 
 def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "shapes"
-    assert main(["data", "synth", "shapes", str(root), "--count", "8", "--val", "3",
+    assert main(["data", "synth", "shapes", "-o", str(root), "--count", "8", "--val", "3",
                  "--min-size", "64", "--max-size", "72", "--json"]) == 0  # fmt: skip
     assert _json(capsys)["images"] == 8
     bundle = tmp_path / "det.pt"
@@ -272,7 +274,7 @@ def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFi
                  "2", "--min-size", "64", "--max-size", "72", "--anchor-sizes", "8,16,32,64",
                  "--json"]) == 0  # fmt: skip
     assert _json(capsys)["bundle"] == str(bundle)
-    from decaf.detect.train import Detector
+    from decaf.detect.predict import Detector
 
     assert Detector(bundle).model.rpn.anchor_generator.sizes == ((8,), (16,), (32,), (64,))
     assert main(["eval", "detector", str(bundle), str(root), "--json", "--coco"]) == 0
@@ -291,7 +293,7 @@ def test_detector_cli_train_eval_detect(tmp_path: Path, capsys: pytest.CaptureFi
     assert "4 anchor sizes" in capsys.readouterr().err
     assert main(["train", "detector", str(root), "-o", str(bundle), "--epochs", "1",
                  "--minutes", "1"]) == 2  # fmt: skip
-    assert main(["data", "convert", "kitti-to-voc", str(root), str(tmp_path / "k")]) == 2
+    assert main(["data", "convert", "kitti-to-voc", str(root), "-o", str(tmp_path / "k")]) == 2
     assert "label_2" in capsys.readouterr().err and not (tmp_path / "k").exists()
     assert main(["train", "detector", str(tmp_path / "nope"), "-o", str(tmp_path / "x.pt")]) == 2
     assert "ImageSets" in capsys.readouterr().err

@@ -104,8 +104,10 @@ def _iou(a: list[float], b: tuple[int, ...]) -> float:
 
 
 def test_fast_rcnn_scores_given_proposals(tmp_path: Path) -> None:
+    from decaf.detect.evaluate import evaluate_detector
     from decaf.detect.model import build
-    from decaf.detect.train import Detector, DetectorOptions, evaluate_detector, train_detector
+    from decaf.detect.predict import Detector
+    from decaf.detect.train import DetectorOptions, train_detector
 
     torch.manual_seed(0)
     net = build(2, pretrained=False, min_size=128, max_size=128, external_proposals=True).eval()

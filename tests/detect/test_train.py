@@ -11,13 +11,10 @@ from decaf.core.bundle import BundleError
 from decaf.data.folders import DataError
 from decaf.data.synthetic import shapes
 from decaf.detect.data import DetectionDataset
+from decaf.detect.evaluate import evaluate_detector
 from decaf.detect.model import build
-from decaf.detect.train import (
-    Detector,
-    DetectorOptions,
-    evaluate_detector,
-    train_detector,
-)
+from decaf.detect.predict import Detector
+from decaf.detect.train import DetectorOptions, train_detector
 
 
 @pytest.mark.parametrize(("masks", "roi"), [(False, "align"), (False, "pool"), (True, "align")])
@@ -93,3 +90,20 @@ def test_ohem_training_trains_on_b_rois_and_saves_a_plain_bundle(tmp_path: Path)
     assert Detector(tmp_path / "ohem.pt").classes == ["square", "circle", "triangle"]
     with pytest.raises(Exception, match="box heads only"):
         enable_ohem(build(3, masks=True), 8)
+
+
+def test_options_validate_themselves_before_any_network_loads() -> None:
+    """From Python, a bad option is the CLI's clear error, not a silent one-iteration run."""
+    from decaf.core.errors import OptionError
+
+    for bad, match in (({"epochs": -1}, "epochs must be a positive"),
+                       ({"minutes": float("nan")}, "minutes must be a positive"),
+                       ({"epochs": 1, "minutes": 1}, "not both"),
+                       ({"min_size": -5}, "min_size must be"),
+                       ({"min_size": 600, "max_size": 512}, "exceeds max_size"),
+                       ({"base_lr": float("nan")}, "base_lr must be"),
+                       ({"anchor_sizes": (16, 32)}, "4 anchor sizes"),
+                       ({"aspect_ratios": (0.5, -1.0)}, "aspect ratios must be"),
+                       ({"roi": "warp"}, "roi must be")):  # fmt: skip
+        with pytest.raises(OptionError, match=match):
+            DetectorOptions(**bad)

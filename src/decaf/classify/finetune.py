@@ -23,7 +23,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from decaf.classify import model as cmodel
-from decaf.core.bundle import plain
+from decaf.core import checks
+from decaf.core.bundle import check_bundle_dest, plain
+from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.data.folders import ImageDataset, ImageSet, auto_workers, scan, split
 from decaf.data.transforms import eval_transform, train_transform
@@ -63,20 +65,43 @@ class FinetuneOptions:
     clip_gradients: float | None = None
     iter_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"  #: auto (the local GPU when there is one) | cpu | cuda | cuda:N
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        """Checked on construction, so Python users get the CLI's errors before any work."""
         if self.epochs is not None and self.iters is not None:
             raise OptionError("give --epochs or --iters, not both")
-        if self.epochs is not None and self.epochs <= 0:
-            raise OptionError(f"--epochs must be > 0, got {self.epochs}")
-        if self.iters is not None and self.iters <= 0:
-            raise OptionError(f"--iters must be > 0, got {self.iters}")
-        if self.base_lr <= 0 or self.head_lr_mult < 0:
-            raise OptionError("--base-lr must be > 0 and --head-lr-mult ≥ 0")
-        if self.batch < 1:
-            raise OptionError(f"--batch must be ≥ 1, got {self.batch}")
-        if not 0 <= self.label_smoothing < 1:
-            raise OptionError("label smoothing must be in [0, 1)")
+        if self.epochs is not None:
+            checks.positive("--epochs", self.epochs)
+        if self.iters is not None:
+            checks.at_least("--iters", self.iters, 1)
+        checks.positive("--base-lr", self.base_lr)
+        checks.non_negative("--head-lr-mult", self.head_lr_mult)
+        checks.non_negative("--weight-decay", self.weight_decay)
+        checks.in_range("momentum", self.momentum, 0, 0.999)
+        checks.positive("--gamma", self.gamma)
+        checks.at_least("--batch", self.batch, 1)
+        checks.at_least("--iter-size", self.iter_size, 1)
+        if not (0 <= self.label_smoothing < 1):
+            raise OptionError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        checks.in_range("val_fraction", self.val_fraction, 0.01, 0.99)
+        if self.size is not None:
+            checks.at_least("--size", self.size, 16)
+        if self.stepsize is not None:
+            checks.at_least("--stepsize", self.stepsize, 1)
+        if self.clip_gradients is not None:
+            checks.positive("--clip-gradients", self.clip_gradients)
+        for name in ("seed", "test_interval", "snapshot_interval", "display", "warmup_iters"):
+            checks.at_least(name.replace("_", "-"), getattr(self, name), 0)
+        if self.workers is not None:
+            checks.at_least("--workers", self.workers, 0)
+        if self.freeze is not None:
+            checks.at_least("--freeze", self.freeze, -1)
+        check_device_name(self.device)
+
+    def validate(self) -> None:
+        """Construction already checked everything; kept for callers of earlier releases."""
+        self.__post_init__()
 
 
 def classification_step(label_smoothing: float = 0.0) -> Callable[[nn.Module, Any], dict]:
@@ -103,7 +128,9 @@ def validation_fn(
     def evaluate(model: nn.Module) -> dict[str, float]:
         loss = top1 = top5 = 0.0
         n = 0
+        device = next(model.parameters()).device  # the Trainer's: CPU or the rank's GPU
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             logits = model(x.contiguous(memory_format=torch.channels_last))
             loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             top = logits.topk(min(5, logits.shape[-1]), -1).indices
@@ -139,6 +166,7 @@ def finetune(
     resume from.
     """
     options.validate()
+    out = check_bundle_dest(out)
     train_set = train if isinstance(train, ImageSet) else scan(train)
     if val is None:
         train_set, val_set = split(train_set, options.val_fraction, options.seed)
@@ -150,7 +178,6 @@ def finetune(
             f"{train_set.source} has {len(train_set.classes)}"
         )
     workers = auto_workers() if options.workers is None else options.workers
-    out = Path(out)
     run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
     prep = cmodel.preprocessing(options.backbone, options.size)
     set_seed(options.seed)  # the new head's initial weights, too, follow --seed
@@ -187,6 +214,7 @@ def finetune(
         seed=options.seed,
         num_workers=workers,
         progress=progress,
+        device=None if options.device == "auto" else options.device,
     )
     transform = train_transform(prep["input_size"], prep["mean"], prep["std"], options.crop_scale)
     model = model.to(memory_format=torch.channels_last)

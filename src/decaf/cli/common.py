@@ -1,18 +1,61 @@
-"""Shared CLI helpers: one way to print results (text or ``--json``) and errors."""
+"""What every command shares: the command groups, the option declarations, one way to print
+results (text or ``--json``) and errors.
+
+Shared options are declared once here as ``Annotated`` types, so a flag means the same thing
+(and has the same short form) on every command: ``-o`` is always the output, ``-m`` always a
+model bundle, ``-s`` always a style, ``-q`` quiet, ``--json`` one JSON document on stdout.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
 
 from decaf.core.errors import OptionError
 from decaf.core.progress import console, count_progress  # noqa: F401 (re-exported)
 
 __all__ = ["console", "emit", "emit_error", "split_list", "split_pairs", "sigterm_as_interrupt"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def group(help_text: str) -> typer.Typer:
+    """A command group with the CLI's conventions (``-h``, help when called bare)."""
+    return typer.Typer(help=help_text, no_args_is_help=True, context_settings=CONTEXT,
+                       rich_markup_mode=None)  # fmt: skip
+
+
+train_app = group("Train models on the shared engine.")
+eval_app = group("Measure trained models.")
+export_app = group("Export trained networks.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (a GPU when there is one), cpu, cuda or cuda:N.")
+]
+BundleOpt = Annotated[Path, typer.Option("--model", "-m", help="A trained bundle (.pt).")]
+ResumeOpt = Annotated[
+    Path | None, typer.Option(help="A snapshot, or a run folder, to continue from.")
+]
+SnapshotOpt = Annotated[int, typer.Option(help="Snapshot every N updates (0: when stopped).")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+
+
+def bundle_output(path: Path) -> Path:
+    """A bundle to write: a .pt file in an existing folder (checked before any training)."""
+    if path.suffix != ".pt":
+        raise OptionError(f"{path}: a bundle is a .pt file")
+    if not path.parent.is_dir():
+        raise OptionError(f"{path}: the folder {path.parent} does not exist")
+    return path
 
 
 def emit(payload: dict[str, Any], text: str, as_json: bool) -> None:
@@ -87,3 +130,32 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def stop_requested() -> Iterator[Callable[[], bool]]:
+    """Yield ``stop()`` → True once Ctrl-C or SIGTERM arrived; a long job polls it between
+    steps and ends cleanly (keeping its finished work) instead of dying mid-step."""
+    flag = {"now": False}
+
+    def request(_signum: int, _frame: object) -> None:
+        flag["now"] = True
+
+    try:
+        previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not in the main thread: nothing to install
+        previous = {}
+    try:
+        yield lambda: flag["now"]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def table_console() -> Any:
+    """A console for tables on stdout: the terminal's width, or unlimited when piped (rich
+    would otherwise cut every cell to fit 80 columns)."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=10_000, soft_wrap=True)

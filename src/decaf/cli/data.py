@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from decaf.cli.common import count_progress, emit, split_list
+from decaf.cli.common import count_progress, emit, group, split_list
 
-data_app = typer.Typer(help="Datasets: mean images, synthetic sets.", no_args_is_help=True)
-synth_app = typer.Typer(help="Make small offline datasets.", no_args_is_help=True)
+data_app = group("Datasets: mean images, synthetic sets, conversions.")
+synth_app = group("Make small offline datasets.")
 data_app.add_typer(synth_app, name="synth")
-convert_app = typer.Typer(help="Convert datasets between formats.", no_args_is_help=True)
+convert_app = group("Convert datasets between formats.")
 data_app.add_typer(convert_app, name="convert")
 
 
@@ -27,7 +27,12 @@ def mean_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The dataset's mean image, (3, H, W) float32 in 0..255, like Caffe's compute_image_mean."""
+    """The dataset's mean image, (3, H, W) float32 in 0..255, like Caffe's compute_image_mean.
+
+    Example:
+
+      decaf data mean styles/train.txt -o mean.npy
+    """
     from decaf.data.folders import scan
     from decaf.data.mean import check_dest, compute_mean, save_mean
 
@@ -49,7 +54,7 @@ def mean_command(
 @convert_app.command("lmdb")
 def convert_lmdb_command(
     data: Annotated[str, typer.Argument(help="Folder of class folders, or a Caffe list file.")],
-    output: Annotated[Path, typer.Argument(help="LMDB folder to create.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="LMDB folder to create.")],
     resize: Annotated[
         str | None, typer.Option(help="HxW to resize every picture to, e.g. 256x256.")
     ] = None,
@@ -61,7 +66,13 @@ def convert_lmdb_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Pictures → LMDB of Caffe Datum (BGR, CHW bytes), like convert_imageset."""
+    """Pictures → LMDB of Caffe Datum (BGR, CHW bytes), like convert_imageset. Use --shuffle for
+    training data: a class-sorted LMDB makes SGD diverge.
+
+    Example:
+
+      decaf data convert lmdb digits/ -o train_lmdb --resize 28x28 --gray --shuffle
+    """
     from decaf.caffe.data import write_lmdb
     from decaf.core.errors import OptionError
     from decaf.data.folders import scan
@@ -91,13 +102,18 @@ def convert_lmdb_command(
 @convert_app.command("kitti-to-voc")
 def kitti_to_voc_command(
     src: Annotated[Path, typer.Argument(help="KITTI training folder (label_2/, image_2/).")],
-    output: Annotated[Path, typer.Argument(help="VOC layout folder to create.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="VOC layout folder to create.")],
     val: Annotated[float, typer.Option(help="Fraction of pictures for the val split.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """KITTI object labels → Pascal VOC (beyond-"hard" objects become difficult)."""
+    """KITTI object labels → Pascal VOC (beyond-"hard" objects become difficult).
+
+    Example:
+
+      decaf data convert kitti-to-voc kitti/training -o voc/
+    """
     from decaf.data.kitti import kitti_to_voc
 
     with count_progress("convert", not as_json) as update:
@@ -109,7 +125,7 @@ def kitti_to_voc_command(
 
 @synth_app.command("photo-styles")
 def photo_styles_command(
-    output: Annotated[Path, typer.Argument(help="Folder to create.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to create.")],
     per_class: Annotated[int, typer.Option(help="Pictures per look.")] = 30,
     size: Annotated[int, typer.Option(help="Side of each square picture in pixels.")] = 160,
     looks: Annotated[str | None, typer.Option(help="Comma-separated subset of looks.")] = None,
@@ -118,7 +134,12 @@ def photo_styles_command(
     force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Photographic looks (noir, vintage, pastel, hdr, hazy, ...) on scikit-image photos."""
+    """Photographic looks (noir, vintage, pastel, hdr, hazy, ...) on scikit-image photos.
+
+    Example:
+
+      decaf data synth photo-styles -o styles/ --per-class 40
+    """
     from decaf.data.synthetic import LOOKS, photo_styles
 
     chosen = split_list(looks, str, "--looks")
@@ -137,7 +158,7 @@ def photo_styles_command(
 
 @synth_app.command("shapes")
 def shapes_command(
-    output: Annotated[Path, typer.Argument(help="Folder to create.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to create.")],
     count: Annotated[int, typer.Option(help="Pictures in all.")] = 100,
     val: Annotated[int, typer.Option(help="How many of them form the val split.")] = 20,
     min_size: Annotated[int, typer.Option(help="Smallest side in pixels.")] = 128,
@@ -148,7 +169,12 @@ def shapes_command(
     force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Squares, circles and triangles with boxes (and masks): a detection set made offline."""
+    """Squares, circles and triangles with boxes (and masks): a detection set made offline.
+
+    Example:
+
+      decaf data synth shapes -o shapes/ --count 700 --val 200 --masks
+    """
     from decaf.data.synthetic import shapes
 
     with count_progress("synth", not as_json) as update:

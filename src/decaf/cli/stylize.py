@@ -6,18 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from decaf.cli.common import console, emit, sigterm_as_interrupt, split_list, split_pairs
-from decaf.core.errors import OptionError
-from decaf.core.images import image_format_for, save_image
+from decaf.cli.common import JsonOpt, QuietOpt, emit, sigterm_as_interrupt, split_list, split_pairs
+from decaf.core.progress import Bar
 
 
 def _D(name: str) -> str:  # noqa: N802 - reads like the "(default: ...)" it returns
@@ -45,7 +36,12 @@ def stylize_command(
         ),
     ] = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write the picture.")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write the picture (a folder or video for folder or video content).",
+        ),
     ] = Path("stylized.png"),
     style_weights: Annotated[
         str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")
@@ -100,129 +96,79 @@ def stylize_command(
         typer.Option(help="gatys (optimisation) | fast (a trained network) | adain (any style)."),
     ] = "gatys",
     model: Annotated[
-        Path | None, typer.Option(help="fast/adain: a style bundle (default: the built-in one).")
+        Path | None,
+        typer.Option("--model", "-m", help="fast/adain: a style bundle (default: built-in)."),
     ] = None,
     builtin: Annotated[
         str | None, typer.Option(help="A built-in style by name (same as --style NAME).")
     ] = None,
-    alpha: Annotated[float, typer.Option(help="adain: style strength 0..1.")] = 1.0,
+    alpha: Annotated[float | None, typer.Option(help="adain: style strength 0..1 (1).")] = None,
     tile: Annotated[
-        int, typer.Option(help="fast/adain: tile pictures whose long side exceeds this.")
-    ] = 2048,
-    engine: Annotated[str, typer.Option(help="fast: auto | onnx | torch.")] = "auto",
+        int | None, typer.Option(help="fast/adain: tile pictures over this long side (2048).")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="fast/adain: auto | onnx | torch.")] = None,
     smooth: Annotated[
-        float, typer.Option(help="Videos: blend of the flow-warped previous frame, 0..1.")
-    ] = 0.5,
+        float | None, typer.Option(help="fast/adain videos: blend of the previous frame (0.5).")
+    ] = None,
     masks: Annotated[
         str | None, typer.Option(help="adain: one grey mask picture per style, comma-separated.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON record.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> int:
-    """Paint CONTENT in the style of --style: by optimisation (gatys), with a trained network
-    (fast: built-in styles, or --model) or with AdaIN (adain: any style picture). fast/adain
-    also take a folder of pictures or a video as CONTENT."""
+    """Paint CONTENT in the style of --style: by optimisation (gatys, the default), with a
+    trained network (fast: built-in styles, or --model) or with AdaIN (adain: any style
+    picture). fast and adain also take a folder of pictures or a video as CONTENT. Options
+    that do not apply to the chosen method are refused.
+
+    Examples:
+
+      decaf stylize photo.jpg -s painting.jpg -o out.png
+
+      decaf stylize photo.jpg -s a.jpg,mosaic --style-weights 0.7,0.3 -o blend.png
+
+      decaf stylize photos/ --method fast --builtin mosaic -o stylized/
+
+      decaf stylize photo.jpg --method adain -s painting.jpg --alpha 0.8 -o out.png
+    """
     import decaf.stylize as st
 
-    if builtin is not None:
-        style = builtin
-    if method not in ("gatys", "fast", "adain"):
-        raise OptionError(f"unknown method {method!r}; use gatys, fast or adain")
-    if method != "gatys":
-        from decaf.cli.stylize_fast import run_feedforward
-
-        return run_feedforward(
-            content, split_list(style, str, "--style") or [], output, method, model,
-            split_list(style_weights, float, "--style-weights"), alpha, size, preserve_color,
-            tile, engine, smooth, split_list(masks, str, "--masks"), as_json, quiet,
-        )  # fmt: skip
-
-    image_format_for(output)  # refuse a bad output type before any work
-    if not output.parent.is_dir():
-        raise OptionError(f"{output}: the folder {output.parent} does not exist")
     given = {
-        "size": size,
-        "loss": loss,
-        "preserve_color": preserve_color,
-        "init": init,
-        "seed": seed,
-        "backbone": backbone,
-        "weights": str(weights) if weights else None,
-        "content_weight": content_weight,
-        "style_weight": style_weight,
-        "tv_weight": tv_weight,
-        "style_scale": style_scale,
-        "optimizer": optimizer,
-        "lr": lr,
-    }
-    # only what the user set: every default lives in StyleOptions, nowhere else
-    options: dict = {k: v for k, v in given.items() if v is not None}
-    step_list = split_list(steps, int, "--steps")
-    if step_list is not None:
-        options["steps"] = step_list[0] if len(step_list) == 1 else step_list
-    for key, raw, kind in (
-        ("scales", scales, int),
-        ("style_weights", style_weights, float),
-        ("style_layers", style_layers, str),
-        ("content_layers", content_layers, str),
-    ):
-        value = split_list(raw, kind, f"--{key.replace('_', '-')}")
-        if value is not None:
-            options[key] = value
-    for key, raw in (("layer_weights", layer_weights), ("smoothing", smoothing)):
-        pairs = split_pairs(raw, f"--{key.replace('_', '-')}")
-        if pairs is not None:
-            options[key] = pairs
-    styles = split_list(style, str, "--style") or ["swirl"]
-    content_img, style_imgs, opts = st.prepare(content, styles, **options)
-
-    show = not quiet and not as_json
-    with (
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not show,
-            transient=False,
-        ) as bar,
-        sigterm_as_interrupt(),
-    ):
-        task = bar.add_task("loading", total=None, losses="")
+        "size": size, "loss": loss, "preserve_color": preserve_color, "init": init,
+        "seed": seed, "backbone": backbone, "weights": str(weights) if weights else None,
+        "content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight,
+        "style_scale": style_scale, "optimizer": optimizer, "lr": lr, "model": model,
+        "alpha": alpha, "tile": tile, "engine": engine, "smooth": smooth,
+        "steps": _steps(steps), "scales": split_list(scales, int, "--scales"),
+        "style_weights": split_list(style_weights, float, "--style-weights"),
+        "style_layers": split_list(style_layers, str, "--style-layers"),
+        "content_layers": split_list(content_layers, str, "--content-layers"),
+        "layer_weights": split_pairs(layer_weights, "--layer-weights"),
+        "smoothing": split_pairs(smoothing, "--smoothing"),
+        "masks": split_list(masks, str, "--masks"),
+    }  # fmt: skip
+    # only what the user set: every default lives in the library, nowhere else
+    options = {k: v for k, v in given.items() if v is not None}
+    styles = split_list(builtin if builtin is not None else style, str, "--style") or []
+    with Bar("loading", not quiet and not as_json) as bar, sigterm_as_interrupt():
 
         def on_step(p: st.Progress) -> None:
             w, h = p.size
-            text = f"style {p.losses['style']:.3g} content {p.losses['content']:.3g}"
-            bar.update(
-                task,
-                total=p.total,
-                completed=p.done,
-                description=f"scale {p.level + 1}/{p.levels} {w}×{h}",
-                losses=text,
-            )
+            losses = f"style {p.losses['style']:.3g} content {p.losses['content']:.3g}"
+            bar.update(p.done, p.total, losses, f"scale {p.level + 1}/{p.levels} {w}×{h}")
 
-        result = st.stylize_gatys(content_img, style_imgs, opts, callback=on_step)
-    save_image(result.image, output)
-    payload = {
-        "output": str(output),
-        "width": result.image.width,
-        "height": result.image.height,
-        "seconds": round(result.seconds, 2),
-        "iterations": result.iterations,
-        "interrupted": result.interrupted,
-        "losses": result.losses,
-        "backbone": result.options.backbone,
-        "device": result.options.device,
-        "optimizer": result.options.solver(),
-    }
-    state = "interrupted; best result so far saved to" if result.interrupted else "wrote"
-    emit(
-        payload,
-        f"{state} {output} ({result.image.width}×{result.image.height}, "
-        f"{result.seconds:.1f} s, {result.iterations} iterations)",
-        as_json,
-    )
-    return 130 if result.interrupted else 0
+        def on_item(done: int, total: int) -> None:
+            bar.update(done, total, description="pictures" if total else "frames")
+
+        report = st.stylize_to(content, styles, output, method, on_step=on_step,
+                               on_item=on_item, **options)  # fmt: skip
+    emit(report.to_json(), report.text, as_json)
+    return 130 if report.interrupted else 0
+
+
+def _steps(raw: str | None) -> int | list[int] | None:
+    """``--steps``: one number for every level, or one per level."""
+    values = split_list(raw, int, "--steps")
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values

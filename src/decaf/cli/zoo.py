@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from decaf.cli.common import emit
+from decaf.cli.common import emit, group, table_console
 
-zoo_app = typer.Typer(help="Networks by name and their offline weights.", no_args_is_help=True)
+zoo_app = group("Networks by name and their offline weights.")
 
 
 @zoo_app.command("list")
@@ -17,7 +17,12 @@ def list_command(
     pattern: Annotated[str, typer.Argument(help="Shell pattern, e.g. 'efficientnet*'.")] = "*",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List networks: architecture, parameter count, and where weights would come from."""
+    """List networks: architecture, parameter count, and where weights would come from.
+
+    Example:
+
+      decaf zoo list 'efficientnet*'
+    """
     from decaf.zoo.registry import get_spec, list_models, parameter_count, weights_source
 
     rows = []
@@ -48,6 +53,4 @@ def list_command(
             str(r["input_size"]),
             (r["weights"] or "").split(":")[0] or "[yellow]none[/] (--weights FILE)",
         )
-    from rich.console import Console
-
-    Console().print(table)
+    table_console().print(table)

@@ -73,6 +73,13 @@ def plain(x: Any) -> Any:
     return x
 
 
+def check_bundle_dest(dest: str | os.PathLike) -> Path:
+    """Where a bundle will go, checked before training starts (a .pt file, a writable folder)."""
+    from decaf.core.images import writable_file
+
+    return writable_file(dest, (".pt",), "bundle")
+
+
 def save_bundle(payload: dict[str, Any], dest: str | os.PathLike) -> Path:
     """Write a model bundle; ``payload`` needs at least ``task``, ``arch`` and ``state_dict``."""
     for key in ("task", "arch", "state_dict"):

@@ -28,6 +28,9 @@ from decaf.core.errors import ImageError, OptionError
 #: it from the header, before a byte of pixel data is decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
 
+#: What counts as a picture when a folder is searched.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 _SAVE_FORMATS = {
@@ -39,6 +42,30 @@ _SAVE_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
+
+
+def is_picture_file(path: Path) -> bool:
+    """A visible file with a picture extension (hidden files are editor and OS clutter)."""
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and path.name[0] != "."
+
+
+def find_pictures(root: str | os.PathLike) -> list[Path]:
+    """Every picture under the folder ``root``, recursively, in sorted order."""
+    return sorted(p for p in Path(root).rglob("*") if is_picture_file(p))
+
+
+def picture_paths(target: str | os.PathLike) -> list[Path]:
+    """``target`` itself, or the pictures in the folder ``target``; a folder without pictures or
+    a missing path is an :class:`OptionError` naming it."""
+    target = Path(target)
+    if target.is_dir():
+        found = find_pictures(target)
+        if not found:
+            raise OptionError(f"{target}: no pictures in this folder")
+        return found
+    if not target.exists():
+        raise OptionError(f"{target}: no such file or folder")
+    return [target]
 
 
 def _describe(src: object, name: str | None) -> str:
@@ -202,6 +229,23 @@ def _from_array(arr: np.ndarray, label: str) -> Image.Image:
         a = a.astype(np.uint8)
     img = Image.fromarray(np.ascontiguousarray(a))
     return _to_rgb(img, label)
+
+
+def writable_file(dest: str | os.PathLike, suffixes: tuple[str, ...] = (),
+                  what: str = "file") -> Path:  # fmt: skip
+    """``dest`` as a path, checked before any work: its suffix (one of ``suffixes``, when given)
+    and a folder that exists and can be written to. The one place outputs are checked."""
+    dest = Path(dest)
+    if suffixes and dest.suffix.lower() not in suffixes:
+        raise OptionError(f"{dest}: a {what} is a {' or '.join(suffixes)} file")
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise OptionError(f"{dest}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OptionError(f"{dest}: the folder {parent} is not writable")
+    if dest.is_dir():
+        raise OptionError(f"{dest}: is a folder, not a {what}")
+    return dest
 
 
 @contextmanager

@@ -24,9 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from decaf.core.errors import DecafError, ImageError
-from decaf.core.images import load_image
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+from decaf.core.images import find_pictures, load_image
 
 
 def auto_workers() -> int:
@@ -70,6 +68,24 @@ class ImageSet:
     def subset(self, indices: Sequence[int], source: str) -> ImageSet:
         return ImageSet([self.samples[i] for i in indices], self.classes, source, [])
 
+    def aligned_to(self, classes: Sequence[str]) -> ImageSet:
+        """The same pictures with labels that index ``classes`` (a model's), matched by name.
+
+        A list file without ``classes.txt`` names its classes by their digits: those are
+        already indices. A class the model does not know is a :class:`DataError`."""
+        classes = list(classes)
+        if self.classes == classes:
+            return self
+        if all(c.isdigit() for c in self.classes) and len(self.classes) <= len(classes):
+            return ImageSet(self.samples, classes, self.source, self.skipped)
+        unknown = sorted(set(self.classes) - set(classes))
+        if unknown:
+            raise DataError(f"{self.source}: classes {unknown[:5]} are not among the model's "
+                            f"({', '.join(classes)})")  # fmt: skip
+        where = {name: i for i, name in enumerate(classes)}
+        samples = [(p, where[self.classes[label]]) for p, label in self.samples]
+        return ImageSet(samples, classes, self.source, self.skipped)
+
 
 def _header_problem(path: Path) -> str | None:
     """Why ``path`` is not a picture, from its header alone (cheap), or ``None``."""
@@ -85,10 +101,6 @@ def _header_problem(path: Path) -> str | None:
     return None
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and path.name[0] != "."
-
-
 def from_folder(root: str | os.PathLike) -> ImageSet:
     """A folder with one subfolder of pictures per class (class names sorted, as torchvision)."""
     root = Path(root)
@@ -102,7 +114,7 @@ def from_folder(root: str | os.PathLike) -> ImageSet:
     samples: list[tuple[Path, int]] = []
     skipped: list[tuple[Path, str]] = []
     for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).rglob("*") if _is_image(p))
+        files = find_pictures(root / name)
         good = 0
         for path in files:
             problem = _header_problem(path)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from decaf.core.errors import ImageError, OptionError
-from decaf.core.images import atomic_write, load_image
+from decaf.core.images import atomic_write, load_image, writable_file
 from decaf.data.folders import ImageSet
 
 
@@ -56,12 +56,7 @@ def compute_mean(
 
 def check_dest(dest: str | os.PathLike) -> Path:
     """``dest`` as a path, or an :class:`OptionError` if it cannot take a mean (check it early)."""
-    dest = Path(dest)
-    if dest.suffix != ".npy":
-        raise OptionError(f"{dest}: the mean is saved as .npy; name the file *.npy")
-    if not dest.parent.is_dir():
-        raise OptionError(f"{dest}: the folder {dest.parent} does not exist")
-    return dest
+    return writable_file(dest, (".npy",), "mean image")
 
 
 def save_mean(mean: np.ndarray, dest: str | os.PathLike) -> Path:

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from decaf.core.images import load_image
+from decaf.core.tensors import to_tensor
 from decaf.data.annotations import Annotation, Box, read_xml
 from decaf.data.folders import DataError
 
@@ -179,7 +180,7 @@ class DetectionDataset(Dataset):
             pixels = np.asarray(load_image(sample.path))
         except Exception as err:  # noqa: BLE001 - any decoder failure names the file
             raise DataError(f"{sample.path}: cannot read the picture ({err})") from err
-        img = torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1).contiguous()
+        img = to_tensor(pixels)
         keep = [n for n, b in enumerate(sample.annotation.boxes) if not b.difficult]
         boxes = [sample.annotation.boxes[n] for n in keep]
         target: dict[str, torch.Tensor] = {

@@ -15,12 +15,17 @@ ImageNet's 0-based inclusive integers on the way in and out.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from decaf.core.errors import OptionError
+
+if TYPE_CHECKING:
+    from decaf.detect.predict import Detector
 
 
 @dataclass(frozen=True)
@@ -189,3 +194,44 @@ def coco_ap(detections: Iterable[Detection], truths: Iterable[GroundTruth],
         run.accumulate()
         run.summarize()
     return {"AP": float(run.stats[0]), "AP50": float(run.stats[1]), "AP75": float(run.stats[2])}
+
+
+def detect_split(detector: Detector, root: str | os.PathLike, split: str = "val",
+                 fmt: str = "voc") -> tuple[list[Detection], list[GroundTruth]]:  # fmt: skip
+    """Every detection (no score cut) and every ground-truth box of a split, for ``evaluate``."""
+    from decaf.detect.data import DetectionDataset
+
+    data = DetectionDataset(root, split, fmt, classes=detector.classes)
+    truths, dets = [], []
+    for i, sample in enumerate(data.samples):
+        truths += [GroundTruth(sample.key, b.label, b.xyxy, b.difficult)
+                   for b in sample.annotation.boxes]  # fmt: skip
+        img, _ = data[i]
+        pred = detector.predict([img], score_threshold=0.0, keys=[sample.key])[0]
+        for box, label, score in zip(pred["boxes"].tolist(), pred["labels"].tolist(),
+                                     pred["scores"].tolist(), strict=True):  # fmt: skip
+            dets.append(Detection(sample.key, detector.classes[label - 1], score, tuple(box)))
+    if not truths:
+        raise OptionError(f"{root}: the {split} split has no objects to evaluate against")
+    return dets, truths
+
+
+def evaluate_detector(detector: Detector, root: str | os.PathLike, split: str = "val",
+                      fmt: str = "voc", voc07: bool = True) -> dict[str, Any]:  # fmt: skip
+    """VOC AP of ``detector`` on a split (difficult/crowd objects ignored by the protocol)."""
+    dets, truths = detect_split(detector, root, split, fmt)
+    return evaluate(dets, truths, detector.classes, 0.5, voc07)
+
+
+def evaluate_split(bundle: str | os.PathLike, root: str | os.PathLike, split: str = "val",
+                   fmt: str = "voc", proposals: str | None = None, voc07: bool = True,
+                   coco: bool = False, device: str = "cpu") -> dict[str, Any]:  # fmt: skip
+    """``decaf eval detector``: VOC AP (and COCO AP when asked for) of a bundle on a split."""
+    from decaf.detect.predict import Detector
+
+    detector = Detector(bundle, proposals, device)
+    dets, truths = detect_split(detector, root, split, fmt)
+    report = evaluate(dets, truths, detector.classes, 0.5, voc07)
+    if coco:
+        report["coco"] = coco_ap(dets, truths, detector.classes)
+    return report

@@ -14,6 +14,7 @@ import math
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,6 +26,12 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from decaf.core.errors import OptionError
 from decaf.zoo.registry import create_model, get_spec
+
+TASK = "detect"
+PYRAMID_LEVELS = 4  #: three FPN maps and the max-pooled extra level: one anchor size each
+#: The options that shape the network; a bundle's config holds them, so inference rebuilds it.
+ARCH_OPTIONS = ("backbone", "masks", "roi", "min_size", "max_size", "fpn_channels", "head_width",
+                "rois_per_image", "anchor_sizes", "aspect_ratios")  # fmt: skip
 
 
 class ZooFPN(nn.Module):
@@ -89,8 +96,8 @@ def build(
         raise OptionError(f"roi must be align or pool, got {roi!r}")
     spec = get_spec(backbone)
     body = ZooFPN(backbone, pretrained, weights, out_channels=fpn_channels)
-    levels = ["0", "1", "2"]
-    if len(anchor_sizes) != len(levels) + 1:
+    levels = ["0", "1", "2"]  # the FPN's maps; the RPN also sees the max-pooled extra level
+    if len(anchor_sizes) != PYRAMID_LEVELS:
         raise OptionError(f"give {len(levels) + 1} anchor sizes, one per pyramid level")
     anchors = AnchorGenerator(
         sizes=tuple((s,) for s in anchor_sizes),
@@ -146,3 +153,10 @@ class _RoIPool(MultiScaleRoIAlign):
         widest = max(w for _, w in image_shapes)
         scale = 2.0 ** round(math.log2(fmap.shape[-1] / widest))  # the level's stride, e.g. 1/8
         return roi_pool(fmap, proposals, (7, 7), spatial_scale=scale)
+
+
+def from_config(num_classes: int, config: dict[str, Any], pretrained: bool) -> nn.Module:
+    """The network a training config (or a bundle's saved config) describes."""
+    return build(num_classes, pretrained=pretrained,
+                 external_proposals=config.get("proposals") is not None,
+                 **{k: config[k] for k in ARCH_OPTIONS if k in config})  # fmt: skip

@@ -1,4 +1,7 @@
-"""Detection data, training on the shared engine, bundles, prediction and VOC evaluation."""
+"""Training a detector on the shared engine: options, time budgets, the bundle it writes.
+
+Prediction is :mod:`decaf.detect.predict`; evaluation :mod:`decaf.detect.evaluate`.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +16,20 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from decaf.core.bundle import load_bundle, plain, save_bundle
+from decaf.core import checks
+from decaf.core.bundle import check_bundle_dest, plain, save_bundle
+from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.core.images import load_image
 from decaf.core.progress import count_progress
 from decaf.detect import model as dmodel
 from decaf.detect.data import DetectionDataset, collate
-from decaf.detect.evaluate import Detection, GroundTruth, evaluate
-from decaf.detect.proposals import SELECTIVE_SEARCH, ProposalSource
+from decaf.detect.proposals import ProposalSource
 from decaf.train.loop import LoopConfig, Trainer, set_seed
 from decaf.train.schedules import LRPolicy
 from decaf.train.solver import SolverConfig
 
-TASK = "detect"
+TASK = dmodel.TASK
 
 
 def detection_step(net: nn.Module, batch: tuple[list[Any], list[Any]]) -> dict[str, torch.Tensor]:
@@ -63,6 +67,34 @@ class DetectorOptions:
     minutes: float | None = None  # a time budget: sets ``iters`` from a timed trial step
     epochs: float | None = None  # sets ``iters`` from the training set's size
     proposals: str | None = None  # Fast R-CNN: "selective-search" or a proposals file
+    device: str = "auto"  # auto (the local GPU when there is one) | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        """Every check a bad value needs, here, so Python users get the CLI's errors."""
+        for name in ("iters", "batch", "min_size", "max_size", "fpn_channels", "head_width",
+                     "rois_per_image", "ohem_batch"):  # fmt: skip
+            checks.at_least(name, getattr(self, name), 1)
+        for name in ("warmup_iters", "seed", "workers", "display", "snapshot_interval"):
+            checks.at_least(name, getattr(self, name), 0)
+        if self.min_size > self.max_size:
+            raise OptionError(f"min_size {self.min_size} exceeds max_size {self.max_size}")
+        checks.positive("base_lr", self.base_lr)
+        checks.in_range("momentum", self.momentum, 0, 0.999)
+        checks.in_range("weight_decay", self.weight_decay, 0, 0.999)
+        checks.one_of("roi", self.roi, ("align", "pool"))
+        if self.epochs is not None and self.minutes is not None:
+            raise OptionError("give epochs or minutes, not both")
+        for name in ("epochs", "minutes"):
+            if getattr(self, name) is not None:
+                checks.positive(name, getattr(self, name))
+        if len(self.anchor_sizes) != dmodel.PYRAMID_LEVELS or not self.aspect_ratios:
+            raise OptionError(f"give {dmodel.PYRAMID_LEVELS} anchor sizes (one per pyramid "
+                              "level) and at least one aspect ratio")  # fmt: skip
+        for value in (*self.anchor_sizes, *self.aspect_ratios):
+            checks.positive("anchor sizes and aspect ratios", value)
+        if self.ohem_nms is not None:
+            checks.in_range("ohem_nms", self.ohem_nms, 0.01, 1)
+        check_device_name(self.device)
 
 
 def budget_iterations(net: nn.Module, data: Dataset, batch: int, minutes: float,
@@ -86,17 +118,6 @@ def budget_iterations(net: nn.Module, data: Dataset, batch: int, minutes: float,
     return max(1, int(minutes * 60 * 0.92 / statistics.median(times[1:])))
 
 
-_ARCH = ("backbone", "masks", "roi", "min_size", "max_size", "fpn_channels", "head_width",
-         "rois_per_image", "anchor_sizes", "aspect_ratios")  # fmt: skip
-
-
-def _build(num_classes: int, config: dict[str, Any], pretrained: bool) -> nn.Module:
-    """The network a training config (or a bundle's saved config) describes."""
-    return dmodel.build(num_classes, pretrained=pretrained,
-                        external_proposals=config.get("proposals") is not None,
-                        **{k: config[k] for k in _ARCH if k in config})  # fmt: skip
-
-
 def train_detector(
     root: str | os.PathLike,
     out: str | os.PathLike,
@@ -108,12 +129,13 @@ def train_detector(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train a detector with SGD + warm-up + step decay (×0.1 at 75 %); write a bundle."""
+    out = check_bundle_dest(out)
     source = ProposalSource(options.proposals) if options.proposals else None
     data = DetectionDataset(root, split, fmt, flip=True, masks=options.masks, proposals=source)
     if source is not None and source.table is None:
         _precompute(data, source, progress)
     set_seed(options.seed)
-    net = _build(len(data.classes), asdict(options), pretrained=not options.scratch)
+    net = dmodel.from_config(len(data.classes), asdict(options), pretrained=not options.scratch)
     if options.ohem:
         from decaf.detect.ohem import enable_ohem
 
@@ -138,6 +160,7 @@ def train_detector(
         snapshot_interval=options.snapshot_interval,
         out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"), seed=options.seed,
         num_workers=options.workers, progress=progress,
+        device=None if options.device == "auto" else options.device,
         max_seconds=options.minutes * 60 if options.minutes is not None else None,
     )  # fmt: skip
     trainer = Trainer(net, data, detection_step, solver, loop, collate_fn=collate)
@@ -163,65 +186,3 @@ def _precompute(data: DetectionDataset, source: ProposalSource, progress: bool) 
         for n, sample in enumerate(data.samples):
             source(sample.key, np.asarray(load_image(sample.path)))
             step(n + 1, len(data))
-
-
-class Detector:
-    """A trained detector from a bundle: ``predict(images)`` → boxes, labels, scores (and masks).
-
-    A Fast R-CNN bundle needs proposals: from ``proposals`` (a file keyed by image id, or
-    "selective-search"), else selective search, whatever the model was trained with.
-    """
-
-    def __init__(self, bundle_path: str | os.PathLike, proposals: str | None = None) -> None:
-        bundle = load_bundle(bundle_path, task=TASK)
-        cfg = bundle["config"]
-        self.classes = list(bundle["classes"])
-        self.model = _build(len(self.classes), cfg, pretrained=False)
-        self.model.load_state_dict(bundle["state_dict"])
-        self.model.eval()
-        self.external = cfg.get("proposals") is not None
-        self.proposals = ProposalSource(proposals or SELECTIVE_SEARCH) if self.external else None
-
-    @torch.inference_mode()
-    def predict(self, images: list[torch.Tensor], score_threshold: float = 0.05,
-                keys: list[str] | None = None) -> list[dict]:  # fmt: skip
-        """Detections per picture (``images`` in [0, 1], CHW); ``keys`` name the pictures for a
-        proposals file."""
-        if self.proposals is not None:
-            keys = keys or [str(n) for n in range(len(images))]
-            pixels = [(img.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-                      for img in images]  # fmt: skip
-            boxes = [self.proposals(k, p) for k, p in zip(keys, pixels, strict=True)]
-            found = self.model(images, proposals=boxes)
-        else:
-            found = self.model(images)
-        out = []
-        for det in found:
-            keep = det["scores"] >= score_threshold
-            out.append({k: v[keep] for k, v in det.items()})
-        return out
-
-
-def detect_split(detector: Detector, root: str | os.PathLike, split: str = "val",
-                 fmt: str = "voc") -> tuple[list[Detection], list[GroundTruth]]:  # fmt: skip
-    """Every detection (no score cut) and every ground-truth box of a split, for ``evaluate``."""
-    data = DetectionDataset(root, split, fmt, classes=detector.classes)
-    truths, dets = [], []
-    for i, sample in enumerate(data.samples):
-        truths += [GroundTruth(sample.key, b.label, b.xyxy, b.difficult)
-                   for b in sample.annotation.boxes]  # fmt: skip
-        img, _ = data[i]
-        pred = detector.predict([img], score_threshold=0.0, keys=[sample.key])[0]
-        for box, label, score in zip(pred["boxes"].tolist(), pred["labels"].tolist(),
-                                     pred["scores"].tolist(), strict=True):  # fmt: skip
-            dets.append(Detection(sample.key, detector.classes[label - 1], score, tuple(box)))
-    if not truths:
-        raise OptionError(f"{root}: the {split} split has no objects to evaluate against")
-    return dets, truths
-
-
-def evaluate_detector(detector: Detector, root: str | os.PathLike, split: str = "val",
-                      fmt: str = "voc", voc07: bool = True) -> dict[str, Any]:  # fmt: skip
-    """VOC AP of ``detector`` on a split (difficult/crowd objects ignored by the protocol)."""
-    dets, truths = detect_split(detector, root, split, fmt)
-    return evaluate(dets, truths, detector.classes, 0.5, voc07)

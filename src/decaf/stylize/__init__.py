@@ -26,7 +26,6 @@ from decaf.stylize.procedural import BUILTIN_STYLES, builtin_style
 DEFAULT_CONTENT = "chelsea"
 DEFAULT_STYLE = "swirl"
 METHODS = ("gatys", "fast", "adain")
-_STYLIZERS: dict[tuple[str, str | None], Any] = {}  # loaded networks, kept warm per process
 
 
 def resolve_content(src: ImageSource | None) -> Image.Image:
@@ -47,6 +46,13 @@ def resolve_style(src: ImageSource, size: int = 512, seed: int = 0) -> Image.Ima
             f"{src}: no such file, and not a built-in style ({', '.join(sorted(BUILTIN_STYLES))})"
         )
     return load_image(src)
+
+
+def stylize_to(*args: Any, **kwargs: Any) -> Any:
+    """Files to files, as ``decaf stylize`` runs it: see :func:`decaf.stylize.files.stylize_to`."""
+    from decaf.stylize.files import stylize_to as run_files
+
+    return run_files(*args, **kwargs)
 
 
 def _as_list(style: ImageSource | Sequence[ImageSource] | None) -> list[ImageSource]:
@@ -121,12 +127,9 @@ def feedforward(
     **options: Any,
 ) -> Image.Image:
     """The ``fast`` / ``adain`` branch of :func:`stylize` (one loaded network per model)."""
-    from decaf.stylize.apply import FastStylizer
+    from decaf.stylize.files import cached_stylizer
 
-    key = (method, str(model) if model is not None else None)
-    if key not in _STYLIZERS:
-        _STYLIZERS[key] = FastStylizer(model, method)
-    stylizer = _STYLIZERS[key]
+    stylizer = cached_stylizer(str(model) if model is not None else None, method)
     picture = resolve_content(content)
     sources = _as_list(style)
     if method == "adain":
@@ -162,4 +165,5 @@ __all__ = [
     "stylize_gatys",
     "stylize",
     "feedforward",
+    "stylize_to",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from decaf.core.errors import OptionError
+from decaf.core.tensors import to_pil
 from decaf.stylize import color
 from decaf.stylize.fast import load_style_net, picture_tensor, resize_long_side
 from decaf.stylize.nets import (
@@ -58,11 +60,6 @@ def builtin_model(method: str) -> Path:
     return path
 
 
-def _image(x: torch.Tensor) -> Image.Image:
-    arr = x[0].clamp(0, 1).permute(1, 2, 0).numpy()
-    return Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
-
-
 class FastStylizer:
     """A trained style network ready to run: ``stylizer(content, style=...)`` → picture."""
 
@@ -82,6 +79,7 @@ class FastStylizer:
         self.net.to(memory_format=torch.channels_last)
         self.engine = engine
         self._session: Any = None
+        self._session_lock = threading.Lock()  # one session however many threads ask at once
 
     # -- style selection ----------------------------------------------------------------------
     def style_weights(self, style: StyleSpec) -> torch.Tensor:
@@ -105,15 +103,16 @@ class FastStylizer:
                 raise OptionError(f"style {style} out of range: this model has {n}")
             return F.one_hot(torch.tensor([style]), n).float()
         w = torch.tensor([float(v) for v in style])
-        if w.numel() != n or (w < 0).any() or float(w.sum()) <= 0:
+        if w.numel() != n or not bool(torch.isfinite(w).all()) or (w < 0).any() or w.sum() <= 0:
             raise OptionError(f"a blend needs {n} non-negative weights, not all zero")
         return (w / w.sum())[None]
 
     # -- engines ------------------------------------------------------------------------------
     def _onnx(self) -> Any:
         """The network's ONNX Runtime session, opened on first use; None when PyTorch runs it."""
-        if self._session is None:
-            self._session = self._open_session() or False
+        with self._session_lock:
+            if self._session is None:
+                self._session = self._open_session() or False
         return self._session or None
 
     def _open_session(self) -> Any:
@@ -193,7 +192,7 @@ class FastStylizer:
                 y = self._tiled(x, weights, tile)
             else:
                 y = self._run(x, weights)
-            out = _image(y)
+            out = to_pil(y)
         return self._color(out, content, preserve_color)
 
     def _color(self, out: Image.Image, content: Image.Image, how: str | None) -> Image.Image:
@@ -268,10 +267,10 @@ class FastStylizer:
                 if session is not None:
                     feed = {"image": xp.numpy(), "mean": mean.numpy(), "std": std.numpy(),
                             "alpha": np.array([alpha], np.float32)}  # fmt: skip
-                    return _image(torch.from_numpy(session.run(None, feed)[0])[..., :h, :w])
+                    return to_pil(torch.from_numpy(session.run(None, feed)[0])[..., :h, :w])
                 y = _AdaINGraph(net)(xp.contiguous(memory_format=torch.channels_last), mean,
                                      std, torch.tensor([alpha]))  # fmt: skip
-                return _image(y[..., :h, :w])
+                return to_pil(y[..., :h, :w])
             fc = net.encode(xp)
             from decaf.stylize.nets import adain
 
@@ -282,7 +281,7 @@ class FastStylizer:
                 t = t + mt * adain(fc, mean, std)
             t = alpha * t + (1 - alpha) * fc
             y = net.decode(t)[..., :h, :w]
-        return _image(y)
+        return to_pil(y)
 
 
 def _feather(h: int, w: int, top: bool, left: bool, bottom: bool, right: bool) -> torch.Tensor:
@@ -436,3 +435,16 @@ def stylize_video(
         if not done:
             tmp.unlink(missing_ok=True)
     return {"frames": frames, "fps": fps, "stopped": stopped}
+
+
+def export_bundle(model: str | os.PathLike | None, output: str | os.PathLike) -> dict[str, Any]:
+    """``decaf export onnx``: a style bundle (default: the built-in fast one) as an ONNX file,
+    written atomically; returns its styles."""
+    from decaf.core.images import atomic_path, writable_file
+
+    output = writable_file(output, (".onnx",), "ONNX graph")
+    path = Path(model) if model is not None else builtin_model("fast")
+    net, info = load_style_net(path)
+    with atomic_path(output) as tmp:
+        export_onnx(net, tmp)
+    return {"output": str(output), "model": str(path), "styles": info["styles"]}

@@ -20,16 +20,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from decaf.core.bundle import load_bundle, plain, save_bundle
+from decaf.core import checks
+from decaf.core.bundle import check_bundle_dest, load_bundle, plain, save_bundle
 from decaf.core.errors import OptionError
-from decaf.core.images import load_image
+from decaf.core.images import find_pictures, load_image
+from decaf.core.tensors import to_batch, to_tensor
 from decaf.stylize.nets import AdaINNet, StyleBankNet, TransformNet, channel_stats
 from decaf.zoo.registry import create_model, get_spec
 
@@ -69,8 +70,7 @@ class ContentCrops(Dataset):
                  styles: int = 1) -> None:  # fmt: skip
         if not pictures:
             raise OptionError("no content pictures to train on")
-        self.pictures = [torch.from_numpy(np.asarray(p.convert("RGB"), np.float32) / 255)
-                         .permute(2, 0, 1).contiguous() for p in pictures]  # fmt: skip
+        self.pictures = [to_tensor(p) for p in pictures]
         self.size, self.length, self.styles = size, length, styles
 
     def __len__(self) -> int:
@@ -86,14 +86,10 @@ class ContentCrops(Dataset):
 
 def content_folder(root: str | os.PathLike) -> list[Image.Image]:
     """Every readable picture under ``root`` (recursively)."""
-    from decaf.data.folders import IMAGE_EXTENSIONS
-
     root = Path(root)
     if not root.is_dir():
         raise OptionError(f"{root}: not a folder of content pictures")
-    paths = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.name[0] != "."
-    )
+    paths = find_pictures(root)
     if not paths:
         raise OptionError(f"{root}: no pictures found")
     return [load_image(p) for p in paths]
@@ -110,8 +106,7 @@ def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
 
 def picture_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
     """A picture as a (1, 3, H, W) float tensor in [0, 1], optionally resized first."""
-    arr = np.asarray(resize_long_side(img, size).convert("RGB"), np.float32) / 255
-    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
+    return to_batch(resize_long_side(img, size))
 
 
 def batched_gram(f: torch.Tensor) -> torch.Tensor:
@@ -152,7 +147,16 @@ class FastOptions:
     snapshot_interval: int = 0
     styles_names: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
+        """Fail before any network loads (run on construction)."""
+        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
+            (checks.positive if name == "lr" else checks.non_negative)(name, getattr(self, name))
+        for name in ("width", "blocks", "bank_period", "display"):
+            checks.at_least(name, getattr(self, name), 1)
+        checks.at_least("snapshot_interval", self.snapshot_interval, 0)
         if self.method not in METHODS:
             raise OptionError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
@@ -318,6 +322,7 @@ def train_style(
 
     opts = options
     opts.validate()
+    out = check_bundle_dest(out)
     if not styles:
         raise OptionError("give at least one style picture")
     if opts.method == "fast" and len(styles) != 1:
@@ -473,3 +478,21 @@ def load_style_net(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
         raise OptionError(f"{path}: the AdaIN decoder does not fit its network")
     net.eval()
     return net, {"method": method, "styles": list(bundle["classes"]), "config": cfg}
+
+
+def train_style_files(styles: Sequence[str], out: str | os.PathLike, options: FastOptions,
+                      content: str | os.PathLike | None = None,
+                      **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+    """``decaf train style``: style files or built-in names, an optional folder of content
+    pictures, the rest as :func:`train_style`. The style names become the bundle's."""
+    from dataclasses import replace
+
+    from decaf.stylize import resolve_style
+
+    check_bundle_dest(out)
+    if not styles:
+        raise OptionError("give at least one style picture or built-in style name")
+    pictures = [resolve_style(s, size=max(512, options.style_size)) for s in styles]
+    options = replace(options, styles_names=tuple(Path(s).stem for s in styles))
+    photos = content_folder(content) if content is not None else None
+    return train_style(pictures, out, options, photos, **kwargs)

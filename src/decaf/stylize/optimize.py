@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from decaf.core.errors import OptionError
+from decaf.core.tensors import batch_to_float_array, float_array_to_batch
 from decaf.stylize import color
 from decaf.stylize.features import FeatureExtractor
 from decaf.stylize.losses import StyleLoss, content_loss, make_style_loss, total_variation
@@ -129,8 +130,11 @@ class StyleOptions:
         """The optimiser actually used (resolving the per-loss default)."""
         return self.optimizer or LOSS_DEFAULTS[self.loss].optimizer
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Fail before any model loads."""
+        """Fail before any model loads (run on construction, and again after edits)."""
         make_style_loss(self.loss)  # first: the per-loss defaults below are keyed by it
         if not 32 <= self.size <= 4096:
             raise OptionError(f"size must be in 32..4096 pixels, got {self.size}")
@@ -197,7 +201,8 @@ class StyleOptions:
         if n_styles < 1:
             raise OptionError("at least one style image is needed")
         blend = list(self.style_weights) if self.style_weights else [1.0] * n_styles
-        if len(blend) != n_styles or any(w < 0 for w in blend) or sum(blend) <= 0:
+        finite = all(isinstance(w, int | float) and math.isfinite(w) and w >= 0 for w in blend)
+        if len(blend) != n_styles or not finite or sum(blend) <= 0:
             raise OptionError(
                 f"style_weights needs {n_styles} non-negative numbers with a positive sum, "
                 f"got {blend}"
@@ -229,19 +234,6 @@ class StyleResult:
     options: StyleOptions
 
 
-def _to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
-    return (
-        torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
-        .permute(2, 0, 1)[None]
-        .contiguous()
-        .to(device)
-    )
-
-
-def _to_array(x: torch.Tensor) -> np.ndarray:
-    return x[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float64)
-
-
 def _resize_to(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """Lanczos resize of a float [0, 1] picture (through 8-bit, like any decoded image)."""
     pil = Image.fromarray(np.clip(np.round(img * 255), 0, 255).astype(np.uint8))
@@ -259,11 +251,11 @@ class _Best:
 
     def __init__(self, x: torch.Tensor) -> None:
         self.loss = math.inf
-        self.image = _to_array(x)
+        self.image = batch_to_float_array(x)
 
     def offer(self, loss: float, x: torch.Tensor) -> None:
         if math.isfinite(loss) and loss < self.loss:
-            self.loss, self.image = loss, _to_array(x)
+            self.loss, self.image = loss, batch_to_float_array(x)
 
 
 def _as_array(img: Image.Image) -> np.ndarray:
@@ -495,7 +487,7 @@ def stylize_gatys(
                     start_img = rng.uniform(0.0, 1.0, c_img.shape)
                 else:
                     start_img = _resize_to(style_arrays[0], w, h)
-                x = _to_tensor(start_img, opts.device)
+                x = float_array_to_batch(start_img, opts.device)
             else:  # the previous level's best picture, upsampled
                 x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
             x = x.clamp(0, 1).contiguous()
@@ -507,9 +499,9 @@ def stylize_gatys(
                 style_layers,
                 content_layers,
                 blend,
-                content=_to_tensor(c_img, opts.device),
+                content=float_array_to_batch(c_img, opts.device),
                 styles=[
-                    _to_tensor(
+                    float_array_to_batch(
                         _resize(s, max(16, round(long_side * opts.style_scale))), opts.device
                     )
                     for s in style_arrays
@@ -517,7 +509,7 @@ def stylize_gatys(
                 start=x,
             )
             _optimize_level(objective, x, n_steps, opts, best, counter, level)
-            x = _to_tensor(best.image, opts.device)
+            x = float_array_to_batch(best.image, opts.device)
     except KeyboardInterrupt:
         interrupted = True
 

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from decaf.core.bundle import SNAPSHOT_FORMAT, load_checked, plain, save_checked
 from decaf.core.errors import DecafError, OptionError
+from decaf.core.progress import Bar
 from decaf.train import distributed
 from decaf.train.sampler import KeyedDataset, ResumableBatchSampler
 from decaf.train.solver import SolverConfig, build_solver
@@ -505,52 +506,12 @@ def latest_snapshot(src: str | Path) -> Path:
     return path
 
 
-class _Bar:
-    """A rich progress bar showing iteration, loss and learning rate (no-op when disabled)."""
+class _Bar(Bar):
+    """The shared progress bar, showing iteration, loss and learning rate."""
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self.enabled = enabled
-        self.total, self.done = total, done
-        self._progress = None
-        self._task = None
+        super().__init__("train", enabled, total, done)
 
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            from decaf.core.progress import console
-
-            self._progress = Progress(
-                TextColumn("train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(
-                "train", total=self.total, completed=self.done, info=""
-            )
-        return self
-
-    def update(self, iteration: int, values: dict[str, float] | None) -> None:
-        if self._progress is None:
-            return
-        if values is None:
-            self._progress.update(self._task, completed=iteration)
-            return
-        info = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
-        self._progress.update(self._task, completed=iteration, info=info)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
+    def update(self, iteration: int, values: dict[str, float] | None = None) -> None:  # type: ignore[override]
+        info = None if values is None else "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+        super().update(iteration, info=info)
