@@ -40,7 +40,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "styles"
         steps = [
-            ["data", "synth", "photo-styles", "-o", str(data), "--per-class", "40", "--size", "128"],
+            ["data", "synth", "photo-styles", "-o", str(data), "--per-class", "40",
+             "--size", "128"],
             ["train", "classifier", str(data / "train.txt"), "--val", str(data / "val.txt"),
              "--size", "128", "--epochs", "3", "--batch", "16", "--workers", "0",
              "-o", f"{tmp}/styles.pt"],

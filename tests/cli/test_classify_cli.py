@@ -148,8 +148,8 @@ def test_caffe_cli_convert_train_test_time(
         d.mkdir(parents=True)
         for i in range(8):
             Image.fromarray(np.full((10, 10, 3), value + i, np.uint8)).save(d / f"{i}.png")
-    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), "-o", str(tmp_path / "db"), "--gray",
-                 "--resize", "8x8", "--shuffle", "--json"]) == 0  # fmt: skip
+    assert main(["data", "convert", "lmdb", str(tmp_path / "pics"), "-o", str(tmp_path / "db"),
+                 "--gray", "--resize", "8x8", "--shuffle", "--json"]) == 0  # fmt: skip
     assert _json(capsys)["images"] == 16
     net = """
     layer { name: "d" type: "Data" top: "data" top: "label" transform_param { scale: 0.004 }
