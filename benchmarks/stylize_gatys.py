@@ -88,13 +88,11 @@ class Judge:
     """Scores pictures with a network the optimiser did not use."""
 
     def __init__(self, backbone: str) -> None:
-        from decaf.stylize.features import FeatureExtractor
-        from decaf.zoo.registry import create_model, get_spec
+        from decaf.zoo.encoder import Encoder
 
-        spec = get_spec(backbone)
         layers = sorted(set(JUDGE_STYLE_LAYERS) | set(JUDGE_CONTENT_LAYERS))
         self.name = backbone
-        self.ext = FeatureExtractor(create_model(backbone), layers, spec.mean, spec.std)
+        self.ext = Encoder(backbone, layers)
 
     @torch.no_grad()
     def feats(self, img: Image.Image, long_side: int) -> dict[str, torch.Tensor]:

@@ -155,16 +155,14 @@ def test_public_api_is_callable_module():
 def test_convergence_moves_style_statistics_toward_the_painting():
     """A full-length 256 px run: style error judged by Lite2 (not the optimiser's network) drops
     far below the content photo's own."""
-    from decaf.stylize.features import FeatureExtractor
     from decaf.stylize.losses import gram, relative_sq_error
-    from decaf.zoo.registry import create_model, get_spec
+    from decaf.zoo.encoder import Encoder
 
     style = builtin_style("swirl", 256)
     photo = st.resolve_content("astronaut")
     out = decaf.stylize(photo, style, size=256, steps=[120, 80], scales=[128, 256])
-    spec = get_spec("efficientnet_lite2")
     layers = ["blocks.1", "blocks.2", "blocks.3", "blocks.4"]
-    judge = FeatureExtractor(create_model("efficientnet_lite2"), layers, spec.mean, spec.std)
+    judge = Encoder("efficientnet_lite2", layers)
 
     def dist(img):
         f = {k: v for k, v in judge(_tensor(img.resize((256, 256)))).items()}

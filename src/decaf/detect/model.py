@@ -25,6 +25,7 @@ from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from decaf.core.errors import OptionError
+from decaf.zoo.encoder import Encoder
 from decaf.zoo.registry import create_model, get_spec
 
 TASK = "detect"
@@ -35,7 +36,8 @@ ARCH_OPTIONS = ("backbone", "masks", "roi", "min_size", "max_size", "fpn_channel
 
 
 class ZooFPN(nn.Module):
-    """Zoo backbone stages + FPN → ``OrderedDict`` of 256-channel maps ('0', '1', ..., 'pool')."""
+    """Zoo backbone stages (the one :class:`~decaf.zoo.encoder.Encoder`, at timm's
+    ``feature_info`` stages ``out_indices``) + FPN → ``OrderedDict`` of maps ('0', ..., 'pool')."""
 
     def __init__(
         self,
@@ -47,21 +49,28 @@ class ZooFPN(nn.Module):
     ) -> None:
         super().__init__()
         from timm.layers import freeze_batch_norm_2d
-        from timm.models._features import FeatureListNet
 
         net = create_model(backbone, pretrained=pretrained, weights=weights)
-        body = FeatureListNet(net, out_indices=tuple(out_indices), flatten_sequential=True)
-        # detection batches are small: keep the backbone's BatchNorm statistics and affine
-        # terms fixed (torchvision and detectron2 do the same with FrozenBatchNorm)
-        self.body = freeze_batch_norm_2d(body) if pretrained or weights else body
-        self.fpn = FeaturePyramidNetwork(
-            self.body.feature_info.channels(), out_channels, extra_blocks=LastLevelMaxPool()
-        )
+        stages = [f["module"] for f in net.feature_info]
+        try:
+            layers = [stages[i] for i in out_indices]
+        except IndexError:
+            raise OptionError(f"{backbone} has {len(stages)} feature stages, not "
+                              f"{max(out_indices) + 1}") from None  # fmt: skip
+        # the detector's transform normalises (before padding the batch), so the encoder must
+        # not; its weights train with the heads
+        self.body = Encoder(net, layers, normalize=False, frozen=False, channels_last=False)
+        if pretrained or weights:
+            # detection batches are small: keep the backbone's BatchNorm statistics and affine
+            # terms fixed (torchvision and detectron2 do the same with FrozenBatchNorm)
+            self.body.body = freeze_batch_norm_2d(self.body.body)
+        channels = [net.feature_info[i]["num_chs"] for i in out_indices]
+        self.fpn = FeaturePyramidNetwork(channels, out_channels, extra_blocks=LastLevelMaxPool())
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         feats = self.body(x)
-        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(feats)))
+        return self.fpn(OrderedDict((str(i), feats[n]) for i, n in enumerate(self.body.layers)))
 
 
 def build(

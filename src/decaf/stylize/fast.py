@@ -32,7 +32,7 @@ from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
 from decaf.core.tensors import to_batch, to_tensor
 from decaf.stylize.nets import AdaINNet, StyleBankNet, TransformNet, channel_stats
-from decaf.zoo.registry import create_model, get_spec
+from decaf.zoo.encoder import Encoder, stage_names
 
 if TYPE_CHECKING:
     from decaf.train.loop import Counter
@@ -163,61 +163,6 @@ class FastOptions:
             raise OptionError("need iters ≥ 1, batch ≥ 1 and sizes ≥ 32")
 
 
-class _Normalize(nn.Module):
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
-class StagedEncoder(nn.Module):
-    """A zoo network's prefix as stages (input normalisation inside): ``forward`` → last stage,
-    ``stages(x)`` → every stage's output. EfficientNet-style nets: stem, blocks.0, ..."""
-
-    def __init__(self, backbone: str, until: str, pretrained: bool = True) -> None:
-        super().__init__()
-        spec = get_spec(backbone)
-        model = create_model(backbone, pretrained=pretrained)
-        if not hasattr(model, "blocks") or not until.startswith("blocks."):
-            raise OptionError(
-                f"an AdaIN encoder needs an EfficientNet-style network, not {backbone}"
-            )
-        last = int(until.split(".")[1])
-        self.names = ["conv_stem"] + [f"blocks.{k}" for k in range(last + 1)]
-        self.stages = nn.ModuleList(
-            [nn.Sequential(_Normalize(spec.mean, spec.std), model.conv_stem, model.bn1)]
-            + [model.blocks[k] for k in range(last + 1)]
-        )
-        self.channels = model.blocks[last][-1].conv_pwl.out_channels
-        self.stride = 2 ** (1 + sum(1 for k in range(last + 1) if _downsamples(model.blocks[k])))
-        self.eval()
-        for p in self.parameters():
-            p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> StagedEncoder:  # frozen: BatchNorm stays in eval
-        return super().train(False)
-
-    def all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for stage in self.stages:
-            x = stage(x)
-        return x
-
-
-def _downsamples(block: nn.Module) -> bool:
-    return any(getattr(m, "stride", (1,))[0] == 2 for m in block.modules()
-               if isinstance(m, nn.Conv2d))  # fmt: skip
-
-
 def build_net(
     method: str, styles: int, config: dict[str, Any], pretrained: bool = True
 ) -> nn.Module:
@@ -227,22 +172,22 @@ def build_net(
     if method == "stylebank":
         return StyleBankNet(styles, config.get("width", 16))
     if method == "adain":
-        enc = StagedEncoder(config.get("backbone", "efficientnet_lite0"),
-                            config.get("adain_layer", "blocks.2"), pretrained)  # fmt: skip
-        return AdaINNet(enc, enc.channels, enc.stride, width=config.get("decoder_width", 16))
+        backbone = config.get("backbone", "efficientnet_lite0")
+        stages = stage_names(backbone, config.get("adain_layer", "blocks.2"))
+        enc = Encoder(backbone, stages, pretrained=pretrained)
+        channels, stride = enc.shapes()[stages[-1]]
+        return AdaINNet(enc, channels, stride, width=config.get("decoder_width", 16))
     raise OptionError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
 
 
 class PerceptualLoss(nn.Module):
     """Gram style loss (targets per style) + feature content loss + total variation."""
 
-    def __init__(self, opts: FastOptions, styles: Sequence[Image.Image]) -> None:
+    def __init__(self, opts: FastOptions, styles: Sequence[Image.Image],
+                 pretrained: bool = True) -> None:  # fmt: skip
         super().__init__()
-        from decaf.stylize.features import FeatureExtractor
-
-        spec = get_spec(opts.backbone)
         layers = list(dict.fromkeys([*opts.style_layers, *opts.content_layers]))
-        self.ext = FeatureExtractor(create_model(opts.backbone), layers, spec.mean, spec.std)
+        self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
         self.opts = opts
         with torch.no_grad():
             feats = [self.ext(picture_tensor(s, opts.style_size)) for s in styles]
@@ -280,16 +225,16 @@ class AdaINLoss(nn.Module):
 
     def forward(self, net: AdaINNet, content: torch.Tensor, style: torch.Tensor
                 ) -> dict[str, torch.Tensor]:  # fmt: skip
-        enc: StagedEncoder = net.encoder  # type: ignore[assignment]
+        enc: Encoder = net.encoder  # type: ignore[assignment]
         with torch.no_grad():
-            fs = enc.all(style)
-            fc = enc(content)
+            fs = enc.stages(style)
+            fc = net.encode(content)
             mean, std = channel_stats(fs[-1])
             from decaf.stylize.nets import adain
 
             t = adain(fc, mean, std)
         out = net.decode(t)
-        fo = enc.all(out)
+        fo = enc.stages(out)
         cont = _relative(fo[-1], t)
         terms = []
         for a, b in zip(fo, fs, strict=True):
@@ -310,8 +255,12 @@ def train_style(
     run_dir: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
     progress: bool = False,
+    pretrained: bool = True,
 ) -> dict[str, Any]:
     """Train a style network on ``styles`` and write a bundle to ``out``.
+
+    ``pretrained=False`` gives the loss network (and AdaIN's encoder) random weights: for tests
+    and for backbones whose ImageNet weights are not on this machine.
 
     ``base``: an existing CIN or StyleBank bundle to extend — its network is frozen and only the
     new styles' CIN rows / banks are trained, so the old styles' outputs stay bit-identical.
@@ -347,7 +296,7 @@ def train_style(
         for p in _new_style_params(net, old):
             p.requires_grad_(True)
     else:
-        net = build_net(opts.method, len(styles), config)
+        net = build_net(opts.method, len(styles), config, pretrained)
     n_styles = len(styles)
     counter = Counter()
     pictures = list(content) if content else offline_photos()
@@ -357,7 +306,7 @@ def train_style(
         style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
         step = _adain_step(loss_fn, style_tensors, opts.size)
     else:
-        loss_fn = PerceptualLoss(opts, styles)
+        loss_fn = PerceptualLoss(opts, styles, pretrained)
         step = _feedforward_step(loss_fn, opts, old, n_styles, counter)
     solver = SolverConfig(
         type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
@@ -468,11 +417,12 @@ def _random_crop(img: torch.Tensor, size: int, smallest: float = 0.3) -> torch.T
                          align_corners=False)  # fmt: skip
 
 
-def load_style_net(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+def load_style_net(path: str | os.PathLike,
+                   pretrained: bool = True) -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
     """A style bundle's network (eval mode) and its info: method, styles, config."""
     bundle = load_bundle(path, task=TASK)
     method, cfg = bundle["arch"], bundle["config"]
-    net = build_net(method, int(cfg["styles"]), cfg)
+    net = build_net(method, int(cfg["styles"]), cfg, pretrained)
     missing, unexpected = net.load_state_dict(bundle["state_dict"], strict=method != "adain")
     if method == "adain" and (unexpected or any(not k.startswith("encoder.") for k in missing)):
         raise OptionError(f"{path}: the AdaIN decoder does not fit its network")

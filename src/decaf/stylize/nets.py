@@ -346,7 +346,10 @@ class AdaINNet(nn.Module):
         self.decoder = nn.Sequential(*layers)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        """The encoder's last layer (an :class:`~decaf.zoo.encoder.Encoder` returns a dict of
+        its stages; a plain module, its output)."""
+        out = self.encoder(x)
+        return out[self.encoder.layers[-1]] if isinstance(out, dict) else out
 
     def decode(self, t: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(t))

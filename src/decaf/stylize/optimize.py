@@ -24,8 +24,8 @@ from PIL import Image
 from decaf.core.errors import OptionError
 from decaf.core.tensors import batch_to_float_array, float_array_to_batch
 from decaf.stylize import color
-from decaf.stylize.features import FeatureExtractor
 from decaf.stylize.losses import StyleLoss, content_loss, make_style_loss, total_variation
+from decaf.zoo.encoder import Encoder
 
 #: Defaults measured with ``benchmarks/stylize_gatys.py`` for the offline EfficientNet-Lite0
 #: weights (see docs/stylize.md for the sweep that chose them).
@@ -278,16 +278,11 @@ def _make_optimizer(opts: StyleOptions, x: torch.Tensor) -> torch.optim.Optimize
     return torch.optim.Adam([x], lr=opts.lr or LOSS_DEFAULTS[opts.loss].adam_lr)
 
 
-def build_extractor(opts: StyleOptions) -> tuple[FeatureExtractor, list[str], list[str]]:
+def build_extractor(opts: StyleOptions) -> tuple[Encoder, list[str], list[str]]:
     """The loss network for ``opts``: backbone from the zoo, layers defaulted by family."""
-    from decaf.zoo.registry import create_model, get_spec
-
-    spec = get_spec(opts.backbone)
     style_layers, content_layers = opts.layers()
-    model = create_model(opts.backbone, weights=opts.weights)
-    ext = FeatureExtractor(
-        model, style_layers + content_layers, spec.mean, spec.std, opts.smoothing
-    )
+    ext = Encoder(opts.backbone, style_layers + content_layers, weights=opts.weights,
+                  smoothing=opts.smoothing)  # fmt: skip
     return ext.to(opts.device), style_layers, content_layers
 
 
@@ -331,7 +326,7 @@ def _reflect_pad(x: torch.Tensor, fraction: float) -> torch.Tensor:
 class _Objective:
     """The weighted loss at one pyramid level, its targets computed once."""
 
-    ext: FeatureExtractor
+    ext: Encoder
     opts: StyleOptions
     style_loss: StyleLoss
     style_layers: list[str]
@@ -344,7 +339,7 @@ class _Objective:
     @torch.no_grad()
     def build(
         cls,
-        ext: FeatureExtractor,
+        ext: Encoder,
         opts: StyleOptions,
         style_loss: StyleLoss,
         style_layers: list[str],
@@ -442,7 +437,7 @@ def stylize_gatys(
     options: StyleOptions | None = None,
     *,
     callback: Callable[[Progress], None] | None = None,
-    extractor: tuple[FeatureExtractor, list[str], list[str]] | None = None,
+    extractor: tuple[Encoder, list[str], list[str]] | None = None,
 ) -> StyleResult:
     """Optimise a picture with ``content``'s layout in the style of ``styles`` (blended).
 
