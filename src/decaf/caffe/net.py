@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,26 @@ def _module_key(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name) or "_"
 
 
+@dataclass
+class _Build:
+    """What building a net keeps track of: each blob's shape and an example value (run through
+    the layers so later layers learn their bottoms' shapes), producers and consumers."""
+
+    given: dict[str, tuple[int, ...]]
+    base: Path | None
+    allow_python: bool
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    example: dict[str, torch.Tensor] = field(default_factory=dict)
+    produced: list[str] = field(default_factory=list)
+    consumed: set[str] = field(default_factory=set)
+    owners: dict[str, tuple[Any, int]] = field(default_factory=dict)
+
+    def produce(self, top: str, value: torch.Tensor) -> None:
+        self.shapes[top] = tuple(value.shape)
+        self.example[top] = value
+        self.produced.append(top)
+
+
 class CaffeNet(nn.Module):
     """A Caffe net as a torch module. ``forward(**blobs)`` → ``{output name: tensor}``."""
 
@@ -108,106 +129,112 @@ class CaffeNet(nn.Module):
         self.layers = nn.ModuleDict()
         self.order: list[tuple[str, Any]] = []  # (module key, LayerParameter)
         self.inputs: list[str] = []
-        shapes: dict[str, tuple[int, ...]] = {}
-        given = dict(input_shapes or {})
-        consumed: set[str] = set()
-        produced: list[str] = []
-        owners: dict[str, tuple[CaffeLayer, int]] = {}
         self.mults: dict[str, tuple[float, float]] = {}
-        example: dict[str, torch.Tensor] = {}
+        build = _Build(dict(input_shapes or {}), Path(base) if base is not None else None,
+                       allow_python)  # fmt: skip
         for lp in self.layer_params:
-            if lp.type in SOURCE_TYPES and not all(t in given for t in lp.top):
-                data = _source_layer(lp, phase, Path(base) if base is not None else None)
-                key = self._key(lp.name)
-                self.layers[key] = data
-                self.order.append((key, lp))
-                for top, shape in zip(lp.top, data.shapes, strict=False):
-                    shapes[top] = shape
-                    example[top] = torch.zeros(shape)
-                    produced.append(top)
-                continue
-            if lp.type == "Input" or lp.type in DATA_TYPES:
-                dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []
-                if lp.type == "MemoryData":  # fed by the caller: net.set_input_arrays / forward
-                    m = lp.memory_data_param
-                    dims = [[m.batch_size, m.channels, m.height, m.width], [m.batch_size]]
-                for i, top in enumerate(lp.top):
-                    if top in given:
-                        shape = tuple(given[top])
-                    elif dims and (len(dims) == 1 or i < len(dims)):
-                        # one shape serves every top (InputLayer's num_shape == 1 rule)
-                        shape = tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]))
-                    else:
-                        raise CaffeLayerError(
-                            f"{lp.name}: {lp.type} has no shape of its own; give the shape of "
-                            f"{top!r} (input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
-                        )
-                    shapes[top] = shape
-                    example[top] = torch.zeros(shape)
-                    self.inputs.append(top)
-                    produced.append(top)
-                continue
-            if lp.type == "HDF5Output":
+            if lp.type in SOURCE_TYPES and not all(t in build.given for t in lp.top):
+                self._add_source(lp, build)
+            elif lp.type == "Input" or lp.type in DATA_TYPES:
+                self._add_input(lp, build)
+            elif lp.type == "HDF5Output":
                 from decaf.caffe.data import HDF5OutputLayer
 
-                out_layer = HDF5OutputLayer(lp, [shapes[b] for b in lp.bottom], phase,
-                                            Path(base) if base is not None else None)  # fmt: skip
-                key = self._key(lp.name)
-                self.layers[key] = out_layer
-                self.order.append((key, lp))
-                consumed.update(lp.bottom)
-                continue
-            missing = [b for b in lp.bottom if b not in shapes]
-            if missing:
-                raise CaffeLayerError(f"{lp.name}: unknown bottom blob(s) {missing}")
-            bottom_shapes = [shapes[b] for b in lp.bottom]
-            if lp.type == "Python":
-                if not allow_python:
-                    raise CaffeLayerError(
-                        f"{lp.name}: Python layers run arbitrary code from "
-                        f"{lp.python_param.module!r}; allow them explicitly "
-                        "(--allow-python-layers, or allow_python=True)"
-                    )
-                from decaf.caffe.python_layer import PythonLayer
-
-                layer: CaffeLayer = PythonLayer(
-                    lp, bottom_shapes, phase, Path(base) if base is not None else None
-                )
+                layer = HDF5OutputLayer(lp, [build.shapes[b] for b in lp.bottom], phase,
+                                        build.base)  # fmt: skip
+                self._register(lp, layer)
+                build.consumed.update(lp.bottom)
             else:
-                cls = LAYERS.get(lp.type)
-                if cls is None:
-                    raise CaffeLayerError(f"{lp.name}: layer type {lp.type!r} is not supported")
-                layer = cls(lp, bottom_shapes, lp.phase if lp.HasField("phase") else phase)
-                self._fill(layer, lp)
-            key = self._key(lp.name)
-            for i, blob in enumerate(layer.blobs):
-                spec = lp.param[i] if i < len(lp.param) else caffe_pb2.ParamSpec()
-                if spec.name:
-                    if spec.name in owners:
-                        owner, j = owners[spec.name]
-                        if owner.blobs[j].numel() != blob.numel():
-                            raise CaffeLayerError(
-                                f"{lp.name}: shared param {spec.name!r} has another size"
-                            )
-                        layer.blobs[i] = owner.blobs[j]
-                        continue
-                    owners[spec.name] = (layer, i)
-                if layer.type == "BatchNorm":
-                    continue
-                self.mults[f"{key}.blobs.{i}"] = (spec.lr_mult, spec.decay_mult)
-            self.layers[key] = layer
-            self.order.append((key, lp))
-            with torch.no_grad():
-                outs = layer(*[example[b] for b in lp.bottom])
-            for top, value in zip(lp.top, outs, strict=False):
-                shapes[top] = tuple(value.shape)
-                example[top] = value
-                produced.append(top)
-            consumed.update(b for b in lp.bottom if b not in lp.top)
-        self.blob_shapes = shapes
+                self._add_layer(lp, build)
+        self.blob_shapes = build.shapes
         seen: set[str] = set()
-        self.outputs = [b for b in produced if b not in consumed and not (b in seen or seen.add(b))]
+        self.outputs = [b for b in build.produced
+                        if b not in build.consumed and not (b in seen or seen.add(b))]  # fmt: skip
         self.blob_values: dict[str, torch.Tensor] = {}
+
+    def _register(self, lp: Any, layer: nn.Module) -> str:
+        key = self._key(lp.name)
+        self.layers[key] = layer
+        self.order.append((key, lp))
+        return key
+
+    def _add_source(self, lp: Any, build: _Build) -> None:
+        """A layer that reads its own data (LMDB, images, HDF5, dummy data)."""
+        data = _source_layer(lp, self.phase, build.base)
+        self._register(lp, data)
+        for top, shape in zip(lp.top, data.shapes, strict=False):
+            build.produce(top, torch.zeros(shape))
+
+    def _add_input(self, lp: Any, build: _Build) -> None:
+        """Input / MemoryData / a source the caller feeds: the blobs it declares."""
+        dims = [list(s.dim) for s in lp.input_param.shape] if lp.type == "Input" else []
+        if lp.type == "MemoryData":  # fed by the caller: net.set_input_arrays / forward
+            m = lp.memory_data_param
+            dims = [[m.batch_size, m.channels, m.height, m.width], [m.batch_size]]
+        for i, top in enumerate(lp.top):
+            if top in build.given:
+                shape = tuple(build.given[top])
+            elif dims and (len(dims) == 1 or i < len(dims)):
+                # one shape serves every top (InputLayer's num_shape == 1 rule)
+                shape = tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]))
+            else:
+                raise CaffeLayerError(
+                    f"{lp.name}: {lp.type} has no shape of its own; give the shape of "
+                    f"{top!r} (input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
+                )
+            build.produce(top, torch.zeros(shape))
+            self.inputs.append(top)
+
+    def _add_layer(self, lp: Any, build: _Build) -> None:
+        """A computing layer: built from its bottoms' shapes, run once on example blobs so its
+        tops' shapes are known to the layers after it."""
+        missing = [b for b in lp.bottom if b not in build.shapes]
+        if missing:
+            raise CaffeLayerError(f"{lp.name}: unknown bottom blob(s) {missing}")
+        bottom_shapes = [build.shapes[b] for b in lp.bottom]
+        if lp.type == "Python":
+            if not build.allow_python:
+                raise CaffeLayerError(
+                    f"{lp.name}: Python layers run arbitrary code from "
+                    f"{lp.python_param.module!r}; allow them explicitly "
+                    "(--allow-python-layers, or allow_python=True)"
+                )
+            from decaf.caffe.python_layer import PythonLayer
+
+            layer: CaffeLayer = PythonLayer(lp, bottom_shapes, self.phase, build.base)
+        else:
+            cls = LAYERS.get(lp.type)
+            if cls is None:
+                raise CaffeLayerError(f"{lp.name}: layer type {lp.type!r} is not supported")
+            layer = cls(lp, bottom_shapes, lp.phase if lp.HasField("phase") else self.phase)
+            self._fill(layer, lp)
+        self._share_params(lp, layer, self._key(lp.name), build.owners)
+        self._register(lp, layer)
+        with torch.no_grad():
+            outs = layer(*[build.example[b] for b in lp.bottom])
+        for top, value in zip(lp.top, outs, strict=False):
+            build.produce(top, value)
+        build.consumed.update(b for b in lp.bottom if b not in lp.top)
+
+    def _share_params(self, lp: Any, layer: CaffeLayer, key: str,
+                      owners: dict[str, tuple[CaffeLayer, int]]) -> None:  # fmt: skip
+        """Named params (``param { name: "w" }``) are one tensor across layers; every learnable
+        blob's lr/decay multipliers are recorded (BatchNorm's statistics are not learnable)."""
+        for i, blob in enumerate(layer.blobs):
+            spec = lp.param[i] if i < len(lp.param) else caffe_pb2.ParamSpec()
+            if spec.name:
+                if spec.name in owners:
+                    owner, j = owners[spec.name]
+                    if owner.blobs[j].numel() != blob.numel():
+                        raise CaffeLayerError(
+                            f"{lp.name}: shared param {spec.name!r} has another size"
+                        )
+                    layer.blobs[i] = owner.blobs[j]
+                    continue
+                owners[spec.name] = (layer, i)
+            if layer.type == "BatchNorm":
+                continue
+            self.mults[f"{key}.blobs.{i}"] = (spec.lr_mult, spec.decay_mult)
 
     def _key(self, name: str) -> str:
         """A module key for layer ``name``; Caffe allows two layers one name (the autoencoder

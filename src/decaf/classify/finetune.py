@@ -165,18 +165,8 @@ def finetune(
     (Ctrl-C / SIGTERM) no bundle is written; the summary has ``interrupted`` and the snapshot to
     resume from.
     """
-    options.validate()
     out = check_bundle_dest(out)
-    train_set = train if isinstance(train, ImageSet) else scan(train)
-    if val is None:
-        train_set, val_set = split(train_set, options.val_fraction, options.seed)
-    else:
-        val_set = val if isinstance(val, ImageSet) else scan(val)
-    if len(val_set.classes) != len(train_set.classes):
-        raise OptionError(
-            f"{val_set.source} has {len(val_set.classes)} classes, "
-            f"{train_set.source} has {len(train_set.classes)}"
-        )
+    train_set, val_set = _datasets(train, val, options)
     workers = auto_workers() if options.workers is None else options.workers
     run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
     prep = cmodel.preprocessing(options.backbone, options.size)
@@ -187,94 +177,80 @@ def finetune(
     )  # fmt: skip
     frozen = cmodel.freeze(model, options.freeze)
     max_iter = plan_iterations(options, len(train_set))
-    solver = SolverConfig(
-        type=options.solver,
-        lr=LRPolicy(
-            options.policy,
-            base_lr=options.base_lr,
-            gamma=options.gamma,
-            stepsize=options.stepsize or max(1, round(0.6 * max_iter)),
-            max_iter=max_iter,
-            warmup_iters=options.warmup_iters,
-        ),
-        momentum=options.momentum,
-        weight_decay=options.weight_decay,
-        rules=[ParamRule(p, options.head_lr_mult, 1.0) for p in cmodel.head_patterns(model)],
-        decay_1d=False,
-        iter_size=options.iter_size,
-        clip_gradients=options.clip_gradients,
-    )
     loop = LoopConfig(
-        max_iter=max_iter,
-        batch_size=options.batch,
-        display=options.display,
-        test_interval=options.test_interval,
-        snapshot_interval=options.snapshot_interval,
-        out_dir=run,
-        seed=options.seed,
-        num_workers=workers,
-        progress=progress,
+        max_iter=max_iter, batch_size=options.batch, display=options.display,
+        test_interval=options.test_interval, snapshot_interval=options.snapshot_interval,
+        out_dir=run, seed=options.seed, num_workers=workers, progress=progress,
         device=None if options.device == "auto" else options.device,
-    )
+    )  # fmt: skip
     transform = train_transform(prep["input_size"], prep["mean"], prep["std"], options.crop_scale)
     model = model.to(memory_format=torch.channels_last)
     trainer = Trainer(
-        model,
-        ImageDataset(train_set, transform),
-        classification_step(options.label_smoothing),
-        solver,
-        loop,
+        model, ImageDataset(train_set, transform), classification_step(options.label_smoothing),
+        _solver(options, model, max_iter), loop,
         evaluate=validation_fn(val_set, prep, options.batch, workers),
-        extra_state=lambda: {"classes": train_set.classes},
-        log=log,
-    )
-    log = log if trainer.world.is_main else None
-    if log:
-        log(f"train: {train_set.summary()}")
-        log(f"val: {val_set.summary()}")
-        init = (
-            "random" if options.scratch else (options.weights or weights_source(options.backbone))
-        )
-        log(
-            f"{options.backbone} ({init} init), {max_iter} iterations of batch {options.batch}, "
-            f"{sum(p.numel() for p in model.parameters()) - frozen:,} trainable parameters"
-        )
+        extra_state=lambda: {"classes": train_set.classes}, log=log,
+    )  # fmt: skip
+    if log and trainer.world.is_main:
+        init = "random" if options.scratch else (options.weights or
+                                                 weights_source(options.backbone))  # fmt: skip
+        log(f"train: {train_set.summary()}\nval: {val_set.summary()}\n{options.backbone} "
+            f"({init} init), {max_iter} iterations of batch {options.batch}, "
+            f"{sum(p.numel() for p in model.parameters()) - frozen:,} trainable "
+            "parameters")  # fmt: skip
     result: TrainResult = trainer.fit(resume=resume)
-    summary: dict[str, Any] = {
-        "backbone": options.backbone,
-        "init": "scratch" if options.scratch else "pretrained",
-        "classes": train_set.classes,
-        "train_images": len(train_set),
-        "val_images": len(val_set),
-        "skipped": [str(p) for p, _ in train_set.skipped + val_set.skipped],
-        "iterations": result.iteration,
-        "max_iter": max_iter,
-        "seconds": round(result.seconds, 2),
-        "images_per_second": round(result.images_per_second, 2),
-        "data_wait_fraction": round(result.data_wait / result.seconds, 3) if result.seconds else 0,
-        "train": result.train,
-        "val": result.eval,
-        "interrupted": result.interrupted,
-        "rank": trainer.world.rank,
-        "run_dir": str(run),
-        "snapshot": str(result.snapshot) if result.snapshot else None,
-    }
+    summary = _summary(options, train_set, val_set, result, max_iter, run, trainer.world.rank)
     if result.interrupted or not trainer.world.is_main:
         return summary  # one process (rank 0) writes the bundle
     opts = {k: v for k, v in asdict(options).items() if k != "extra"}
-    cmodel.save(
-        model,
-        out,
-        options.backbone,
-        train_set.classes,
-        prep,
-        metrics={"val": result.eval, "train": result.train},
-        provenance={
-            "data": {"train": train_set.source, "val": val_set.source},
-            "iterations": result.iteration,
-            "recipe": plain(opts),
-            "init": summary["init"],
-        },
-    )
+    cmodel.save(model, out, options.backbone, train_set.classes, prep,
+                metrics={"val": result.eval, "train": result.train},
+                provenance={"data": {"train": train_set.source, "val": val_set.source},
+                            "iterations": result.iteration, "recipe": plain(opts),
+                            "init": summary["init"]})  # fmt: skip
     summary["bundle"] = str(out)
     return summary
+
+
+def _datasets(train: str | os.PathLike | ImageSet, val: str | os.PathLike | ImageSet | None,
+              options: FinetuneOptions) -> tuple[ImageSet, ImageSet]:  # fmt: skip
+    """The training and validation sets (a seeded split of ``train`` when ``val`` is None)."""
+    train_set = train if isinstance(train, ImageSet) else scan(train)
+    if val is None:
+        return split(train_set, options.val_fraction, options.seed)
+    val_set = val if isinstance(val, ImageSet) else scan(val)
+    if len(val_set.classes) != len(train_set.classes):
+        raise OptionError(f"{val_set.source} has {len(val_set.classes)} classes, "
+                          f"{train_set.source} has {len(train_set.classes)}")  # fmt: skip
+    return train_set, val_set
+
+
+def _solver(options: FinetuneOptions, model: nn.Module, max_iter: int) -> SolverConfig:
+    """Caffe's fine-tuning recipe: the head at ``head_lr_mult``, no decay on 1-d parameters."""
+    policy = LRPolicy(options.policy, base_lr=options.base_lr, gamma=options.gamma,
+                      stepsize=options.stepsize or max(1, round(0.6 * max_iter)),
+                      max_iter=max_iter, warmup_iters=options.warmup_iters)  # fmt: skip
+    return SolverConfig(
+        type=options.solver, lr=policy, momentum=options.momentum,
+        weight_decay=options.weight_decay,
+        rules=[ParamRule(p, options.head_lr_mult, 1.0) for p in cmodel.head_patterns(model)],
+        decay_1d=False, iter_size=options.iter_size, clip_gradients=options.clip_gradients,
+    )  # fmt: skip
+
+
+def _summary(options: FinetuneOptions, train_set: ImageSet, val_set: ImageSet,
+             result: TrainResult, max_iter: int, run: Path,
+             rank: int) -> dict[str, Any]:  # fmt: skip
+    wait = round(result.data_wait / result.seconds, 3) if result.seconds else 0
+    return {
+        "backbone": options.backbone, "init": "scratch" if options.scratch else "pretrained",
+        "classes": train_set.classes, "train_images": len(train_set),
+        "val_images": len(val_set),
+        "skipped": [str(p) for p, _ in train_set.skipped + val_set.skipped],
+        "iterations": result.iteration, "max_iter": max_iter,
+        "seconds": round(result.seconds, 2),
+        "images_per_second": round(result.images_per_second, 2), "data_wait_fraction": wait,
+        "train": result.train, "val": result.eval, "interrupted": result.interrupted,
+        "rank": rank, "run_dir": str(run),
+        "snapshot": str(result.snapshot) if result.snapshot else None,
+    }  # fmt: skip

@@ -11,6 +11,7 @@ from decaf.cli.classify import classify_command
 from decaf.cli.common import CONTEXT, eval_app, export_app, train_app
 from decaf.cli.data import data_app
 from decaf.cli.detect import detect_command
+from decaf.cli.stylize import EXAMPLES as STYLIZE_EXAMPLES
 from decaf.cli.stylize import stylize_command
 from decaf.cli.zoo import zoo_app
 
@@ -46,7 +47,7 @@ def _root(
     """Pretrained convolutional networks as working tools."""
 
 
-app.command("stylize", context_settings=CONTEXT)(stylize_command)
+app.command("stylize", context_settings=CONTEXT, epilog=STYLIZE_EXAMPLES)(stylize_command)
 app.command("classify", context_settings=CONTEXT)(classify_command)
 app.command("detect", context_settings=CONTEXT)(detect_command)
 app.add_typer(train_app, name="train")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,136 +18,93 @@ def _D(name: str) -> str:  # noqa: N802 - reads like the "(default: ...)" it ret
     return f"(default: {StyleOptions.__dataclass_fields__[name].default})"
 
 
+def _opt(kind: Any, text: str, *flags: str) -> Any:
+    """An optional option: ``None`` when not given, so only what the user set is passed on."""
+    return Annotated[kind | None, typer.Option(*flags, help=text)]
+
+
+Content = Annotated[str | None, typer.Argument(
+    help="Content photo: a file, or a scikit-image photo name (default chelsea); fast and "
+    "adain also take a folder or a video.")]  # fmt: skip
+Style = _opt(str, "Style picture(s), comma-separated: files or built-in styles (swirl, mosaic, "
+             "pointillism, hatching). Default: swirl (fast: the model's first style).",
+             "--style", "-s")  # fmt: skip
+Output = Annotated[Path, typer.Option("--output", "-o", help="Where to write the picture "
+                                      "(a folder or a video for such content).")]  # fmt: skip
+Method = Annotated[str, typer.Option(
+    help="gatys (optimisation) | fast (a trained network) | adain (any style).")]  # fmt: skip
+# shared by every method
+StyleWeights = _opt(str, "Blend weights for several styles, e.g. 0.7,0.3.")
+PreserveColor = _opt(str, "luminance | histogram: keep the content's colours.")
+Size = _opt(int, f"Long side of the result in pixels {_D('size')}.")
+# gatys only
+Loss = _opt(str, f"gatys: gram | mmd-linear | mmd-gauss | bn-stats {_D('loss')}")
+Steps = _opt(str, "gatys: iterations per scale, one number or a comma list.")
+Scales = _opt(str, "gatys: coarse-to-fine long sides, e.g. 256,384,512.")
+Init = _opt(str, f"gatys: content | noise | style {_D('init')}")
+Seed = _opt(int, f"gatys: random seed (noise init, MMD sampling) {_D('seed')}.")
+Backbone = _opt(str, f"gatys: loss network from `decaf zoo list` {_D('backbone')}.")
+Weights = _opt(Path, "gatys: a weights file for the backbone.")
+ContentWeight = _opt(float, f"gatys: {_D('content_weight')}")
+StyleWeight = _opt(float, "gatys: (default: 30 for gram, 1000 bn-stats, 3000 the MMDs)")
+TvWeight = _opt(float, f"gatys: {_D('tv_weight')}")
+StyleScale = _opt(float, f"gatys: style size relative to the content's {_D('style_scale')}.")
+StyleLayers = _opt(str, "gatys: comma list of layer names.")
+ContentLayers = _opt(str, "gatys: comma list of layer names.")
+LayerWeights = _opt(str, "gatys: per style layer weights, e.g. blocks.1=2,blocks.4=0.5.")
+Smoothing = _opt(str, "gatys: SWAG smoothing, layer=temperature pairs, e.g. blocks.4=1.")
+Optimizer = _opt(str, "gatys: lbfgs | adam (default: lbfgs; adam for the MMD losses)")
+Lr = _opt(float, "gatys: Adam learning rate.")
+# the trained networks only
+Model = _opt(Path, "fast/adain: a style bundle (default: built-in).", "--model", "-m")
+Builtin = _opt(str, "fast: a built-in style by name (same as --style NAME).")
+Alpha = _opt(float, "adain: style strength 0..1 (1).")
+Tile = _opt(int, "fast/adain: tile pictures over this long side (2048).")
+Engine = _opt(str, "fast/adain: auto | onnx | torch.")
+Smooth = _opt(float, "fast/adain videos: blend of the previous frame (0.5).")
+Masks = _opt(str, "adain: one grey mask picture per style, comma-separated.")
+
+EXAMPLES = """Examples:
+
+  decaf stylize photo.jpg -s painting.jpg -o out.png
+
+  decaf stylize photo.jpg -s a.jpg,mosaic --style-weights 0.7,0.3 -o blend.png
+
+  decaf stylize photos/ --method fast --builtin mosaic -o stylized/
+
+  decaf stylize photo.jpg --method adain -s painting.jpg --alpha 0.8 -o out.png
+"""
+
+
 def stylize_command(
-    content: Annotated[
-        str | None,
-        typer.Argument(
-            help="Content photo: a file, or a scikit-image photo name (default chelsea)."
-        ),
-    ] = None,
-    style: Annotated[
-        str | None,
-        typer.Option(
-            "--style",
-            "-s",
-            help="Style picture(s), comma-separated: files or built-in "
-            "styles (swirl, mosaic, pointillism, hatching). Default: swirl (fast: the model's "
-            "first style).",
-        ),
-    ] = None,
-    output: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Where to write the picture (a folder or video for folder or video content).",
-        ),
-    ] = Path("stylized.png"),
-    style_weights: Annotated[
-        str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")
-    ] = None,
-    loss: Annotated[
-        str | None, typer.Option(help=f"gram | mmd-linear | mmd-gauss | bn-stats {_D('loss')}")
-    ] = None,
-    preserve_color: Annotated[
-        str | None, typer.Option(help="luminance | histogram: keep the content's colours.")
-    ] = None,
-    size: Annotated[
-        int | None, typer.Option(help=f"Long side of the result in pixels {_D('size')}.")
-    ] = None,
-    steps: Annotated[
-        str | None, typer.Option(help="Iterations per scale: one number or a comma list.")
-    ] = None,
-    scales: Annotated[
-        str | None, typer.Option(help="Coarse-to-fine long sides, e.g. 256,384,512.")
-    ] = None,
-    init: Annotated[str | None, typer.Option(help=f"content | noise | style {_D('init')}")] = None,
-    seed: Annotated[
-        int | None, typer.Option(help=f"Random seed (noise init, MMD sampling) {_D('seed')}.")
-    ] = None,
-    backbone: Annotated[
-        str | None, typer.Option(help=f"Loss network from `decaf zoo list` {_D('backbone')}.")
-    ] = None,
-    weights: Annotated[Path | None, typer.Option(help="A weights file for the backbone.")] = None,
-    content_weight: Annotated[float | None, typer.Option(help=_D("content_weight"))] = None,
-    style_weight: Annotated[
-        float | None, typer.Option(help="(default: 30 for gram, 1000 bn-stats, 3000 the MMDs)")
-    ] = None,
-    tv_weight: Annotated[float | None, typer.Option(help=_D("tv_weight"))] = None,
-    style_scale: Annotated[
-        float | None,
-        typer.Option(help=f"Style image size relative to the content's {_D('style_scale')}."),
-    ] = None,
-    style_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
-    content_layers: Annotated[str | None, typer.Option(help="Comma list of layer names.")] = None,
-    layer_weights: Annotated[
-        str | None, typer.Option(help="Per style layer weights, e.g. blocks.1=2,blocks.4=0.5.")
-    ] = None,
-    smoothing: Annotated[
-        str | None,
-        typer.Option(help="SWAG activation smoothing: layer=temperature pairs, e.g. blocks.4=1."),
-    ] = None,
-    optimizer: Annotated[
-        str | None, typer.Option(help="lbfgs | adam (default: lbfgs; adam for the MMD losses)")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
-    method: Annotated[
-        str,
-        typer.Option(help="gatys (optimisation) | fast (a trained network) | adain (any style)."),
-    ] = "gatys",
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", "-m", help="fast/adain: a style bundle (default: built-in)."),
-    ] = None,
-    builtin: Annotated[
-        str | None, typer.Option(help="A built-in style by name (same as --style NAME).")
-    ] = None,
-    alpha: Annotated[float | None, typer.Option(help="adain: style strength 0..1 (1).")] = None,
-    tile: Annotated[
-        int | None, typer.Option(help="fast/adain: tile pictures over this long side (2048).")
-    ] = None,
-    engine: Annotated[str | None, typer.Option(help="fast/adain: auto | onnx | torch.")] = None,
-    smooth: Annotated[
-        float | None, typer.Option(help="fast/adain videos: blend of the previous frame (0.5).")
-    ] = None,
-    masks: Annotated[
-        str | None, typer.Option(help="adain: one grey mask picture per style, comma-separated.")
-    ] = None,
-    as_json: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> int:
+    content: Content = None, style: Style = None, output: Output = Path("stylized.png"),
+    method: Method = "gatys", style_weights: StyleWeights = None,
+    preserve_color: PreserveColor = None, size: Size = None, loss: Loss = None,
+    steps: Steps = None, scales: Scales = None, init: Init = None, seed: Seed = None,
+    backbone: Backbone = None, weights: Weights = None, content_weight: ContentWeight = None,
+    style_weight: StyleWeight = None, tv_weight: TvWeight = None, style_scale: StyleScale = None,
+    style_layers: StyleLayers = None, content_layers: ContentLayers = None,
+    layer_weights: LayerWeights = None, smoothing: Smoothing = None,
+    optimizer: Optimizer = None, lr: Lr = None, model: Model = None, builtin: Builtin = None,
+    alpha: Alpha = None, tile: Tile = None, engine: Engine = None, smooth: Smooth = None,
+    masks: Masks = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> int:  # fmt: skip
     """Paint CONTENT in the style of --style: by optimisation (gatys, the default), with a
     trained network (fast: built-in styles, or --model) or with AdaIN (adain: any style
-    picture). fast and adain also take a folder of pictures or a video as CONTENT. Options
-    that do not apply to the chosen method are refused.
-
-    Examples:
-
-      decaf stylize photo.jpg -s painting.jpg -o out.png
-
-      decaf stylize photo.jpg -s a.jpg,mosaic --style-weights 0.7,0.3 -o blend.png
-
-      decaf stylize photos/ --method fast --builtin mosaic -o stylized/
-
-      decaf stylize photo.jpg --method adain -s painting.jpg --alpha 0.8 -o out.png
-    """
+    picture). Options that do not apply to the chosen method are refused."""
     import decaf.stylize as st
 
-    given = {
-        "size": size, "loss": loss, "preserve_color": preserve_color, "init": init,
-        "seed": seed, "backbone": backbone, "weights": str(weights) if weights else None,
-        "content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight,
-        "style_scale": style_scale, "optimizer": optimizer, "lr": lr, "model": model,
-        "alpha": alpha, "tile": tile, "engine": engine, "smooth": smooth,
-        "steps": _steps(steps), "scales": split_list(scales, int, "--scales"),
-        "style_weights": split_list(style_weights, float, "--style-weights"),
-        "style_layers": split_list(style_layers, str, "--style-layers"),
-        "content_layers": split_list(content_layers, str, "--content-layers"),
-        "layer_weights": split_pairs(layer_weights, "--layer-weights"),
-        "smoothing": split_pairs(smoothing, "--smoothing"),
-        "masks": split_list(masks, str, "--masks"),
-    }  # fmt: skip
-    # only what the user set: every default lives in the library, nowhere else
+    # the parameters carry the library's option names; pass on only those the user set
+    given: dict[str, Any] = dict(locals())
+    for name in ("content", "style", "output", "method", "builtin", "as_json", "quiet", "st"):
+        given.pop(name)
+    for name, kind in (("scales", int), ("style_weights", float), ("style_layers", str),
+                       ("content_layers", str), ("masks", str)):  # fmt: skip
+        given[name] = split_list(given[name], kind, f"--{name.replace('_', '-')}")
+    for name in ("layer_weights", "smoothing"):
+        given[name] = split_pairs(given[name], f"--{name.replace('_', '-')}")
+    given["steps"] = _steps(steps)
+    given["weights"] = str(weights) if weights else None
     options = {k: v for k, v in given.items() if v is not None}
     styles = split_list(builtin if builtin is not None else style, str, "--style") or []
     with Bar("loading", not quiet and not as_json) as bar, sigterm_as_interrupt():
@@ -158,7 +115,7 @@ def stylize_command(
             bar.update(p.done, p.total, losses, f"scale {p.level + 1}/{p.levels} {w}×{h}")
 
         def on_item(done: int, total: int) -> None:
-            bar.update(done, total, description="pictures" if total else "frames")
+            bar.update(done, total, description="pictures or frames")
 
         report = st.stylize_to(content, styles, output, method, on_step=on_step,
                                on_item=on_item, **options)  # fmt: skip

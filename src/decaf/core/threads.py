@@ -1,28 +1,43 @@
 """How many threads torch uses, and how they wait: decided once, here, before torch starts.
 
-torch's OpenMP threads spin while they wait for work. On a machine whose cores other processes
-share, a spinning thread holds a core someone else needs: measured here with three other jobs on
-two cores, a Gatys run took 206–413 s instead of 23 s, and a Caffe ResNet-50 13–18× OpenCV's
-time. With ``OMP_WAIT_POLICY=PASSIVE`` waiting threads sleep instead, which costs nothing
-measurable on an idle machine. The wait policy is read once, when OpenMP starts, so
-:func:`configure` must run before torch is imported: the CLI entry point calls it first.
+torch's OpenMP threads spin while they wait for each other (libgomp spins 300 000 rounds, then
+sleeps). On an idle machine that is the fastest choice; with another process holding a core, a
+spinning thread steals the time its partner needs. Measured here (2 cores; a training step of
+EfficientNet-Lite0 at batch 16, 128 px, and one 224² inference; ``benchmarks``' ``--busy``):
+
+=====================  ====================  =======================
+                       idle: step / infer     one core busy: step / infer
+=====================  ====================  =======================
+spin (default)         207 ms / 13.1 ms       701 ms / 30.5 ms
+``PASSIVE``            260 ms / 23.9 ms       461 ms / 24.6 ms
+one thread             381 ms / 20.7 ms       383 ms / 20.3 ms
+=====================  ====================  =======================
+
+No fixed setting is best in both, so :func:`configure` looks before it chooses: it samples the
+machine's CPU use for 0.1 s (``/proc/stat``) and asks for ``OMP_WAIT_POLICY=PASSIVE`` only when
+other processes keep at least half a core busy. The wait policy is read once, when OpenMP
+starts, so this must run before torch is imported: the CLI entry point calls it first.
+Choosing a policy never changes results, only speed.
 
 Users override everything: ``OMP_WAIT_POLICY`` and ``OMP_NUM_THREADS`` (or ``DECAF_THREADS``)
-set in the environment are kept as they are.
+set in the environment are kept as they are, and ``DECAF_WAIT_POLICY=passive|spin`` skips the
+measurement.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class ThreadSettings:
     threads: int
-    wait_policy: str
-    source: str  # "environment" or "default"
+    wait_policy: str  # PASSIVE, or "spin" (OpenMP's default, left unset)
+    source: str  # "environment", "measured" or "default"
+    busy_cores: float | None = None  # what the measurement saw other processes use
 
 
 def default_threads() -> int:
@@ -33,24 +48,60 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def configure(threads: int | None = None) -> ThreadSettings:
-    """Set the intra-op thread count and a passive OpenMP wait policy, unless the user set them.
+def busy_cores(window: float = 0.1) -> float | None:
+    """How many cores other processes kept busy over ``window`` seconds (this one sleeps), from
+    ``/proc/stat``; None where that file does not exist."""
 
-    Safe to call more than once; effective for the wait policy only before torch's first import
-    (afterwards only the thread count changes)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    if total <= 0:
+        return None
+    return (1 - (idle1 - idle0) / total) * (os.cpu_count() or 1)
+
+
+def configure(threads: int | None = None) -> ThreadSettings:
+    """Set the intra-op thread count and, on a busy machine, a passive OpenMP wait policy,
+    unless the user chose them. Safe to call more than once (the first call decides)."""
     env = os.environ
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     given = threads or _int(env.get("DECAF_THREADS")) or _int(env.get("OMP_NUM_THREADS"))
     count = given or default_threads()
-    if "OMP_NUM_THREADS" not in env:
-        os.environ["OMP_NUM_THREADS"] = str(count)
+    env.setdefault("OMP_NUM_THREADS", str(count))
+    policy, source, seen = _wait_policy()
     if "torch" in sys.modules:
         import torch
 
         if torch.get_num_threads() != count:
             torch.set_num_threads(count)
-    return ThreadSettings(count, os.environ["OMP_WAIT_POLICY"],
-                          "environment" if given else "default")  # fmt: skip
+    return ThreadSettings(count, policy, "environment" if given else source, seen)
+
+
+def _wait_policy() -> tuple[str, str, float | None]:
+    env = os.environ
+    if "OMP_WAIT_POLICY" in env:
+        return env["OMP_WAIT_POLICY"].upper(), "environment", None
+    choice = env.get("DECAF_WAIT_POLICY", "").lower()
+    if choice in ("passive", "spin"):
+        seen, source = None, "environment"
+    elif "torch" in sys.modules:  # too late to matter: OpenMP has read its settings
+        return "spin", "default", None
+    else:
+        seen, source = busy_cores(), "measured"
+        choice = "passive" if seen is not None and seen >= 0.5 else "spin"
+    if choice == "passive":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+        return "PASSIVE", source, seen
+    return "spin", source, seen
 
 
 def _int(value: str | None) -> int | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -246,14 +247,7 @@ def shapes(
     out = Path(out)
     rng = np.random.default_rng(seed)
     with atomic_dir(out, force) as tmp:
-        image_dir = tmp / ("JPEGImages" if fmt == "voc" else "images")
-        image_dir.mkdir()
-        if fmt == "voc":
-            (tmp / "Annotations").mkdir()
-            (tmp / "ImageSets" / "Main").mkdir(parents=True)
-            if masks:
-                (tmp / "SegmentationObject").mkdir()
-                (tmp / "SegmentationClass").mkdir()
+        image_dir = _layout(tmp, fmt, masks)
         coco: dict[str, dict[str, list]] = {
             split: {"images": [], "annotations": [],
                     "categories": [{"id": i + 1, "name": n} for i, n in enumerate(SHAPES)]}
@@ -262,46 +256,21 @@ def shapes(
         splits: dict[str, list[str]] = {"train": [], "val": []}
         objects = 0
         for k in range(count):
-            h, w = int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1))
-            img = np.empty((h, w, 3), np.uint8)
-            img[:] = rng.integers(0, 256, 3)
-            owner = np.zeros((h, w), np.int32)  # which object each pixel shows (0 = none)
-            kinds = []
-            for j in range(int(rng.integers(1, 5))):
-                kind = SHAPES[int(rng.integers(0, 3))]
-                s = int(rng.integers(max(6, min(h, w) // 12), max(7, min(h, w) // 4)))
-                cx, cy = (
-                    int(rng.integers(s // 2, w - s // 2)),
-                    int(rng.integers(s // 2, h - s // 2)),
-                )
-                m = _shape_mask(kind, cx, cy, s, h, w)
-                colour = rng.integers(0, 256, 3)
-                while np.abs(colour.astype(int) - img[0, 0].astype(int)).sum() < 120:
-                    colour = rng.integers(0, 256, 3)
-                img[m] = colour
-                owner[m] = j + 1
-                kinds.append(kind)
+            img, owner, kinds = _draw_shapes(rng, lo, hi)
+            h, w = owner.shape
             stem = f"{k:06d}"
             split = "val" if k >= count - val else "train"
             splits[split].append(stem)
             name = f"{stem}.png"
             Image.fromarray(img).save(image_dir / name)
             boxes: list[Box] = []
-            for j, kind in enumerate(kinds):
-                m = owner == j + 1
-                if m.sum() < 40:
-                    owner[m] = 0
-                    continue
-                ys, xs = np.nonzero(m)
-                box = Box(kind, float(xs.min()), float(ys.min()), float(xs.max() + 1),
-                          float(ys.max() + 1))  # fmt: skip
+            for kind, box, m in _visible_objects(owner, kinds):
                 boxes.append(box)
                 if fmt == "coco":
-                    bw, bh = box.x2 - box.x1, box.y2 - box.y1
                     entry = {"id": objects + 1, "image_id": k + 1,
                              "category_id": SHAPES.index(kind) + 1,
-                             "bbox": [box.x1, box.y1, bw, bh], "area": float(m.sum()),
-                             "iscrowd": 0}  # fmt: skip
+                             "bbox": [box.x1, box.y1, box.x2 - box.x1, box.y2 - box.y1],
+                             "area": float(m.sum()), "iscrowd": 0}  # fmt: skip
                     if masks:
                         entry["segmentation"] = _rle(m)
                     coco[split]["annotations"].append(entry)
@@ -309,29 +278,93 @@ def shapes(
             if fmt == "voc":
                 write_xml(Annotation(name, w, h, 3, boxes), tmp / "Annotations" / f"{stem}.xml")
                 if masks:
-                    remap = np.zeros(len(kinds) + 1, np.uint8)
-                    cls = np.zeros(len(kinds) + 1, np.uint8)
-                    n = 0
-                    for j, kind in enumerate(kinds):
-                        if (owner == j + 1).any():
-                            n += 1
-                            remap[j + 1] = n
-                            cls[j + 1] = SHAPES.index(kind) + 1
-                    Image.fromarray(remap[owner]).save(tmp / "SegmentationObject" / name)
-                    Image.fromarray(cls[owner]).save(tmp / "SegmentationClass" / name)
+                    _write_voc_masks(owner, kinds, tmp, name)
             else:
                 coco[split]["images"].append({"id": k + 1, "file_name": name, "width": w,
                                               "height": h})  # fmt: skip
             if progress:
                 progress(k + 1, count)
-        if fmt == "voc":
-            for split, stems in splits.items():
-                (tmp / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(stems) + "\n")
-            (tmp / "classes.txt").write_text("\n".join(SHAPES) + "\n")
-        else:
-            import json
-
-            for split, data in coco.items():
-                (tmp / f"instances_{split}.json").write_text(json.dumps(data))
+        _write_index(tmp, fmt, splits, coco)
     return {"out": str(out), "format": fmt, "images": count, "train": count - val, "val": val,
             "objects": objects, "classes": list(SHAPES), "masks": masks}  # fmt: skip
+
+
+def _draw_shapes(rng: np.random.Generator, lo: int, hi: int
+                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+    """One picture of 1–4 shapes over a plain background; ``owner`` says which object each
+    pixel shows (0: none). Later shapes occlude earlier ones."""
+    h, w = int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1))
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = rng.integers(0, 256, 3)
+    owner = np.zeros((h, w), np.int32)
+    kinds = []
+    for j in range(int(rng.integers(1, 5))):
+        kind = SHAPES[int(rng.integers(0, 3))]
+        s = int(rng.integers(max(6, min(h, w) // 12), max(7, min(h, w) // 4)))
+        cx, cy = int(rng.integers(s // 2, w - s // 2)), int(rng.integers(s // 2, h - s // 2))
+        m = _shape_mask(kind, cx, cy, s, h, w)
+        colour = rng.integers(0, 256, 3)
+        while np.abs(colour.astype(int) - img[0, 0].astype(int)).sum() < 120:
+            colour = rng.integers(0, 256, 3)
+        img[m] = colour
+        owner[m] = j + 1
+        kinds.append(kind)
+    return img, owner, kinds
+
+
+def _visible_objects(owner: np.ndarray, kinds: list[str]) -> list[tuple[str, Any, np.ndarray]]:
+    """(kind, box, mask) of each object with at least 40 visible pixels; the box is the visible
+    mask's extent. Objects below that are erased from ``owner``."""
+    from decaf.data.annotations import Box
+
+    out = []
+    for j, kind in enumerate(kinds):
+        m = owner == j + 1
+        if m.sum() < 40:
+            owner[m] = 0
+            continue
+        ys, xs = np.nonzero(m)
+        box = Box(kind, float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        out.append((kind, box, m))
+    return out
+
+
+def _write_voc_masks(owner: np.ndarray, kinds: list[str], root: Path, name: str) -> None:
+    """VOC's SegmentationObject (instance n) and SegmentationClass (class id) PNGs."""
+    remap = np.zeros(len(kinds) + 1, np.uint8)
+    cls = np.zeros(len(kinds) + 1, np.uint8)
+    n = 0
+    for j, kind in enumerate(kinds):
+        if (owner == j + 1).any():
+            n += 1
+            remap[j + 1] = n
+            cls[j + 1] = SHAPES.index(kind) + 1
+    Image.fromarray(remap[owner]).save(root / "SegmentationObject" / name)
+    Image.fromarray(cls[owner]).save(root / "SegmentationClass" / name)
+
+
+def _layout(root: Path, fmt: str, masks: bool) -> Path:
+    """The folders of a VOC (or COCO) layout; returns the pictures' folder."""
+    image_dir = root / ("JPEGImages" if fmt == "voc" else "images")
+    image_dir.mkdir()
+    if fmt == "voc":
+        (root / "Annotations").mkdir()
+        (root / "ImageSets" / "Main").mkdir(parents=True)
+        if masks:
+            (root / "SegmentationObject").mkdir()
+            (root / "SegmentationClass").mkdir()
+    return image_dir
+
+
+def _write_index(root: Path, fmt: str, splits: dict[str, list[str]],
+                 coco: dict[str, dict[str, list]]) -> None:  # fmt: skip
+    """VOC's split lists and classes.txt, or COCO's instances_<split>.json."""
+    if fmt == "voc":
+        for split, stems in splits.items():
+            (root / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(stems) + "\n")
+        (root / "classes.txt").write_text("\n".join(SHAPES) + "\n")
+        return
+    import json
+
+    for split, data in coco.items():
+        (root / f"instances_{split}.json").write_text(json.dumps(data))

@@ -277,42 +277,18 @@ def train_style(
     if opts.method == "fast" and len(styles) != 1:
         raise OptionError("--method fast learns one style; use cin or stylebank for several")
     set_seed(opts.seed)
-    config = {"width": opts.width, "blocks": opts.blocks, "backbone": opts.backbone,
-              "adain_layer": opts.adain_layer}  # fmt: skip
-    names = list(opts.styles_names) or [f"style{k}" for k in range(len(styles))]
-    old = 0
-    if base is not None:
-        if opts.method not in ("cin", "stylebank"):
-            raise OptionError("only cin and stylebank networks take new styles (--base)")
-        net, info = load_style_net(base)
-        if info["method"] != opts.method:
-            raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
-        config, old = info["config"], net.styles
-        names = list(info["styles"]) + names
-        for p in net.parameters():
-            p.requires_grad_(False)
-        for _ in styles:
-            net.add_style()
-        for p in _new_style_params(net, old):
-            p.requires_grad_(True)
-    else:
-        net = build_net(opts.method, len(styles), config, pretrained)
-    n_styles = len(styles)
+    net, names, config, old = _network(opts, len(styles), base, pretrained)
     counter = Counter()
     pictures = list(content) if content else offline_photos()
-    data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), n_styles)
+    data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), len(styles))
     if opts.method == "adain":
-        loss_fn: nn.Module = AdaINLoss(opts)
         style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
-        step = _adain_step(loss_fn, style_tensors, opts.size)
+        step = _adain_step(AdaINLoss(opts), style_tensors, opts.size)
     else:
         loss_fn = PerceptualLoss(opts, styles, pretrained)
-        step = _feedforward_step(loss_fn, opts, old, n_styles, counter)
-    solver = SolverConfig(
-        type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
-        weight_decay=0.0,
-    )  # fmt: skip
-    out = Path(out)
+        step = _feedforward_step(loss_fn, opts, old, len(styles), counter)
+    solver = SolverConfig(type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
+                          weight_decay=0.0)  # fmt: skip
     loop = LoopConfig(max_iter=opts.iters, batch_size=opts.batch, display=opts.display,
                       snapshot_interval=opts.snapshot_interval,
                       out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"),
@@ -337,6 +313,30 @@ def train_style(
                                     "base": str(base) if base else None}}, out)  # fmt: skip
         summary["bundle"] = str(out)
     return summary
+
+
+def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
+             pretrained: bool) -> tuple[nn.Module, list[str], dict[str, Any], int]:  # fmt: skip
+    """(network, style names, network config, styles it had before): a new network, or
+    ``base`` frozen with ``n_styles`` new styles whose parameters alone will train."""
+    config = {"width": opts.width, "blocks": opts.blocks, "backbone": opts.backbone,
+              "adain_layer": opts.adain_layer}  # fmt: skip
+    names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
+    if base is None:
+        return build_net(opts.method, n_styles, config, pretrained), names, config, 0
+    if opts.method not in ("cin", "stylebank"):
+        raise OptionError("only cin and stylebank networks take new styles (--base)")
+    net, info = load_style_net(base)
+    if info["method"] != opts.method:
+        raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
+    old = net.styles
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for _ in range(n_styles):
+        net.add_style()
+    for p in _new_style_params(net, old):
+        p.requires_grad_(True)
+    return net, list(info["styles"]) + names, info["config"], old
 
 
 def _new_style_params(net: nn.Module, old: int) -> list[nn.Parameter]:

@@ -442,17 +442,51 @@ def stylize_gatys(
     """Optimise a picture with ``content``'s layout in the style of ``styles`` (blended).
 
     Ctrl-C (KeyboardInterrupt) during the optimisation stops it and returns the best picture so
-    far with ``interrupted=True``: finished work is never lost.
+    far with ``interrupted=True``: finished work is never lost. Every random choice comes from
+    generators seeded by ``options.seed`` for this call alone (no global seeding: concurrent
+    calls in other threads are unaffected).
     """
     opts = replace(options) if options is not None else StyleOptions()
     opts.validate()
     blend = opts.validate_blend(len(styles))
-
-    torch.manual_seed(opts.seed)
     start = time.perf_counter()
     ext, style_layers, content_layers = extractor or build_extractor(opts)
     style_loss = make_style_loss(opts.loss, seed=opts.seed)
+    content_full, work_content, style_arrays = _colour_inputs(content, styles, opts)
+    sizes = opts.pyramid()
+    steps = opts.steps_per_level(len(sizes))
+    counter = _Counter(total=sum(steps), levels=len(sizes), callback=callback)
+    x: torch.Tensor | None = None
+    best: _Best | None = None
+    interrupted = False
+    rng = np.random.default_rng(opts.seed)
+    try:
+        for level, (long_side, n_steps) in enumerate(zip(sizes, steps, strict=True)):
+            c_img = _resize(work_content, long_side)
+            x = _level_start(x, c_img, style_arrays[0], opts, rng)
+            best = _Best(x)
+            scaled = [_resize(s, max(16, round(long_side * opts.style_scale)))
+                      for s in style_arrays]  # fmt: skip
+            objective = _Objective.build(
+                ext, opts, style_loss, style_layers, content_layers, blend,
+                content=float_array_to_batch(c_img, opts.device),
+                styles=[float_array_to_batch(s, opts.device) for s in scaled], start=x,
+            )  # fmt: skip
+            _optimize_level(objective, x, n_steps, opts, best, counter, level)
+            x = float_array_to_batch(best.image, opts.device)
+    except KeyboardInterrupt:
+        interrupted = True
+    image = _final_picture(work_content if best is None else best.image, content_full, opts)
+    return StyleResult(image=image, interrupted=interrupted,
+                       seconds=time.perf_counter() - start, iterations=counter.done,
+                       losses=counter.losses, options=opts)  # fmt: skip
 
+
+def _colour_inputs(content: Image.Image, styles: Sequence[Image.Image], opts: StyleOptions
+                   ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:  # fmt: skip
+    """(content at full size, the content the optimiser sees, the style arrays) after colour
+    preservation: histogram matching moves the styles' colours to the content's; luminance
+    transfer optimises luminance only."""
     content_full = _resize(_as_array(content), opts.size)
     style_arrays = [_as_array(s) for s in styles]
     if opts.preserve_color == "histogram":
@@ -462,64 +496,34 @@ def stylize_gatys(
         pairs = [color.luminance_only(content_full, s) for s in style_arrays]
         work_content = pairs[0][0]
         style_arrays = [p[1] for p in pairs]
+    return content_full, work_content, style_arrays
 
-    sizes = opts.pyramid()
-    steps = opts.steps_per_level(len(sizes))
-    counter = _Counter(total=sum(steps), levels=len(sizes), callback=callback)
-    x: torch.Tensor | None = None
-    best: _Best | None = None
-    interrupted = False
-    rng = np.random.default_rng(opts.seed)
 
-    try:
-        for level, (long_side, n_steps) in enumerate(zip(sizes, steps, strict=True)):
-            c_img = _resize(work_content, long_side)
-            h, w = c_img.shape[:2]
-            if x is None:
-                if opts.init == "content":
-                    start_img = c_img
-                elif opts.init == "noise":
-                    start_img = rng.uniform(0.0, 1.0, c_img.shape)
-                else:
-                    start_img = _resize_to(style_arrays[0], w, h)
-                x = float_array_to_batch(start_img, opts.device)
-            else:  # the previous level's best picture, upsampled
-                x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
-            x = x.clamp(0, 1).contiguous()
-            best = _Best(x)
-            objective = _Objective.build(
-                ext,
-                opts,
-                style_loss,
-                style_layers,
-                content_layers,
-                blend,
-                content=float_array_to_batch(c_img, opts.device),
-                styles=[
-                    float_array_to_batch(
-                        _resize(s, max(16, round(long_side * opts.style_scale))), opts.device
-                    )
-                    for s in style_arrays
-                ],
-                start=x,
-            )
-            _optimize_level(objective, x, n_steps, opts, best, counter, level)
-            x = float_array_to_batch(best.image, opts.device)
-    except KeyboardInterrupt:
-        interrupted = True
+def _level_start(x: torch.Tensor | None, c_img: np.ndarray, style: np.ndarray,
+                 opts: StyleOptions, rng: np.random.Generator) -> torch.Tensor:  # fmt: skip
+    """The picture a pyramid level starts from: the init at the first level, else the previous
+    level's best picture upsampled."""
+    h, w = c_img.shape[:2]
+    if x is None:
+        if opts.init == "content":
+            start_img = c_img
+        elif opts.init == "noise":
+            start_img = rng.uniform(0.0, 1.0, c_img.shape)
+        else:
+            start_img = _resize_to(style, w, h)
+        x = float_array_to_batch(start_img, opts.device)
+    else:
+        x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+    return x.clamp(0, 1).contiguous()
 
-    result_arr = work_content if best is None else best.image  # None: stopped before level 1
+
+def _final_picture(result: np.ndarray, content_full: np.ndarray,
+                   opts: StyleOptions) -> Image.Image:  # fmt: skip
+    """The result at the content's full size (a stop at a coarse level is upsampled), with the
+    content's colours put back for luminance transfer."""
     height, width = content_full.shape[:2]
-    if result_arr.shape[:2] != (height, width):  # stopped at a coarse level
-        result_arr = _resize_to(result_arr, width, height)
+    if result.shape[:2] != (height, width):
+        result = _resize_to(result, width, height)
     if opts.preserve_color == "luminance":
-        result_arr = color.recombine_luminance(result_arr, content_full)
-    image = Image.fromarray(np.clip(np.round(result_arr * 255), 0, 255).astype(np.uint8), "RGB")
-    return StyleResult(
-        image=image,
-        interrupted=interrupted,
-        seconds=time.perf_counter() - start,
-        iterations=counter.done,
-        losses=counter.losses,
-        options=opts,
-    )
+        result = color.recombine_luminance(result, content_full)
+    return Image.fromarray(np.clip(np.round(result * 255), 0, 255).astype(np.uint8), "RGB")
