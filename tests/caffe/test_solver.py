@@ -229,6 +229,7 @@ def test_lmdb_environments_close_with_their_nets(tmp_path: Path) -> None:
     (tmp_path / "solver.prototxt").write_text(
         'net: "net.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 2\nrandom_seed: 1\n'
     )
+    gc.collect()  # solvers of earlier tests, if any are still waiting to be collected
     before = ENVIRONMENTS.count()
     state = torch.get_rng_state()
     solver = Solver(tmp_path / "solver.prototxt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -168,6 +169,23 @@ def test_caffe_cli_convert_train_test_time(
     assert main(["caffe", "train", "--solver", str(tmp_path / "solver.prototxt"), "--json"]) == 0
     record = _json(capsys)
     assert record["iterations"] == 40 and record["scores"]["acc"] == 1.0
+    # the shared engine's metrics: the train loss every display window, the test net's scores
+    with (tmp_path / "solver.run" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["split"] for r in rows} == {"train", "test#0"}
+    # test_initialization (on by default): at 0, then every test_interval, and at the end
+    assert [r["iteration"] for r in rows if r["name"] == "acc"] == ["0", "20", "40"]
+    assert len([r for r in rows if r["split"] == "train" and r["name"] == "loss"]) == 2  # every 20
+    # a time budget ends the run early, as a finish that keeps its snapshot
+    budget = tmp_path / "budget.prototxt"
+    budget.write_text(
+        'net: "net.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 100000000\n'
+        'snapshot_prefix: "budget"\n'
+    )
+    assert main(["caffe", "train", "--solver", str(budget), "--minutes", "0.02", "--json"]) == 0
+    done = _json(capsys)["iterations"]
+    assert 0 < done < 100000000
+    assert (tmp_path / f"budget_iter_{done}.caffemodel").is_file()
     weights = tmp_path / "snap_iter_40.caffemodel"
     assert weights.is_file() and (tmp_path / "snap_iter_40.solverstate").is_file()
     assert main(["caffe", "test", "-m", str(tmp_path / "net.prototxt"), "--weights", str(weights),

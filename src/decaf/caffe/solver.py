@@ -1,29 +1,32 @@
-"""Caffe's solvers with Caffe's exact update rules (research §1.2), on decaf's CaffeNet.
+"""Caffe's solvers on decaf's training engine: ``caffe train`` and pycaffe's ``Solver``.
 
-One iteration follows ``Solver::Step`` then ``SGDSolver::ApplyUpdate``: test first when due,
-``iter_size`` forward/backward passes accumulating gradients, clip by global L2 norm *before*
-normalising by iter_size, then per parameter: normalise, regularise (L2: + wd·decay_mult·W; L1:
-+ wd·decay_mult·sign W), compute the update with the solver's rule, apply W −= update. The
-learning rate comes from :class:`decaf.train.schedules.LRPolicy` (Caffe's closed forms) and lives
-*inside* the momentum history for SGD, as Caffe's does — unlike ``torch.optim.SGD``, so after a
-step change of the rate the two differ; this one matches Caffe.
+A :class:`Solver` reads a solver.prototxt, builds the train net and its test nets (test nets
+share the train net's blobs by layer name), and trains on :class:`decaf.train.loop.Trainer`
+with Caffe's exact update rules (:class:`decaf.train.caffe_optim.CaffeOptimizer`) and rates
+(:class:`~decaf.train.caffe_optim.CaffeRate`). One iteration follows ``Solver::Step``: test
+first when due, ``iter_size`` forward/backward passes accumulating gradients, then the update.
 
-Rules (local_rate = rate · lr_mult, h = history):
+The engine gives ``caffe train`` what every decaf trainer has: a progress bar, ``metrics.csv``
+(train loss and rate, every test score), a time budget, the stop on Ctrl-C/SIGTERM (which
+snapshots) and DDP under torchrun (gradients averaged over ranks, as Caffe's multi-GPU solver
+does). Caffe's own behaviour comes in as hooks, after the engine's metrics hook and before its
+stop and time hooks:
 
-- SGD: h = μh + local_rate·g; W −= h
-- Nesterov: h' = μh + local_rate·g; W −= (1+μ)h' − μh
-- AdaGrad: h += g²; W −= local_rate·g/(√h + δ)
-- RMSProp: h = d·h + (1−d)g²; W −= local_rate·g/(√h + δ)
-- AdaDelta: h = μh + (1−μ)g²; u = g·√((h2+δ)/(h+δ)); h2 = μh2 + (1−μ)u²; W −= local_rate·u
-- Adam: m = β1m + (1−β1)g; v = β2v + (1−β2)g²; W −= local_rate·√(1−β2^t)/(1−β1^t)·m/(√v + ε)
+1. :class:`CaffeTestHook` — before an iteration whose number is a multiple of
+   ``test_interval`` (iteration 0 too when ``test_initialization``), every test net is scored
+   over its ``test_iter`` batches, logged like Caffe and recorded in the metrics;
+2. :class:`CaffeDisplayHook` — Caffe's ``Iteration N, loss = …, lr = …`` line every
+   ``display`` iterations, the loss smoothed over ``average_loss`` iterations;
+3. :class:`CaffeSnapshotHook` — ``<prefix>_iter_N.caffemodel`` and ``.solverstate`` every
+   ``snapshot`` iterations (Caffe's layout: Caffe and OpenCV read them).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +36,13 @@ import torch
 from decaf.caffe import io as cio
 from decaf.caffe.net import TEST, TRAIN, CaffeNet, score
 from decaf.core.errors import OptionError
+from decaf.train.caffe_optim import RULES, CaffeOptimizer, CaffeRate
+from decaf.train.hooks import HookBase, MetricsHook, StopHook, TimeBudgetHook
+from decaf.train.loop import LoopConfig, Trainer
 from decaf.train.schedules import LRPolicy
+from decaf.train.solver import SolverConfig
 
-SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
+SOLVER_TYPES = RULES
 _LEGACY_TYPES = {0: "SGD", 1: "Nesterov", 2: "AdaGrad", 3: "RMSProp", 4: "AdaDelta", 5: "Adam"}
 
 
@@ -48,26 +55,27 @@ def _find(path: str, base: Path) -> Path:
 
 
 class Solver:
-    """``caffe.get_solver(path)``: ``.net``, ``.test_nets``, ``.iter``, ``.step(n)``, ``.solve``."""
+    """``caffe.get_solver(path)``: ``.net``, ``.test_nets``, ``.iter``, ``.step(n)``, ``.solve``.
+
+    ``run_dir`` receives ``metrics.csv``; ``progress`` shows the engine's bar.
+    """
 
     def __init__(
         self,
         solver: str | os.PathLike | Any,
         log: Callable[[str], None] | None = None,
         allow_python: bool = False,
+        run_dir: str | os.PathLike | None = None,
+        progress: bool = False,
     ) -> None:
         self.allow_python = allow_python
-        from decaf.train import distributed
-
-        self.world = distributed.setup()  # torchrun: gradients are averaged over the ranks
         if isinstance(solver, str | os.PathLike):
-            self.path = Path(solver)
+            self.path: Path | None = Path(solver)
             self.param = cio.read_solver(solver)
-            base = self.path.parent
+            self.base = self.path.parent
         else:
-            self.path, self.param, base = None, solver, Path(".")
+            self.path, self.param, self.base = None, solver, Path(".")
         p = self.param
-        self.base = base
         self.type = p.type if p.HasField("type") else _LEGACY_TYPES[p.solver_type]
         if self.type not in SOLVER_TYPES:
             raise OptionError(f"unknown solver type {self.type!r}; Caffe has {SOLVER_TYPES}")
@@ -86,16 +94,56 @@ class Solver:
             self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
         for t in self.test_nets:
             self._share(t)
+        self.log = log
+        self.losses: list[float] = []
+        self.test_scores: list[dict[str, float]] = []
+        self.seconds = 0.0
+        self.trainer = self._trainer(run_dir, progress)
+        self.world = self.trainer.world
         if self.world.distributed:  # every rank starts from rank 0's weights
             import torch.distributed as dist
 
             for param in self.net.parameters():
                 dist.broadcast(param.data, 0)
-        self.iter = 0
-        self.history: dict[str, list[torch.Tensor]] = {}
-        self.losses: list[float] = []
-        self.log = log
-        self.test_scores: list[dict[str, float]] = []
+
+    def _trainer(self, run_dir: str | os.PathLike | None, progress: bool) -> Trainer:
+        """The engine, with Caffe's optimiser, rate, display, test-net and snapshot hooks."""
+        p = self.param
+        groups = [{"params": [param], "lr_mult": lr, "decay_mult": decay, "name": name}
+                  for name, param, lr, decay in self._learnable()]  # fmt: skip
+        if not groups:
+            raise OptionError("nothing to train: every parameter has lr_mult 0")
+        from decaf.train import distributed
+
+        world = distributed.setup()
+        optimizer = CaffeOptimizer(
+            groups, self.type, momentum=p.momentum, weight_decay=p.weight_decay,
+            regularization=p.regularization_type, delta=p.delta, momentum2=p.momentum2,
+            rms_decay=p.rms_decay, iter_size=p.iter_size, clip_gradients=p.clip_gradients,
+            world_size=world.size,
+        )  # fmt: skip
+        loop = LoopConfig(max_iter=0, batch_size=1, display=p.display or 20,
+                          out_dir=Path(run_dir) if run_dir is not None else None,
+                          seed=max(0, p.random_seed), progress=progress, device="cpu")  # fmt: skip
+        hooks = [MetricsHook(), CaffeTestHook(self), CaffeDisplayHook(self),
+                 CaffeSnapshotHook(self), StopHook(), TimeBudgetHook()]  # fmt: skip
+        rate = CaffeRate(optimizer, self.policy)
+        return Trainer(self.net, None, self._step, SolverConfig(iter_size=p.iter_size), loop,
+                       hooks=hooks, optimizer=optimizer, scheduler=rate, divide_loss=False,
+                       ddp=False, seed=False)  # fmt: skip
+
+    def _step(self, net: CaffeNet, _batch: None) -> dict[str, torch.Tensor]:
+        net()
+        return {"loss": self.net.loss()}
+
+    @property
+    def iter(self) -> int:
+        return self.trainer.iteration
+
+    @iter.setter
+    def iter(self, value: int) -> None:
+        self.trainer.iteration = int(value)
+        self.trainer.scheduler.jump(int(value))
 
     # -- nets --------------------------------------------------------------------------------
     def _net_param(self, phase: int, index: int = 0) -> Any:
@@ -151,81 +199,21 @@ class Solver:
             out.append((name, param, lr_mult, decay_mult))
         return out
 
-    # -- one update --------------------------------------------------------------------------
+    def _learnable(self) -> list[tuple[str, torch.nn.Parameter, float, float]]:
+        out = []
+        seen: set[int] = set()
+        for name, param in self.net.named_parameters():
+            if id(param) in seen or not param.requires_grad:
+                continue
+            seen.add(id(param))
+            lr_mult, decay_mult = self.net.mults.get(name.removeprefix("layers."), (1.0, 1.0))
+            if lr_mult == 0:
+                continue
+            out.append((name, param, lr_mult, decay_mult))
+        return out
+
     def rate(self) -> float:
         return self.policy.rate(self.iter)
-
-    def _apply_update(self) -> None:
-        p = self.param
-        rate = self.rate()
-        params = self._learnable()
-        grads = [param.grad if param.grad is not None else torch.zeros_like(param)
-                 for _, param, _, _ in params]  # fmt: skip
-        if p.clip_gradients >= 0:
-            norm = math.sqrt(sum(float((g * g).sum()) for g in grads))
-            if norm > p.clip_gradients:
-                for g in grads:
-                    g.mul_(p.clip_gradients / norm)
-        mu, delta = p.momentum, p.delta
-        t = self.iter + 1
-        for (name, param, lr_mult, decay_mult), g in zip(params, grads, strict=True):
-            g = g / p.iter_size if p.iter_size > 1 else g.clone()
-            wd = p.weight_decay * decay_mult
-            if wd:
-                if p.regularization_type == "L2":
-                    g = g + wd * param.detach()
-                elif p.regularization_type == "L1":
-                    g = g + wd * torch.sign(param.detach())
-                else:
-                    raise OptionError(f"unknown regularization_type {p.regularization_type!r}")
-            local = rate * lr_mult
-            h = self.history.setdefault(name, [torch.zeros_like(param)])
-            kind = self.type
-            if kind == "SGD":
-                h[0].mul_(mu).add_(g, alpha=local)
-                step = h[0]
-            elif kind == "Nesterov":
-                old = h[0].clone()
-                h[0].mul_(mu).add_(g, alpha=local)
-                step = (1 + mu) * h[0] - mu * old
-            elif kind == "AdaGrad":
-                h[0].add_(g * g)
-                step = local * g / (h[0].sqrt() + delta)
-            elif kind == "RMSProp":
-                h[0].mul_(p.rms_decay).add_((1 - p.rms_decay) * g * g)
-                step = local * g / (h[0].sqrt() + delta)
-            elif kind == "AdaDelta":
-                if len(h) == 1:
-                    h.append(torch.zeros_like(param))
-                h[0].mul_(mu).add_((1 - mu) * g * g)
-                u = g * torch.sqrt((h[1] + delta) / (h[0] + delta))
-                h[1].mul_(mu).add_((1 - mu) * u * u)
-                step = local * u
-            else:  # Adam
-                if len(h) == 1:
-                    h.append(torch.zeros_like(param))
-                b1, b2 = mu, p.momentum2
-                h[0].mul_(b1).add_((1 - b1) * g)
-                h[1].mul_(b2).add_((1 - b2) * g * g)
-                correction = math.sqrt(1 - b2**t) / (1 - b1**t)
-                step = local * correction * h[0] / (h[1].sqrt() + delta)
-            with torch.no_grad():
-                param.sub_(step)
-
-    def _average_gradients(self) -> None:
-        """All-reduce every learnable gradient and divide by the world size (Caffe's multi-GPU
-        solvers average too, so the effective batch is batch × ranks)."""
-        import torch.distributed as dist
-
-        for _, param, _, _ in self._learnable():
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-            dist.all_reduce(param.grad)
-            param.grad.div_(self.world.size)
-
-    def _zero_grads(self) -> None:
-        for _, param, _, _ in self._learnable():
-            param.grad = None
 
     # -- testing -----------------------------------------------------------------------------
     def test(self, index: int = 0) -> dict[str, float]:
@@ -236,51 +224,44 @@ class Solver:
             self.log(f"Iteration {self.iter}, Testing net (#{index}): {shown}")
         return scores
 
+    def test_all(self) -> list[dict[str, float]]:
+        """Every test net's scores, recorded in the metrics as split ``test#i``."""
+        self.test_scores = [self.test(i) for i in range(len(self.test_nets))]
+        metrics = getattr(self.trainer, "metrics", None)
+        for i, scores in enumerate(self.test_scores):
+            if metrics is not None:
+                metrics.add(self.iter, 0, f"test#{i}", scores)
+        return self.test_scores
+
     # -- the loop ----------------------------------------------------------------------------
-    def step(self, iters: int, should_stop: Callable[[], bool] | None = None) -> bool:
-        """Run ``iters`` iterations; returns True when ``should_stop`` ended it early."""
+    def step(self, iters: int, should_stop: Callable[[], bool] | None = None,
+             max_seconds: float | None = None) -> bool:  # fmt: skip
+        """Run ``iters`` iterations; True when they were cut short (``should_stop``, Ctrl-C,
+        SIGTERM or ``max_seconds``)."""
         p = self.param
         if self.iter == 0 and p.random_seed >= 0:  # dropout & co. start from random_seed
             torch.manual_seed(p.random_seed)
             np.random.seed(p.random_seed % 2**32)
-        stop_at = self.iter + iters
-        while self.iter < stop_at:
-            due = p.test_interval and self.iter % p.test_interval == 0
-            if due and (self.iter > 0 or p.test_initialization) and self.world.is_main:
-                self.test_scores = [self.test(i) for i in range(len(self.test_nets))]
-            self._zero_grads()
-            loss = 0.0
-            for _ in range(p.iter_size):
-                self.net()
-                total = self.net.loss()
-                total.backward()
-                loss += float(total.detach())
-            loss /= p.iter_size
-            if self.world.distributed:
-                self._average_gradients()
-            self.losses = (self.losses + [loss])[-max(1, p.average_loss) :]
-            if self.log and self.world.is_main and p.display and self.iter % p.display == 0:
-                smoothed = sum(self.losses) / len(self.losses)
-                self.log(f"Iteration {self.iter}, loss = {smoothed:.5g}, lr = {self.rate():.6g}")
-            self._apply_update()
-            self.iter += 1
-            if p.snapshot and self.iter % p.snapshot == 0 and self.world.is_main:
-                self.snapshot()
-            if should_stop is not None and should_stop():
-                return True
-        return False
+        t = self.trainer
+        t.loop = replace(t.loop, max_iter=self.iter + iters, max_seconds=max_seconds)
+        self._should_stop = should_stop
+        result = t.fit()
+        self.interrupted = result.interrupted
+        return result.interrupted or result.time_up
 
-    def solve(self, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
-        """Run to ``max_iter``; snapshot at the end (snapshot_after_train) and test once more."""
+    def solve(self, should_stop: Callable[[], bool] | None = None,
+              max_seconds: float | None = None) -> dict[str, float]:  # fmt: skip
+        """Run to ``max_iter``; snapshot at the end (snapshot_after_train, or always when
+        stopped: a stopped run keeps its work) and test once more."""
         start = time.perf_counter()
-        stopped = self.step(self.param.max_iter - self.iter, should_stop)
+        stopped = self.step(self.param.max_iter - self.iter, should_stop, max_seconds)
         if not self.world.is_main:
             self.seconds = time.perf_counter() - start
             return {}
-        if self.param.snapshot_after_train or stopped:  # a stopped run keeps its work
+        if self.param.snapshot_after_train or stopped:
             self.snapshot()
         if self.test_nets:
-            self.test_scores = [self.test(i) for i in range(len(self.test_nets))]
+            self.test_all()
         self.seconds = time.perf_counter() - start
         return self.test_scores[0] if self.test_scores else {}
 
@@ -308,13 +289,11 @@ class Solver:
         self.net.save(model)
         state = cio.PROTO.SolverState(iter=self.iter, learned_net=str(model))
         # Caffe's layout: every parameter's first history, then (AdaDelta/Adam) every second one
-        params = self._learnable()
         per = 2 if self.type in ("AdaDelta", "Adam") else 1
+        histories = self.trainer.optimizer.histories(per)
         for j in range(per):
-            for name, param, _, _ in params:
-                hist = self.history.get(name)
-                h = hist[j] if hist is not None and j < len(hist) else torch.zeros_like(param)
-                state.history.append(cio.array_to_blobproto(h.detach().numpy()))
+            for h in histories:
+                state.history.append(cio.array_to_blobproto(h[j].detach().cpu().numpy()))
         cio.write_weights(state, state_path)
         if self.log:
             self.log(f"Snapshotting to {model} and {state_path}")
@@ -327,23 +306,59 @@ class Solver:
         if not model.is_file():
             model = Path(state_path).parent / model.name
         self.net.copy_from(model)
-        self.iter = state.iter
         blobs = list(state.history)
         per = 2 if self.type in ("AdaDelta", "Adam") else 1
-        params = self._learnable()
+        params = [param for _, param, _, _ in self._learnable()]
         if blobs and len(blobs) != per * len(params):
             raise OptionError(
                 f"{state_path}: {len(blobs)} history blobs, this solver needs {per * len(params)}"
             )
-        self.history = {}
-        for i, (name, param, _, _) in enumerate(params):
-            if blobs:
-                self.history[name] = [
-                    torch.from_numpy(
-                        cio.blobproto_to_array(blobs[j * len(params) + i]).copy()
-                    ).reshape(param.shape)
-                    for j in range(per)
-                ]
+        histories = [
+            [torch.from_numpy(cio.blobproto_to_array(blobs[j * len(params) + i]).copy())
+             .reshape(param.shape) if blobs else torch.zeros_like(param) for j in range(per)]
+            for i, param in enumerate(params)
+        ]  # fmt: skip
+        self.trainer.optimizer.set_state(histories, state.iter)
+        self.iter = state.iter
+
+
+class _SolverHook(HookBase):
+    def __init__(self, solver: Solver) -> None:
+        self.solver = solver
+
+
+class CaffeTestHook(_SolverHook):
+    """Caffe tests at the start of iterations that are multiples of ``test_interval``."""
+
+    def before_step(self) -> None:
+        s, p = self.solver, self.solver.param
+        due = p.test_interval and s.iter % p.test_interval == 0
+        if due and (s.iter > 0 or p.test_initialization) and s.world.is_main and s.test_nets:
+            s.test_all()
+
+
+class CaffeDisplayHook(_SolverHook):
+    """``Iteration N, loss = L, lr = R`` every ``display`` iterations (N counts from 0, L is
+    smoothed over ``average_loss`` iterations), and ``should_stop`` polled after each."""
+
+    def after_step(self) -> None:
+        s, p = self.solver, self.solver.param
+        done = s.iter - 1  # Caffe logs before it increments
+        s.losses = (s.losses + [s.trainer.step_values["loss"]])[-max(1, p.average_loss) :]
+        if s.log and s.world.is_main and p.display and done % p.display == 0:
+            smoothed = sum(s.losses) / len(s.losses)
+            s.log(f"Iteration {done}, loss = {smoothed:.5g}, lr = {s.policy.rate(done):.6g}")
+        if getattr(s, "_should_stop", None) is not None and s._should_stop():
+            s.trainer.stop("interrupted")
+
+
+class CaffeSnapshotHook(_SolverHook):
+    """A caffemodel + solverstate every ``snapshot`` iterations (main process only)."""
+
+    def after_step(self) -> None:
+        s, p = self.solver, self.solver.param
+        if p.snapshot and s.iter % p.snapshot == 0 and s.world.is_main:
+            s.snapshot()
 
 
 def get_solver(path: str | os.PathLike) -> Solver:

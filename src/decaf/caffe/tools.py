@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,30 +107,33 @@ def convert_model(src: str | os.PathLike, output: str | os.PathLike,
 def train(solver: str | os.PathLike, weights: str | os.PathLike | None = None,
           snapshot: str | os.PathLike | None = None, max_iter: int | None = None,
           allow_python: bool = False, log: Callable[[str], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:  # fmt: skip
-    """``caffe train``: Caffe's solver from ``solver``, optionally from weights or a snapshot;
-    ``should_stop`` is polled between iterations (a stopped run snapshots)."""
+          minutes: float | None = None, run_dir: str | os.PathLike | None = None,
+          progress: bool = False) -> dict[str, Any]:  # fmt: skip
+    """``caffe train``: Caffe's solver from ``solver``, optionally from weights or a snapshot,
+    on decaf's engine (``run_dir`` gets ``metrics.csv``; default ``<solver>.run/``; ``minutes``
+    is a time budget). Ctrl-C or SIGTERM stops after the current iteration, with a snapshot."""
     from decaf.caffe.solver import Solver
 
     if weights is not None and snapshot is not None:
         raise OptionError("give --weights or --snapshot, not both (as caffe train)")
     if max_iter is not None:
         checks.at_least("--max-iter", max_iter, 0)
-    s = Solver(solver, log=log, allow_python=allow_python)
+    if minutes is not None:
+        checks.positive("--minutes", minutes)
+    solver = Path(solver)
+    run = Path(run_dir) if run_dir is not None else solver.with_suffix(".run")
+    s = Solver(solver, log=log, allow_python=allow_python, run_dir=run, progress=progress)
     if max_iter is not None:
         s.param.max_iter = max_iter
+        s.policy = replace(s.policy, max_iter=max_iter)  # poly/cosine schedules end there too
+        s.trainer.scheduler.policy = s.policy
     if weights is not None:
         loaded = s.net.copy_from(weights)
         if log is not None:
             log(f"copied {len(loaded)} layers from {weights}")
     if snapshot is not None:
         s.restore(snapshot)
-    stopped = {"now": False}
-
-    def stop() -> bool:
-        stopped["now"] = bool(should_stop and should_stop())
-        return stopped["now"]
-
-    scores = s.solve(should_stop=stop)
+    scores = s.solve(max_seconds=minutes * 60 if minutes is not None else None)
     return {"iterations": s.iter, "scores": scores, "seconds": round(s.seconds, 2),
-            "interrupted": stopped["now"], "main": s.world.is_main}  # fmt: skip
+            "interrupted": s.interrupted, "metrics": str(run / "metrics.csv"),
+            "main": s.world.is_main}  # fmt: skip

@@ -63,22 +63,29 @@ def train_command(
     ] = None,
     snapshot: Annotated[Path | None, typer.Option(help=".solverstate to continue from.")] = None,
     max_iter: Annotated[int | None, typer.Option(help="Override the solver's max_iter.")] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="A time budget: stop (with a snapshot) after it.")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where metrics.csv goes (default: SOLVER.run/).")
+    ] = None,
     allow_python_layers: AllowPython = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train like ``caffe train``: Caffe's solvers and schedules, snapshots, test nets.
-    Ctrl-C or kill stops after the current iteration and writes a snapshot.
+    """Train like ``caffe train``: Caffe's solvers and schedules, snapshots, test nets, on
+    decaf's engine (progress bar, metrics.csv, --minutes). Ctrl-C or kill stops after the
+    current iteration and writes a snapshot.
 
     Example:
 
       decaf caffe train --solver lenet_solver.prototxt
     """
     from decaf.caffe.tools import train
-    from decaf.cli.common import console, stop_requested
+    from decaf.cli.common import console
 
-    with stop_requested() as stop:
-        r = train(solver, weights, snapshot, max_iter, allow_python_layers,
-                  None if as_json else console.print, stop)  # fmt: skip
+    log = None if as_json else console.print
+    r = train(solver, weights, snapshot, max_iter, allow_python_layers, log, minutes, run_dir,
+              progress=not as_json)  # fmt: skip
     if not r.pop("main"):
         return  # under torchrun, rank 0 reports
     emit(r, f"stopped at iteration {r['iterations']}: {r['scores']}" if r["interrupted"] else

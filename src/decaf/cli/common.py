@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,26 +130,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def stop_requested() -> Iterator[Callable[[], bool]]:
-    """Yield ``stop()`` → True once Ctrl-C or SIGTERM arrived; a long job polls it between
-    steps and ends cleanly (keeping its finished work) instead of dying mid-step."""
-    flag = {"now": False}
-
-    def request(_signum: int, _frame: object) -> None:
-        flag["now"] = True
-
-    try:
-        previous = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not in the main thread: nothing to install
-        previous = {}
-    try:
-        yield lambda: flag["now"]
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def table_console() -> Any:

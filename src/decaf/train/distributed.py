@@ -37,6 +37,8 @@ def setup() -> World:
         return World()
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":  # one GPU per process, so collectives find theirs
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return World(
         rank=dist.get_rank(),
@@ -49,9 +51,16 @@ def any_rank(flag: bool, world: World) -> bool:
     """True when ``flag`` is true on any rank (so all ranks stop at the same iteration)."""
     if not world.distributed:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0])
+    t = torch.tensor([1.0 if flag else 0.0], device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def collective_device() -> torch.device:
+    """Where a collective's tensors must live: NCCL refuses CPU tensors, gloo takes them."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def barrier(world: World) -> None:

@@ -16,18 +16,21 @@ the rest the way Caffe's solver does, counted in *iterations* (one optimiser upd
   ``resume=`` continues so that the weights equal an uninterrupted run's, bit for bit;
 - the first Ctrl-C or SIGTERM finishes the current iteration, snapshots and returns with
   ``interrupted=True`` (a second Ctrl-C aborts at once).
+
+The loop itself is :meth:`Trainer.fit` and :meth:`Trainer._update`; display, metrics, the NaN
+guard, evaluation, snapshots, signals and the time budget are hooks (:mod:`decaf.train.hooks`,
+whose docstring gives their order and why). Caffe's solver runs on this same Trainer with hooks
+of its own (``decaf.caffe.solver``): a dataset is optional (Caffe nets read their own data), and
+a ready optimiser and scheduler may replace the :class:`SolverConfig`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import math
 import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +44,7 @@ from decaf.core.bundle import SNAPSHOT_FORMAT, load_checked, plain, save_checked
 from decaf.core.errors import DecafError, OptionError
 from decaf.core.progress import Bar
 from decaf.train import distributed
+from decaf.train.hooks import HookBase, default_hooks
 from decaf.train.sampler import KeyedDataset, ResumableBatchSampler
 from decaf.train.solver import SolverConfig, build_solver
 
@@ -114,29 +118,6 @@ class TrainResult:
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
-
-
-class _StopRequest:
-    """First SIGINT/SIGTERM sets a flag checked between iterations; a second SIGINT aborts."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def rng_state() -> dict[str, Any]:
@@ -241,13 +222,18 @@ class Trainer:
     ``extra_state`` returns task data stored in each snapshot (e.g. class names).
     ``stateful`` objects (``state_dict()``/``load_state_dict()``, e.g. a step's schedule
     counter) are saved in every snapshot and restored on resume, so a resumed run continues
-    their schedule exactly.
+    their schedule exactly. ``hooks`` replace :func:`~decaf.train.hooks.default_hooks`.
+
+    For Caffe's solver: ``dataset=None`` (the step gets ``None`` and the net reads its own
+    data), a ready ``optimizer`` and ``scheduler``, ``divide_loss=False`` (Caffe's optimiser
+    clips, then divides the summed ``iter_size`` gradients itself), ``ddp=False`` (its step
+    averages gradients over the ranks as Caffe does) and ``seed=False`` (its seed is its own).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        dataset: Dataset,
+        dataset: Dataset | None,
         step: StepFn,
         solver: SolverConfig,
         loop: LoopConfig,
@@ -257,6 +243,12 @@ class Trainer:
         extra_state: Callable[[], dict[str, Any]] | None = None,
         log: Callable[[str], None] | None = None,
         stateful: dict[str, Stateful] | None = None,
+        hooks: Sequence[HookBase] | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        divide_loss: bool = True,
+        ddp: bool = True,
+        seed: bool = True,
     ) -> None:
         self.world = distributed.setup()
         self.loop = loop
@@ -267,43 +259,50 @@ class Trainer:
         self.extra_state = extra_state
         self.stateful = dict(stateful or {})
         self.log = log if self.world.is_main else None
-        if loop.device is not None:
-            self.device = torch.device(loop.device)
-        elif torch.cuda.is_available():
-            self.device = torch.device("cuda", self.world.local_rank)
-        else:
-            self.device = torch.device("cpu")
+        self.divide_loss, self.seed = divide_loss, seed
+        self.device = _device(loop.device, self.world)
         self.model = model.to(self.device)
-        self.optimizer, self.scheduler = build_solver(self.model, solver)
+        if optimizer is None:
+            optimizer, scheduler = build_solver(self.model, solver)
+        self.optimizer, self.scheduler = optimizer, scheduler
         self.net: nn.Module = self.model
-        if self.world.distributed:
+        if self.world.distributed and ddp:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.sampler = ResumableBatchSampler(
-            len(dataset),  # type: ignore[arg-type]
-            loop.batch_size,
-            seed=loop.seed,
-            shuffle=loop.shuffle,
-            rank=self.world.rank,
-            world_size=self.world.size,
-        )
-        self.loader = DataLoader(
-            KeyedDataset(dataset),
-            batch_sampler=self.sampler,
-            num_workers=loop.num_workers,
-            collate_fn=collate_fn,
-            persistent_workers=loop.num_workers > 0,
-            pin_memory=self.device.type == "cuda",
-            # a private generator, so starting an epoch never consumes the global RNG
-            generator=torch.Generator().manual_seed(loop.seed),
-        )
+        self.sampler, self.loader = self._data(dataset, collate_fn)
+        self.hooks = list(default_hooks() if hooks is None else hooks)
+        for hook in self.hooks:
+            hook.attach(self)
         self.iteration = 0
         self.epoch = 0
         self.batch = 0
         self._it: Iterator[Any] | None = None
+        self.stop_reason: str | None = None
+        self.finished = False
+
+    def _data(self, dataset: Dataset | None, collate_fn: Callable[[list[Any]], Any] | None
+              ) -> tuple[ResumableBatchSampler | None, DataLoader | None]:  # fmt: skip
+        if dataset is None:
+            return None, None
+        loop = self.loop
+        sampler = ResumableBatchSampler(
+            len(dataset),  # type: ignore[arg-type]
+            loop.batch_size, seed=loop.seed, shuffle=loop.shuffle, rank=self.world.rank,
+            world_size=self.world.size,
+        )  # fmt: skip
+        loader = DataLoader(
+            KeyedDataset(dataset), batch_sampler=sampler, num_workers=loop.num_workers,
+            collate_fn=collate_fn, persistent_workers=loop.num_workers > 0,
+            pin_memory=self.device.type == "cuda",
+            # a private generator, so starting an epoch never consumes the global RNG
+            generator=torch.Generator().manual_seed(loop.seed),
+        )  # fmt: skip
+        return sampler, loader
 
     # -- data position ---------------------------------------------------------------------
     def _next_batch(self) -> Any:
+        if self.loader is None:
+            return None
         while True:
             if self._it is None:
                 self.sampler.epoch, self.sampler.start_batch = self.epoch, self.batch
@@ -325,7 +324,7 @@ class Trainer:
             "world_size": self.world.size,
             "seed": self.loop.seed,
             "iter_size": self.solver_config.iter_size,
-            "dataset_size": self.sampler.size,
+            "dataset_size": self.sampler.size if self.sampler is not None else None,
         }
 
     def snapshot_state(self) -> dict[str, Any]:
@@ -387,44 +386,50 @@ class Trainer:
         if self.train_mode is not None:
             self.train_mode(self.model)
 
-    def _evaluate(self, metrics: _Metrics, result: TrainResult) -> None:
+    def evaluate(self) -> None:
+        """Run ``evaluate`` (main process only) and record its metrics."""
         if self.evaluate_fn is None or not self.world.is_main:
             return
         self.model.eval()
         with torch.inference_mode():
             values = {k: float(v) for k, v in self.evaluate_fn(self.model).items()}
         self._set_train()
-        result.eval = values
-        metrics.add(self.iteration, self.epoch, "val", values)
+        self.result.eval = values
+        self.metrics.add(self.iteration, self.epoch, "val", values)
         if self.log:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
             self.log(f"iter {self.iteration}: val {shown}")
 
-    def _update(self, sums: dict[str, float]) -> int:
-        """One optimiser update over ``iter_size`` micro-batches; returns the images used."""
+    def stop(self, reason: str) -> None:
+        """Ask the loop to end after the current update ("interrupted" or "time_up")."""
+        self.stop_reason = self.stop_reason or reason
+
+    def _update(self) -> dict[str, float]:
+        """One optimiser update over ``iter_size`` micro-batches; returns the step's values
+        (averaged over the micro-batches)."""
         n = self.solver_config.iter_size
-        images = 0
+        values: dict[str, float] = {}
         for micro in range(n):
             t0 = time.perf_counter()
             batch = to_device(self._next_batch(), self.device)
             self._wait += time.perf_counter() - t0
-            images += self.sampler.global_batch
-            sync = micro == n - 1 or not self.world.distributed
+            self.result.images += self.sampler.global_batch if self.sampler else 0
+            sync = micro == n - 1 or self.net is self.model
             with contextlib.nullcontext() if sync else self.net.no_sync():  # type: ignore[operator]
                 out = self.step_fn(self.net, batch)
                 loss = out["loss"]
-                (loss / n if n > 1 else loss).backward()
+                (loss / n if n > 1 and self.divide_loss else loss).backward()
             for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) / n
+                values[k] = values.get(k, 0.0) + float(v.detach()) / n
         if self.solver_config.clip_gradients is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             norm = torch.nn.utils.clip_grad_norm_(params, self.solver_config.clip_gradients)
-            sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(norm)
+            values["grad_norm"] = float(norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         self.iteration += 1
-        return images
+        return values
 
     def fit(self, resume: str | Path | None = None) -> TrainResult:
         """Train to ``max_iter`` updates (from ``resume`` when given) and return what happened."""
@@ -432,67 +437,50 @@ class Trainer:
         resumed_at = None
         if resume is not None:
             resumed_at = int(self.load_snapshot(resume)["iteration"])
-        elif self.iteration == 0:
+        elif self.iteration == 0 and self.seed:
             # like Caffe's random_seed: dropout and friends start from ``seed``, whatever the
             # caller did with the global generators before
             set_seed(loop.seed + self.world.rank)
-        metrics = _Metrics(
-            Path(loop.out_dir) if loop.out_dir else None, self.world.is_main, loop.tensorboard
-        )
-        metrics.start(resumed_at)
-        result = TrainResult(self.iteration, False, 0.0, 0, 0.0, history=metrics.rows)
-        self._wait = 0.0
-        sums: dict[str, float] = {}
-        window = 0
-        progress = _Bar(loop.progress and self.world.is_main, loop.max_iter, self.iteration)
-        start = time.perf_counter()
+        out_dir = Path(loop.out_dir) if loop.out_dir else None
+        self.metrics = _Metrics(out_dir, self.world.is_main, loop.tensorboard)
+        self.metrics.start(resumed_at)
+        self.result = TrainResult(self.iteration, False, 0.0, 0, 0.0, history=self.metrics.rows)
+        self.bar = _Bar(loop.progress and self.world.is_main, loop.max_iter, self.iteration)
+        self.stop_reason, self.finished, self._wait = None, False, 0.0
+        self.start_time = time.perf_counter()
         self._set_train()
+        started: list[HookBase] = []
         try:
-            with _StopRequest() as stop, progress as bar:
-                while self.iteration < loop.max_iter:
-                    lr = self.scheduler.get_last_lr()[0] / self.optimizer.param_groups[0].get(
-                        "lr_mult", 1.0
-                    )
-                    result.images += self._update(sums)
-                    window += 1
-                    last = self.iteration == loop.max_iter
-                    if loop.display and (self.iteration % loop.display == 0 or last):
-                        avg = {k: v / window for k, v in sums.items()}
-                        avg["lr"] = lr
-                        result.train = avg
-                        metrics.add(self.iteration, self.epoch, "train", avg)
-                        bar.update(self.iteration, avg)
-                        if not math.isfinite(avg["loss"]):
-                            raise DecafError(
-                                f"the loss became {avg['loss']} at iteration {self.iteration}; "
-                                "lower the learning rate or enable gradient clipping"
-                            )
-                        sums, window = {}, 0
-                    else:
-                        bar.update(self.iteration, None)
-                    if loop.test_interval and self.iteration % loop.test_interval == 0 and not last:
-                        self._evaluate(metrics, result)
-                    if loop.snapshot_interval and self.iteration % loop.snapshot_interval == 0:
-                        result.snapshot = self.save_snapshot() or result.snapshot
-                    if distributed.any_rank(stop.requested, self.world):
-                        result.interrupted = True
-                        break
-                    spent = time.perf_counter() - start
-                    if loop.max_seconds is not None and distributed.any_rank(
-                        spent > loop.max_seconds, self.world
-                    ):
-                        result.time_up = True
-                        break
-            if result.interrupted:
-                result.snapshot = self.save_snapshot() or result.snapshot
-            else:
-                self._evaluate(metrics, result)
+            for hook in self.hooks:
+                hook.before_train()
+                started.append(hook)
+            while self.iteration < loop.max_iter and self.stop_reason is None:
+                for hook in self.hooks:
+                    hook.before_step()
+                self.step_lr = self.scheduler.get_last_lr()[0] / self.optimizer.param_groups[
+                    0].get("lr_mult", 1.0)  # fmt: skip
+                self.step_values = self._update()
+                for hook in self.hooks:
+                    hook.after_step()
+            self.finished = True
         finally:
-            metrics.close()
-            result.seconds = time.perf_counter() - start
-            result.data_wait = self._wait
-            result.iteration = self.iteration
-        return result
+            self.result.interrupted = self.stop_reason == "interrupted"
+            self.result.time_up = self.stop_reason == "time_up"
+            for hook in reversed(started):
+                hook.after_train()
+            self.result.seconds = time.perf_counter() - self.start_time
+            self.result.data_wait = self._wait
+            self.result.iteration = self.iteration
+        return self.result
+
+
+def _device(name: str | None, world: distributed.World) -> torch.device:
+    """The loop's device: the one asked for, else this rank's GPU when there is one, else CPU."""
+    if name is not None:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", world.local_rank)
+    return torch.device("cpu")
 
 
 def latest_snapshot(src: str | Path) -> Path:
