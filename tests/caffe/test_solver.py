@@ -172,19 +172,24 @@ layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: 
 """
 
 
+def _tiny_lmdb(root: Path, n: int) -> None:
+    """``root/db``: n random 4×4 grey pictures in 3 classes."""
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(n):
+        path = root / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).save(path)
+        samples.append((path, i % 3))
+    write_lmdb(samples, root / "db", gray=True)
+
+
 def test_two_ranks_train_like_one_big_batch(tmp_path: Path) -> None:
     """torchrun, 2 ranks × batch 2 == 1 process × batch 4 (gradients averaged, data sharded)."""
     import os
     import subprocess
     import sys
 
-    rng = np.random.default_rng(0)
-    samples = []
-    for i in range(12):
-        path = tmp_path / f"{i}.png"
-        Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).save(path)
-        samples.append((path, i % 3))
-    write_lmdb(samples, tmp_path / "db", gray=True)
+    _tiny_lmdb(tmp_path, 12)
     for name, batch in (("two", 2), ("one", 4)):
         folder = tmp_path / name
         folder.mkdir()
@@ -218,13 +223,7 @@ def test_lmdb_environments_close_with_their_nets(tmp_path: Path) -> None:
 
     from decaf.caffe.data import ENVIRONMENTS
 
-    rng = np.random.default_rng(0)
-    samples = []
-    for i in range(6):
-        path = tmp_path / f"{i}.png"
-        Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).save(path)
-        samples.append((path, i % 3))
-    write_lmdb(samples, tmp_path / "db", gray=True)
+    _tiny_lmdb(tmp_path, 6)
     (tmp_path / "net.prototxt").write_text(DDP_NET.format(batch=2))
     (tmp_path / "solver.prototxt").write_text(
         'net: "net.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 2\nrandom_seed: 1\n'

@@ -74,3 +74,18 @@ def test_piped_tables_are_not_cut_at_80_columns() -> None:
     out = subprocess.run([sys.executable, "-m", "decaf", "zoo", "list", "efficientnet_lite*"],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "efficientnet_lite0" in out and "…" not in out
+
+
+def test_stylize_refuses_what_it_used_to_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "x.png")
+    assert main(["stylize", "--alpha", "0.5", "-o", out]) == 2
+    assert "--alpha do(es) not apply to --method gatys" in capsys.readouterr().err
+    assert main(["stylize", "--method", "fast", "--steps", "5", "-o", out]) == 2
+    assert "--steps do(es) not apply to --method fast" in capsys.readouterr().err
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    assert main(["stylize", str(folder), "-o", str(tmp_path / "o")]) == 2
+    assert "use --method fast or --method adain" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "o").exists()

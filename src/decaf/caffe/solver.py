@@ -199,19 +199,6 @@ class Solver:
             out.append((name, param, lr_mult, decay_mult))
         return out
 
-    def _learnable(self) -> list[tuple[str, torch.nn.Parameter, float, float]]:
-        out = []
-        seen: set[int] = set()
-        for name, param in self.net.named_parameters():
-            if id(param) in seen or not param.requires_grad:
-                continue
-            seen.add(id(param))
-            lr_mult, decay_mult = self.net.mults.get(name.removeprefix("layers."), (1.0, 1.0))
-            if lr_mult == 0:
-                continue
-            out.append((name, param, lr_mult, decay_mult))
-        return out
-
     def rate(self) -> float:
         return self.policy.rate(self.iter)
 

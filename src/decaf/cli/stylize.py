@@ -63,6 +63,7 @@ Tile = _opt(int, "fast/adain: tile pictures over this long side (2048).")
 Engine = _opt(str, "fast/adain: auto | onnx | torch.")
 Smooth = _opt(float, "fast/adain videos: blend of the previous frame (0.5).")
 Masks = _opt(str, "adain: one grey mask picture per style, comma-separated.")
+Device = _opt(str, "auto, cpu, cuda or cuda:N (default: cpu).")
 
 EXAMPLES = """Examples:
 
@@ -87,7 +88,8 @@ def stylize_command(
     layer_weights: LayerWeights = None, smoothing: Smoothing = None,
     optimizer: Optimizer = None, lr: Lr = None, model: Model = None, builtin: Builtin = None,
     alpha: Alpha = None, tile: Tile = None, engine: Engine = None, smooth: Smooth = None,
-    masks: Masks = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+    masks: Masks = None, device: Device = None, as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> int:  # fmt: skip
     """Paint CONTENT in the style of --style: by optimisation (gatys, the default), with a
     trained network (fast: built-in styles, or --model) or with AdaIN (adain: any style

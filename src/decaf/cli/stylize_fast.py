@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from decaf.cli.common import (
+    DeviceOpt,
     JsonOpt,
     ResumeOpt,
     SeedOpt,
@@ -76,6 +77,7 @@ def train_style_command(
     run_dir: Annotated[
         Path | None, typer.Option(help="Snapshots and metrics.csv (default: OUTPUT.run/).")
     ] = None,
+    device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Train a feed-forward style network (or an AdaIN decoder) on the shared engine.
@@ -94,7 +96,7 @@ def train_style_command(
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
                        tv_weight=tv_weight, width=width, seed=seed,
-                       snapshot_interval=snapshot)  # fmt: skip
+                       snapshot_interval=snapshot, device=device)  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
                                     content, base=base, run_dir=run_dir, resume=resume,

@@ -13,6 +13,8 @@ from typing import Any
 from rich.console import Console
 
 console = Console(stderr=True)
+if not console.is_terminal:  # piped or logged: never cut lines to rich's 80-column default
+    console = Console(stderr=True, width=10_000, soft_wrap=True)
 
 
 class Bar:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
 from decaf.core.tensors import to_pil
 from decaf.stylize import color
@@ -64,9 +65,14 @@ class FastStylizer:
     """A trained style network ready to run: ``stylizer(content, style=...)`` → picture."""
 
     def __init__(self, model: str | os.PathLike | None = None, method: str = "fast",
-                 engine: str = "auto") -> None:  # fmt: skip
+                 engine: str = "auto", device: str = "cpu") -> None:  # fmt: skip
         if engine not in ("auto", "onnx", "torch"):
             raise OptionError(f"engine must be auto, onnx or torch, got {engine!r}")
+        self.device = resolve_device(device)
+        if self.device.type != "cpu":
+            if engine == "onnx":
+                raise OptionError("the onnx engine runs on the CPU; use --engine torch on a GPU")
+            engine = "torch"  # ONNX Runtime's CPU provider is the one installed
         path = Path(model) if model is not None else builtin_model(method)
         self.net, info = load_style_net(path)
         self.method: str = info["method"]
@@ -76,7 +82,7 @@ class FastStylizer:
             raise OptionError(f"{path}: an AdaIN model; use --method adain")
         self.styles: list[str] = info["styles"]
         self.path = path
-        self.net.to(memory_format=torch.channels_last)
+        self.net.to(self.device, memory_format=torch.channels_last)
         self.engine = engine
         self._session: Any = None
         self._session_lock = threading.Lock()  # one session however many threads ask at once
@@ -138,10 +144,10 @@ class FastStylizer:
         return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
     def _torch(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         if isinstance(self.net, StyleBankNet):
-            return self.net(x, weights[0].tolist())
-        return self.net(x, weights)
+            return self.net(x, weights[0].tolist()).cpu()
+        return self.net(x, weights.to(self.device)).cpu()
 
     def _run(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """One forward pass of the feed-forward network on a (1, 3, H, W) picture."""
@@ -250,8 +256,8 @@ class FastStylizer:
                 if preserve_color == "histogram":  # Gatys et al.: the content's palette
                     arr = color.match_color(np.asarray(s, np.float64) / 255, src)
                     s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
-                stats.append(channel_stats(net.encode(picture_tensor(s))))
-            x = picture_tensor(content)
+                stats.append(channel_stats(net.encode(picture_tensor(s).to(self.device))))
+            x = picture_tensor(content).to(self.device)
             h, w = x.shape[-2:]
             xp = pad_to_multiple(x, net.stride)
             if masks is None:
@@ -265,18 +271,18 @@ class FastStylizer:
                 std = sum((wk / total) * sd for wk, (_, sd) in zip(wts, stats, strict=True))
                 session = self._onnx()
                 if session is not None:
-                    feed = {"image": xp.numpy(), "mean": mean.numpy(), "std": std.numpy(),
+                    feed = {"image": xp.numpy(), "mean": mean.numpy(), "std": std.numpy(),  # CPU
                             "alpha": np.array([alpha], np.float32)}  # fmt: skip
                     return to_pil(torch.from_numpy(session.run(None, feed)[0])[..., :h, :w])
                 y = _AdaINGraph(net)(xp.contiguous(memory_format=torch.channels_last), mean,
-                                     std, torch.tensor([alpha]))  # fmt: skip
+                                     std, torch.tensor([alpha], device=self.device))  # fmt: skip
                 return to_pil(y[..., :h, :w])
             fc = net.encode(xp)
             from decaf.stylize.nets import adain
 
             t = torch.zeros_like(fc)  # each style paints its own region
             for (mean, std), m in zip(stats, masks, strict=True):
-                mt = torch.as_tensor(np.asarray(m, np.float32))[None, None]
+                mt = torch.as_tensor(np.asarray(m, np.float32), device=self.device)[None, None]
                 mt = F.interpolate(mt, size=fc.shape[-2:], mode="bilinear", align_corners=False)
                 t = t + mt * adain(fc, mean, std)
             t = alpha * t + (1 - alpha) * fc

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from decaf.core import checks
 from decaf.core.bundle import check_bundle_dest, load_bundle, plain, save_bundle
+from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
 from decaf.core.tensors import to_batch, to_tensor
@@ -146,6 +147,7 @@ class FastOptions:
     display: int = 25
     snapshot_interval: int = 0
     styles_names: tuple[str, ...] = field(default_factory=tuple)
+    device: str = "auto"  #: auto (the local GPU when there is one) | cpu | cuda | cuda:N
 
     def __post_init__(self) -> None:
         self.validate()
@@ -157,6 +159,7 @@ class FastOptions:
         for name in ("width", "blocks", "bank_period", "display"):
             checks.at_least(name, getattr(self, name), 1)
         checks.at_least("snapshot_interval", self.snapshot_interval, 0)
+        check_device_name(self.device)
         if self.method not in METHODS:
             raise OptionError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
@@ -198,6 +201,9 @@ class PerceptualLoss(nn.Module):
     def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor
                 ) -> dict[str, torch.Tensor]:  # fmt: skip
         """``style_w``: (B, N) blend weights of the styles each output should have."""
+        if self.ext.mean.device != out.device:  # follow the Trainer's device (a GPU, say)
+            self.to(out.device)
+            self.targets = {n: t.to(out.device) for n, t in self.targets.items()}
         fo = self.ext(out)
         with torch.no_grad():
             fc = self.ext(content)
@@ -292,7 +298,8 @@ def train_style(
     loop = LoopConfig(max_iter=opts.iters, batch_size=opts.batch, display=opts.display,
                       snapshot_interval=opts.snapshot_interval,
                       out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"),
-                      seed=opts.seed, progress=progress)  # fmt: skip
+                      seed=opts.seed, progress=progress,
+                      device=None if opts.device == "auto" else opts.device)  # fmt: skip
     trainer = Trainer(net, data, step, solver, loop, collate_fn=_collate,
                       stateful={"step_counter": counter})  # fmt: skip
     result = trainer.fit(resume=resume)
@@ -400,7 +407,7 @@ def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int):
         for k in idx.tolist():
             s = styles[k % len(styles)]
             crops.append(_random_crop(s, size))
-        return loss_fn(net, x, torch.cat(crops))
+        return loss_fn(net, x, torch.cat(crops).to(x.device))
 
     return step
 

@@ -36,6 +36,8 @@ SHARED_OPTIONS = frozenset({"size", "preserve_color", "style_weights"})
 GATYS_OPTIONS = frozenset(StyleOptions.__dataclass_fields__) - SHARED_OPTIONS
 #: options of the trained networks only (alpha and masks: AdaIN only)
 FEEDFORWARD_OPTIONS = frozenset({"model", "engine", "tile", "smooth", "alpha", "masks"})
+#: options of the optimisation only; "device" is shared, but StyleOptions holds it
+GATYS_ONLY = GATYS_OPTIONS - {"device"}
 ADAIN_OPTIONS = frozenset({"alpha", "masks"})
 
 
@@ -62,7 +64,7 @@ def check_options(method: str, options: dict[str, Any]) -> None:
         foreign = set(options) & FEEDFORWARD_OPTIONS
         hint = "they go with --method fast or adain"
     else:
-        foreign = set(options) & GATYS_OPTIONS
+        foreign = set(options) & GATYS_ONLY
         hint = "they go with --method gatys (the optimisation)"
         if method == "fast":
             foreign |= set(options) & ADAIN_OPTIONS
@@ -151,12 +153,14 @@ def _gatys(
 
 
 @functools.lru_cache(maxsize=8)
-def cached_stylizer(model: str | None, method: str, engine: str = "auto") -> Any:
-    """One loaded network per (model, method, engine) and process: loading costs more than a
-    picture. The cache is thread-safe and its networks are safe to share between threads."""
+def cached_stylizer(model: str | None, method: str, engine: str = "auto",
+                    device: str = "cpu") -> Any:  # fmt: skip
+    """One loaded network per (model, method, engine, device) and process: loading costs more
+    than a picture. The cache is thread-safe and its networks are safe to share between
+    threads."""
     from decaf.stylize.apply import FastStylizer
 
-    return FastStylizer(model, method, engine)
+    return FastStylizer(model, method, engine, device)
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,9 @@ def _feedforward_runner(method: str, styles: list[str], options: dict[str, Any])
 
     model = options.get("model")
     stylizer = cached_stylizer(
-        str(model) if model is not None else None, method, options.get("engine", "auto")
-    )
+        str(model) if model is not None else None, method, options.get("engine", "auto"),
+        options.get("device", "cpu"),
+    )  # fmt: skip
     kwargs: dict[str, Any] = {
         k: options[k] for k in ("alpha", "size", "preserve_color", "tile") if k in options
     }

