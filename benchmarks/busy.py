@@ -3,35 +3,41 @@
 torch's OpenMP threads spin while they wait for each other; with another process holding a
 core, a spinning thread steals the time its partner needs. Benchmarks take ``--busy`` to run
 their measurements beside this process as well as on an idle machine.
+
+Benchmarks import this module before torch: with ``--busy`` on the command line the busy
+process starts first, so decaf's thread settings (:func:`decaf.core.threads.configure`, run
+next) see the machine as a user's shared machine would be, already busy.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import multiprocessing as mp
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 from decaf.core.threads import configure
 
-configure()  # benchmarks import this module before torch: the thread settings decaf uses
+SPIN = "x = 0\nwhile True:\n    x = (x * 1103515245 + 12345) % 2147483648\n"
 
-
-def _spin() -> None:  # pragma: no cover - runs in the child
-    x = 0
-    while True:
-        x = (x * 1103515245 + 12345) % 2147483648
+_SPINNER: subprocess.Popen | None = None
+if "--busy" in sys.argv:
+    _SPINNER = subprocess.Popen([sys.executable, "-c", SPIN])  # a plain process: no re-import
+    atexit.register(_SPINNER.kill)  # never left behind, whatever ends the benchmark
+    time.sleep(1.0)  # let it take its core before the machine is sampled
+SETTINGS = configure()
 
 
 @contextlib.contextmanager
 def busy_core(enabled: bool = True) -> Iterator[None]:
-    """Keep one core busy (a plain Python loop in a child process) while the block runs."""
-    if not enabled:
-        yield
-        return
-    proc = mp.get_context("spawn").Process(target=_spin, daemon=True)
-    proc.start()
+    """The block runs beside the busy process (started at import with ``--busy``)."""
+    if enabled and _SPINNER is None:
+        raise RuntimeError("import busy with --busy on the command line")
     try:
         yield
     finally:
-        proc.terminate()
-        proc.join()
+        if _SPINNER is not None:
+            _SPINNER.terminate()
+            _SPINNER.wait()

@@ -55,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     load_cv = time.perf_counter() - t0
     report: dict[str, object] = {
         "torch_threads": torch.get_num_threads(),
+        "wait_policy": busy.SETTINGS.wait_policy,
         "cv2_threads": cv2.getNumThreads(),
         "cv2": cv2.__version__,
         "fused": not args.no_fuse,

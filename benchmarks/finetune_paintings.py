@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from decaf.classify.finetune import FinetuneOptions, finetune
+from decaf.classify.train import FinetuneOptions, finetune
 from decaf.data.synthetic import photo_styles
 
 ROOT = Path(__file__).resolve().parent.parent

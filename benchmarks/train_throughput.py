@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from decaf.classify import model as cmodel
-from decaf.classify.finetune import classification_step
+from decaf.classify.train import classification_step
 from decaf.data.folders import ImageDataset, scan
 from decaf.data.synthetic import photo_styles
 from decaf.data.transforms import train_transform
@@ -130,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = {
         "config": vars(args),
         "torch_threads": torch.get_num_threads(),
+        "wait_policy": busy.SETTINGS.wait_policy,
         "bare_images_per_s": statistics.median(r[0] for r in runs["bare"]),
         "engine_images_per_s": statistics.median(r[0] for r in runs["engine"]),
         "ratio_median": statistics.median(ratios),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from decaf.classify.finetune import FinetuneOptions
+from decaf.classify.train import FinetuneOptions
 from decaf.core.errors import OptionError
-from decaf.stylize.fast import FastOptions
 from decaf.stylize.files import check_options
 from decaf.stylize.optimize import StyleOptions
+from decaf.stylize.train import FastOptions
 
 NAN = float("nan")
 

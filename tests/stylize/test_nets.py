@@ -65,7 +65,8 @@ def test_adding_a_cin_style_keeps_the_old_ones() -> None:
 
 def test_stylebank_new_style_leaves_old_styles_bit_identical(tmp_path: Path) -> None:
     from decaf.stylize import resolve_style
-    from decaf.stylize.fast import FastOptions, load_style_net, train_style
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.train import FastOptions, train_style
 
     styles = [resolve_style(n, size=64) for n in ("swirl", "mosaic")]
     opts = FastOptions(method="stylebank", iters=3, batch=2, size=48, style_size=64,
@@ -90,7 +91,8 @@ def test_stylebank_new_style_leaves_old_styles_bit_identical(tmp_path: Path) -> 
 
 def test_cin_new_style_trains_only_its_rows(tmp_path: Path) -> None:
     from decaf.stylize import resolve_style
-    from decaf.stylize.fast import FastOptions, load_style_net, train_style
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.train import FastOptions, train_style
 
     content = [resolve_style("hatching", size=96)]
     base = FastOptions(method="cin", iters=2, batch=2, size=48, style_size=64, width=8, blocks=1)
@@ -135,7 +137,7 @@ def test_stylebank_resume_keeps_the_alternation(tmp_path: Path) -> None:
     (every third update) fall on the same updates, because their counter is in the snapshot."""
     from decaf.core.bundle import load_bundle
     from decaf.stylize import resolve_style
-    from decaf.stylize.fast import FastOptions, train_style
+    from decaf.stylize.train import FastOptions, train_style
 
     styles = [resolve_style(n, size=64) for n in ("swirl", "mosaic")]
     content = [resolve_style("hatching", size=96)]

@@ -76,8 +76,9 @@ def test_stages_of_two_families_and_their_shapes() -> None:
 def test_adain_and_perceptual_loss_on_a_resnet(tmp_path) -> None:  # noqa: ANN001
     """AdaIN and the feed-forward losses are not tied to EfficientNet: a ResNet-50 (random
     weights; no offline ImageNet weights for it) encodes, decodes and trains."""
-    from decaf.stylize.fast import FastOptions, build_net, load_style_net, train_style
+    from decaf.stylize.model import build_net, load_style_net
     from decaf.stylize.procedural import builtin_style
+    from decaf.stylize.train import FastOptions, train_style
 
     net = build_net("adain", 1, {"backbone": "resnet50", "adain_layer": "layer1"},
                     pretrained=False)  # fmt: skip

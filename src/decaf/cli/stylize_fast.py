@@ -38,7 +38,7 @@ def export_onnx_command(
 
       decaf export onnx -m painting.pt -o painting.onnx
     """
-    from decaf.stylize.apply import export_bundle
+    from decaf.stylize.predict import export_bundle
 
     info = export_bundle(model, output)
     emit(info, f"wrote {output} (styles: {', '.join(info['styles'])})", as_json)
@@ -91,7 +91,7 @@ def train_style_command(
 
       decaf train style -s mosaic,swirl --method cin -o two.pt
     """
-    from decaf.stylize.fast import FastOptions, train_style_files
+    from decaf.stylize.train import FastOptions, train_style_files
 
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
                        lr=lr, style_weight=style_weight, content_weight=content_weight,

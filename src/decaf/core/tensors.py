@@ -53,3 +53,17 @@ def float_array_to_batch(arr: np.ndarray, device: str | torch.device = "cpu") ->
 def batch_to_float_array(x: torch.Tensor) -> np.ndarray:
     """The first picture of a (B, 3, H, W) tensor as an (H, W, 3) float64 array in [0, 1]."""
     return x[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float64)
+
+
+def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
+    """``img`` with its long side at ``size`` pixels (Lanczos); unchanged for None."""
+    if size is None or max(img.size) == size:
+        return img
+    w, h = img.size
+    s = size / max(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+
+
+def picture_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
+    """A picture as a (1, 3, H, W) float tensor in [0, 1], its long side resized to ``size``."""
+    return to_batch(resize_long_side(img, size))

@@ -1,5 +1,11 @@
 """Neural style transfer.
 
+The task's face: :mod:`~decaf.stylize.optimize` (Gatys: :class:`StyleOptions`,
+:func:`stylize_gatys`), :mod:`~decaf.stylize.model` (the feed-forward networks' bundles),
+:mod:`~decaf.stylize.train` (:class:`~decaf.stylize.train.FastOptions`, ``train_style``),
+:mod:`~decaf.stylize.predict` (the thread-safe ``FastStylizer``, tiling, video, ONNX) and
+:mod:`~decaf.stylize.files` (``stylize_to``: files to files, as the CLI runs it).
+
 ``decaf.stylize(content, style, method="gatys", **options)`` returns a ``PIL.Image``; the
 package module itself is callable so that spelling works while ``decaf.stylize.color`` and the
 other submodules stay importable. :func:`run` returns the full :class:`StyleResult` (time,

@@ -158,7 +158,7 @@ def cached_stylizer(model: str | None, method: str, engine: str = "auto",
     """One loaded network per (model, method, engine, device) and process: loading costs more
     than a picture. The cache is thread-safe and its networks are safe to share between
     threads."""
-    from decaf.stylize.apply import FastStylizer
+    from decaf.stylize.predict import FastStylizer
 
     return FastStylizer(model, method, engine, device)
 
@@ -275,7 +275,7 @@ def _folder(
 def _video(
     src: Path, output: Path, run: _Runner, smooth: float, on_item: Callable[[int, int], None] | None
 ) -> StylizeReport:
-    from decaf.stylize.apply import stylize_video
+    from decaf.stylize.predict import stylize_video
 
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise OptionError(f"{output}: a video goes to a video file ({', '.join(VIDEO_SUFFIXES)})")

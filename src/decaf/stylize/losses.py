@@ -32,16 +32,28 @@ from decaf.core.errors import OptionError
 _EPS = 1e-12
 
 
+def batched_gram(f: torch.Tensor) -> torch.Tensor:
+    """``F Fᵀ / (C·H·W)`` per picture: (B, C, H, W) → (B, C, C)."""
+    b, c, h, w = f.shape
+    flat = f.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
 def gram(f: torch.Tensor) -> torch.Tensor:
     """``F Fᵀ / (C·H·W)`` for features ``(1, C, H, W)`` → ``(C, C)``."""
-    _, c, h, w = f.shape
-    flat = f.reshape(c, h * w)
-    return flat @ flat.t() / (c * h * w)
+    return batched_gram(f)[0]
 
 
 def relative_sq_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``‖x − t‖² / ‖t‖²``."""
     return (x - target).pow(2).sum() / (target.pow(2).sum() + _EPS)
+
+
+def batched_relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`relative_sq_error` per picture, averaged over the batch (the feed-forward
+    networks' losses: each picture of a batch counts alike)."""
+    dims = tuple(range(1, x.ndim))
+    return ((x - target).pow(2).sum(dims) / (target.pow(2).sum(dims) + _EPS)).mean()
 
 
 def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

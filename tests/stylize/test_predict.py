@@ -12,8 +12,8 @@ from PIL import Image
 
 from decaf.core.bundle import save_bundle
 from decaf.core.errors import OptionError
-from decaf.stylize.apply import FastStylizer, export_onnx, stylize_video
 from decaf.stylize.nets import TransformNet, shared_statistics
+from decaf.stylize.predict import FastStylizer, export_onnx, stylize_video
 
 
 def _bundle(tmp_path: Path, styles: tuple[str, ...] = ("swirl", "mosaic"), width: int = 8) -> Path:
@@ -107,7 +107,8 @@ def test_style_selection_blend_and_errors(tmp_path: Path) -> None:
 
 
 def test_adain_alpha_masks_and_blend(tmp_path: Path) -> None:
-    from decaf.stylize.fast import FastOptions, load_style_net, train_style
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.train import FastOptions, train_style
 
     opts = FastOptions(method="adain", iters=1, batch=1, size=48, style_size=64)
     styles = [_picture(64, 64, 1), _picture(64, 64, 2)]

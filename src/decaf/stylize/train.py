@@ -1,4 +1,4 @@
-"""Training and running feed-forward style networks: fast (Johnson), CIN, StyleBank, AdaIN.
+"""Training feed-forward style networks: fast (Johnson), CIN, StyleBank and AdaIN decoders.
 
 Training goes through the shared engine (snapshots, resume, Ctrl-C, progress, metrics.csv)
 with the perceptual losses of ``decaf.stylize.losses`` on a frozen zoo network
@@ -27,19 +27,19 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from decaf.core import checks
-from decaf.core.bundle import check_bundle_dest, load_bundle, plain, save_bundle
+from decaf.core.bundle import check_bundle_dest, plain, save_bundle
 from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
-from decaf.core.tensors import to_batch, to_tensor
-from decaf.stylize.nets import AdaINNet, StyleBankNet, TransformNet, channel_stats
-from decaf.zoo.encoder import Encoder, stage_names
+from decaf.core.tensors import picture_tensor, to_tensor
+from decaf.stylize.losses import batched_gram, batched_relative_error, total_variation
+from decaf.stylize.model import METHODS, TASK, build_net, load_style_net
+from decaf.stylize.nets import AdaINNet, StyleBankNet, channel_stats
+from decaf.zoo.encoder import Encoder
 
 if TYPE_CHECKING:
     from decaf.train.loop import Counter
 
-TASK = "stylize"
-METHODS = ("fast", "cin", "stylebank", "adain")
 #: colour photos that ship inside scikit-image / scikit-learn (no download)
 OFFLINE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
                   "immunohistochemistry", "retina", "motorcycle", "camera", "moon", "coins",
@@ -96,33 +96,6 @@ def content_folder(root: str | os.PathLike) -> list[Image.Image]:
     return [load_image(p) for p in paths]
 
 
-def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
-    """``img`` with its long side at ``size`` pixels (Lanczos); unchanged for None."""
-    if size is None or max(img.size) == size:
-        return img
-    w, h = img.size
-    s = size / max(w, h)
-    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
-
-
-def picture_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
-    """A picture as a (1, 3, H, W) float tensor in [0, 1], optionally resized first."""
-    return to_batch(resize_long_side(img, size))
-
-
-def batched_gram(f: torch.Tensor) -> torch.Tensor:
-    """``F Fᵀ / (C·H·W)`` per picture: (B, C, H, W) → (B, C, C)."""
-    b, c, h, w = f.shape
-    flat = f.reshape(b, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
-
-
-def _relative(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ``‖x − t‖² / ‖t‖²`` per picture."""
-    dims = tuple(range(1, x.ndim))
-    return ((x - target).pow(2).sum(dims) / (target.pow(2).sum(dims) + 1e-12)).mean()
-
-
 @dataclass(frozen=True)
 class FastOptions:
     """Training settings for ``decaf train style``."""
@@ -166,23 +139,6 @@ class FastOptions:
             raise OptionError("need iters ≥ 1, batch ≥ 1 and sizes ≥ 32")
 
 
-def build_net(
-    method: str, styles: int, config: dict[str, Any], pretrained: bool = True
-) -> nn.Module:
-    """The network for ``method`` with ``styles`` styles (config: width, blocks, backbone...)."""
-    if method in ("fast", "cin"):
-        return TransformNet(styles, config.get("width", 16), config.get("blocks", 5))
-    if method == "stylebank":
-        return StyleBankNet(styles, config.get("width", 16))
-    if method == "adain":
-        backbone = config.get("backbone", "efficientnet_lite0")
-        stages = stage_names(backbone, config.get("adain_layer", "blocks.2"))
-        enc = Encoder(backbone, stages, pretrained=pretrained)
-        channels, stride = enc.shapes()[stages[-1]]
-        return AdaINNet(enc, channels, stride, width=config.get("decoder_width", 16))
-    raise OptionError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-
-
 class PerceptualLoss(nn.Module):
     """Gram style loss (targets per style) + feature content loss + total variation."""
 
@@ -207,15 +163,13 @@ class PerceptualLoss(nn.Module):
         fo = self.ext(out)
         with torch.no_grad():
             fc = self.ext(content)
-        style = sum(_relative(batched_gram(fo[n]),
+        style = sum(batched_relative_error(batched_gram(fo[n]),
                               torch.einsum("bn,nij->bij", style_w, self.targets[n]))
                     for n in self.opts.style_layers) / len(self.opts.style_layers)  # fmt: skip
-        cont = sum(_relative(fo[n], fc[n]) for n in self.opts.content_layers) / len(
+        cont = sum(batched_relative_error(fo[n], fc[n]) for n in self.opts.content_layers) / len(
             self.opts.content_layers
         )
-        tv = (out[..., 1:, :] - out[..., :-1, :]).pow(2).mean() + (
-            out[..., :, 1:] - out[..., :, :-1]
-        ).pow(2).mean()
+        tv = total_variation(out)
         o = self.opts
         loss = o.style_weight * style + o.content_weight * cont + o.tv_weight * tv
         return {"loss": loss, "style": style.detach(), "content": cont.detach(), "tv": tv.detach()}
@@ -241,7 +195,7 @@ class AdaINLoss(nn.Module):
             t = adain(fc, mean, std)
         out = net.decode(t)
         fo = enc.stages(out)
-        cont = _relative(fo[-1], t)
+        cont = batched_relative_error(fo[-1], t)
         terms = []
         for a, b in zip(fo, fs, strict=True):
             (ma, sa), (mb, sb) = channel_stats(a), channel_stats(b)
@@ -422,19 +376,6 @@ def _random_crop(img: torch.Tensor, size: int, smallest: float = 0.3) -> torch.T
     crop = img[..., y : y + side, x : x + side]
     return F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
                          align_corners=False)  # fmt: skip
-
-
-def load_style_net(path: str | os.PathLike,
-                   pretrained: bool = True) -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
-    """A style bundle's network (eval mode) and its info: method, styles, config."""
-    bundle = load_bundle(path, task=TASK)
-    method, cfg = bundle["arch"], bundle["config"]
-    net = build_net(method, int(cfg["styles"]), cfg, pretrained)
-    missing, unexpected = net.load_state_dict(bundle["state_dict"], strict=method != "adain")
-    if method == "adain" and (unexpected or any(not k.startswith("encoder.") for k in missing)):
-        raise OptionError(f"{path}: the AdaIN decoder does not fit its network")
-    net.eval()
-    return net, {"method": method, "styles": list(bundle["classes"]), "config": cfg}
 
 
 def train_style_files(styles: Sequence[str], out: str | os.PathLike, options: FastOptions,

@@ -29,9 +29,9 @@ from PIL import Image
 
 from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
-from decaf.core.tensors import to_pil
+from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
 from decaf.stylize import color
-from decaf.stylize.fast import load_style_net, picture_tensor, resize_long_side
+from decaf.stylize.model import load_style_net
 from decaf.stylize.nets import (
     AdaINNet,
     StyleBankNet,

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from decaf.classify.finetune import FinetuneOptions, finetune
 from decaf.classify.predict import Classifier, evaluate
+from decaf.classify.train import FinetuneOptions, finetune
 from decaf.core.bundle import load_bundle
 from decaf.core.errors import OptionError
 from decaf.data.folders import scan

@@ -1,0 +1,52 @@
+"""The feed-forward style networks as bundles: build one from its config, load a trained one.
+
+A style bundle (``task: "stylize"``) holds the method (``fast``, ``cin``, ``stylebank``,
+``adain``), the style names, the network's config and its weights; AdaIN bundles keep only the
+decoder, since their encoder is the zoo's frozen network. Training is :mod:`decaf.stylize.train`;
+running is :mod:`decaf.stylize.predict`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from torch import nn
+
+from decaf.core.bundle import load_bundle
+from decaf.core.errors import OptionError
+from decaf.stylize.nets import AdaINNet, StyleBankNet, TransformNet
+from decaf.zoo.encoder import Encoder, stage_names
+
+TASK = "stylize"
+METHODS = ("fast", "cin", "stylebank", "adain")
+
+
+def build_net(
+    method: str, styles: int, config: dict[str, Any], pretrained: bool = True
+) -> nn.Module:
+    """The network for ``method`` with ``styles`` styles (config: width, blocks, backbone...)."""
+    if method in ("fast", "cin"):
+        return TransformNet(styles, config.get("width", 16), config.get("blocks", 5))
+    if method == "stylebank":
+        return StyleBankNet(styles, config.get("width", 16))
+    if method == "adain":
+        backbone = config.get("backbone", "efficientnet_lite0")
+        stages = stage_names(backbone, config.get("adain_layer", "blocks.2"))
+        enc = Encoder(backbone, stages, pretrained=pretrained)
+        channels, stride = enc.shapes()[stages[-1]]
+        return AdaINNet(enc, channels, stride, width=config.get("decoder_width", 16))
+    raise OptionError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def load_style_net(path: str | os.PathLike,
+                   pretrained: bool = True) -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
+    """A style bundle's network (eval mode) and its info: method, styles, config."""
+    bundle = load_bundle(path, task=TASK)
+    method, cfg = bundle["arch"], bundle["config"]
+    net = build_net(method, int(cfg["styles"]), cfg, pretrained)
+    missing, unexpected = net.load_state_dict(bundle["state_dict"], strict=method != "adain")
+    if method == "adain" and (unexpected or any(not k.startswith("encoder.") for k in missing)):
+        raise OptionError(f"{path}: the AdaIN decoder does not fit its network")
+    net.eval()
+    return net, {"method": method, "styles": list(bundle["classes"]), "config": cfg}
