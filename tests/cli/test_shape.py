@@ -45,8 +45,14 @@ def test_version_short_help_and_no_percent_signs(capsys: pytest.CaptureFixture[s
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"decaf {__version__}"
-    for argv in (["-h"], ["stylize", "-h"], ["train", "classifier", "-h"], ["caffe", "time", "-h"],
-                 ["data", "synth", "shapes", "-h"], ["detect", "-h"]):  # fmt: skip
+    commands = [["stylize"], ["classify"], ["detect"], ["train", "classifier"],
+                ["train", "detector"], ["train", "style"], ["eval", "classifier"],
+                ["eval", "detector"], ["data", "mean"], ["data", "convert", "lmdb"],
+                ["data", "convert", "kitti-to-voc"], ["data", "synth", "shapes"],
+                ["data", "synth", "photo-styles"], ["caffe", "train"], ["caffe", "test"],
+                ["caffe", "time"], ["caffe", "convert", "model"], ["caffe", "convert", "mean"],
+                ["zoo", "list"], ["export", "onnx"]]  # fmt: skip
+    for argv in [["-h"]] + [[*c, "-h"] for c in commands]:
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "Usage" in out and "%%" not in out and "<bool>" not in out.lower()

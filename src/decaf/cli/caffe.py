@@ -48,7 +48,12 @@ def convert_mean_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="The .npy to write.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """binaryproto → .npy of shape (C, H, W) (the 1 in front, which pycaffe chokes on, dropped)."""
+    """binaryproto → .npy of shape (C, H, W) (the 1 in front, which pycaffe chokes on, dropped).
+
+    Example:
+
+      decaf caffe convert mean imagenet_mean.binaryproto -o mean.npy
+    """
     from decaf.caffe.tools import convert_mean
 
     r = convert_mean(src, output)

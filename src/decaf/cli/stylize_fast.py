@@ -59,7 +59,7 @@ def train_style_command(
         Path | None, typer.Option(help="Extend this cin/stylebank bundle with the new styles.")
     ] = None,
     iters: Annotated[
-        int, typer.Option(help="Updates (2000 take 1.5–3 hours on 2 CPU cores at 256 px).")
+        int, typer.Option(help="Updates (0.5 s each at 256 px on 2 idle CPU cores).")
     ] = 2000,
     batch: Annotated[int, typer.Option(help="Crops per update.")] = 4,
     size: Annotated[
@@ -82,8 +82,9 @@ def train_style_command(
 ) -> None:
     """Train a feed-forward style network (or an AdaIN decoder) on the shared engine.
 
-    The default 2000 updates of 4 crops at 256 px cost 3–5 s each on 2 CPU cores; for a first
-    look use --iters 300 --size 192 (about 10 minutes).
+    The default 2000 updates of 4 crops at 256 px took 0.5 s each on 2 idle CPU cores (about
+    17 minutes; a busy machine is slower); for a first look, --iters 300 --size 192 takes
+    about 2 minutes (0.3 s per update).
 
     Examples:
 

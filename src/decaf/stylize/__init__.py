@@ -151,6 +151,19 @@ def feedforward(
     return stylizer(picture, dict(zip(sources, weights, strict=True)), **options)
 
 
+_LAZY = {"FastStylizer": "decaf.stylize.predict", "FastOptions": "decaf.stylize.train",
+         "train_style": "decaf.stylize.train", "load_style_net": "decaf.stylize.model"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The feed-forward side of the face, loaded on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'decaf.stylize' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
 class _CallableModule(types.ModuleType):
     def __call__(self, *args: Any, **kwargs: Any) -> Image.Image:
         return stylize(*args, **kwargs)
@@ -172,4 +185,8 @@ __all__ = [
     "stylize",
     "feedforward",
     "stylize_to",
+    "FastStylizer",
+    "FastOptions",
+    "train_style",
+    "load_style_net",
 ]
