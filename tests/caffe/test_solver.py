@@ -238,3 +238,21 @@ def test_lmdb_environments_close_with_their_nets(tmp_path: Path) -> None:
     del solver
     gc.collect()
     assert ENVIRONMENTS.count() == before
+
+
+def test_pycaffe_steps_continue_one_metrics_file(tmp_path: Path) -> None:
+    """solver.step(n) twice is one run: the second call keeps the first one's metrics rows."""
+    import csv
+
+    _tiny_lmdb(tmp_path, 6)
+    (tmp_path / "net.prototxt").write_text(DDP_NET.format(batch=2))
+    (tmp_path / "solver.prototxt").write_text(
+        'net: "net.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 10\n'
+    )
+    solver = Solver(tmp_path / "solver.prototxt", run_dir=tmp_path / "run")
+    solver.step(2)
+    solver.step(3)
+    assert solver.iter == 5
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["name"] == "loss"]
+    assert [r["iteration"] for r in rows] == ["2", "5"]

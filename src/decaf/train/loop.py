@@ -212,6 +212,7 @@ class _Metrics:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.writer = None  # later rows (a final test) still reach the CSV
 
 
 class Trainer:
@@ -443,7 +444,9 @@ class Trainer:
             set_seed(loop.seed + self.world.rank)
         out_dir = Path(loop.out_dir) if loop.out_dir else None
         self.metrics = _Metrics(out_dir, self.world.is_main, loop.tensorboard)
-        self.metrics.start(resumed_at)
+        # a resumed run, or one continued in this process (pycaffe's solver.step(n) again),
+        # keeps the rows up to where it stands
+        self.metrics.start(resumed_at if resumed_at is not None else (self.iteration or None))
         self.result = TrainResult(self.iteration, False, 0.0, 0, 0.0, history=self.metrics.rows)
         self.bar = _Bar(loop.progress and self.world.is_main, loop.max_iter, self.iteration)
         self.stop_reason, self.finished, self._wait = None, False, 0.0
