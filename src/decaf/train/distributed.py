@@ -69,5 +69,8 @@ def barrier(world: World) -> None:
 
 
 def teardown() -> None:
+    """Leave the process group together: a rank that destroys its group while a peer is still
+    finishing (saving a snapshot, say) can abort at exit inside gloo's threads."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
