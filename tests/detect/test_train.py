@@ -54,6 +54,15 @@ def test_short_training_run_bundle_and_evaluation(tmp_path: Path) -> None:
     assert det.classes == ["square", "circle", "triangle"]
     report = evaluate_detector(det, tmp_path / "s", "val")
     assert 0.0 <= report["mAP50"] <= 1.0 and set(report["per_class"]) <= set(det.classes)
+    # strips and single pixels are padded for the network and answered in their own frame
+    from PIL import Image
+
+    for size in ((1, 1), (1, 900), (900, 1)):
+        found = det([Image.new("RGB", size, (120, 40, 40))], score_threshold=0.0)[0]
+        assert (found.width, found.height) == size
+        for o in found.objects:
+            x1, y1, x2, y2 = o.box
+            assert 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]
     with pytest.raises(BundleError, match="'detect' bundle"):
         from decaf.classify.predict import Classifier
 

@@ -244,3 +244,13 @@ def test_concurrent_tiled_stylizations_match_solo_runs(tmp_path: Path) -> None:
     # a tape that does not fit the network is refused, not read past its end
     with pytest.raises(OptionError, match="do not fit"), shared_statistics("replay", []):
         stylizer.net(torch.rand(1, 3, 32, 32), stylizer.style_weights("swirl"))
+
+
+def test_tiny_and_strip_pictures_keep_their_size(tmp_path: Path) -> None:
+    """1×1 and 1×300 pictures: the network's padding repeats the edge where reflection cannot."""
+    path = _bundle(tmp_path)
+    for engine in ("torch", "onnx"):
+        stylizer = FastStylizer(path, engine=engine)
+        for w, h in ((1, 1), (1, 300), (300, 1)):
+            out = stylizer(Image.new("RGB", (w, h), (200, 30, 30)), "swirl")
+            assert out.size == (w, h)

@@ -8,6 +8,7 @@ instance serves the CLI, the annotate features and the server's worker threads a
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from decaf.core.bundle import load_bundle
 from decaf.core.devices import resolve_device
@@ -112,7 +114,8 @@ class Detector:
                 keys: list[str] | None = None) -> list[dict]:  # fmt: skip
         """Raw detections per picture (``images`` in [0, 1], CHW): torchvision's dicts, cut at
         ``score_threshold``; ``keys`` name the pictures for a proposals file."""
-        images = [img.to(self.device) for img in images]
+        sizes = [tuple(img.shape[-2:]) for img in images]
+        images = [self._pad_thin(img.to(self.device)) for img in images]
         if self.proposals is not None:
             keys = keys or [str(n) for n in range(len(images))]
             boxes = [self.proposals(k, to_uint8(img)) for k, img in zip(keys, images, strict=True)]
@@ -120,10 +123,19 @@ class Detector:
         else:
             found = self.model(images)
         out = []
-        for det in found:
+        for det, (h, w) in zip(found, sizes, strict=True):
+            det = _crop(det, h, w)
             keep = det["scores"] >= score_threshold
             out.append({k: v[keep].cpu() for k, v in det.items()})
         return out
+
+    def _pad_thin(self, img: torch.Tensor) -> torch.Tensor:
+        """A strip (1×5000, say) would shrink to 0 px on its short side when the long side is
+        fitted to ``max_size``; pad it (bottom/right, zeros) so the short side keeps 32 px."""
+        h, w = img.shape[-2:]
+        need = math.ceil(max(h, w) * 32 / self.model.transform.max_size)
+        ph, pw = max(0, need - h), max(0, need - w)
+        return F.pad(img, (0, pw, 0, ph)) if ph or pw else img
 
 
 def detect_files(target: str | os.PathLike, model: str | os.PathLike, score_threshold: float = 0.5,
@@ -148,3 +160,19 @@ def detect_files(target: str | os.PathLike, model: str | os.PathLike, score_thre
 
         save_image(draw_detections(pictures[0], found[0]), draw)
     return found
+
+
+def _crop(det: dict[str, torch.Tensor], h: int, w: int) -> dict[str, torch.Tensor]:
+    """Detections of a padded picture back inside the picture: boxes clipped, empty ones
+    dropped, masks cut to size."""
+    if "boxes" not in det or not len(det["boxes"]):
+        return {k: (v[..., :h, :w] if k == "masks" else v) for k, v in det.items()}
+    boxes = det["boxes"].clone()
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    out = {k: v[keep] for k, v in det.items() if k != "boxes"}
+    out["boxes"] = boxes[keep]
+    if "masks" in out:
+        out["masks"] = out["masks"][..., :h, :w]
+    return out

@@ -134,7 +134,11 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
     """Reflect-pad the bottom and right of ``x`` so H and W are multiples of ``m`` (the
     network's total stride); crop the result back with ``[..., :h, :w]``."""
     ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
-    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+    if not (ph or pw):
+        return x
+    # reflection needs a picture larger than the pad (a 1×5000 strip is not); repeat the edge
+    tiny = ph >= x.shape[-2] or pw >= x.shape[-1]
+    return F.pad(x, (0, pw, 0, ph), mode="replicate" if tiny else "reflect")
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
