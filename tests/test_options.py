@@ -27,6 +27,8 @@ NAN = float("nan")
     (StyleOptions, {"size": 0}, "size must be in 32..4096"),
     (StyleOptions, {"tv_weight": NAN}, "tv_weight must be a finite number"),
     (StyleOptions, {"device": "gpu0"}, "unknown device"),
+    (StyleOptions, {"steps": 0}, "steps are all 0"),
+    (StyleOptions, {"steps": [0, 0], "scales": [128, 256], "size": 256}, "steps are all 0"),
 ])  # fmt: skip
 def test_bad_values_are_refused_on_construction(cls: type, bad: dict, match: str) -> None:
     with pytest.raises(OptionError, match=match):

@@ -256,3 +256,23 @@ def test_pycaffe_steps_continue_one_metrics_file(tmp_path: Path) -> None:
     with (tmp_path / "run" / "metrics.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["name"] == "loss"]
     assert [r["iteration"] for r in rows] == ["2", "5"]
+
+
+def test_huge_declared_inputs_are_refused_before_allocation(tmp_path: Path) -> None:
+    from decaf.caffe.layers import CaffeLayerError
+    from decaf.caffe.net import CaffeNet
+    from decaf.caffe.tools import time_net
+
+    huge = ('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 100000000 '
+            'dim: 3 dim: 224 dim: 224 } } }\n')  # fmt: skip
+    with pytest.raises(CaffeLayerError, match="in: blob 'data' of shape .* more than"):
+        CaffeNet(cio.read_net(huge))
+    (tmp_path / "deploy.prototxt").write_text(
+        'layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 '
+        "dim: 224 dim: 224 } } }\n"
+        'layer { name: "r" type: "ReLU" bottom: "data" top: "out" }\n'
+    )
+    timed = time_net(tmp_path / "deploy.prototxt", iterations=1, batch=2)
+    assert timed["inputs"] == {"data": [2, 3, 224, 224]}
+    with pytest.raises(CaffeLayerError, match="more than"):
+        time_net(tmp_path / "deploy.prototxt", batch=100_000_000)

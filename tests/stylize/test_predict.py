@@ -254,3 +254,11 @@ def test_tiny_and_strip_pictures_keep_their_size(tmp_path: Path) -> None:
         for w, h in ((1, 1), (1, 300), (300, 1)):
             out = stylizer(Image.new("RGB", (w, h), (200, 30, 30)), "swirl")
             assert out.size == (w, h)
+
+
+def test_sizes_out_of_range_are_refused(tmp_path: Path) -> None:
+    stylizer = FastStylizer(_bundle(tmp_path), engine="torch")
+    pic = _picture(20, 20)
+    for size in (0, -5, 100_000):
+        with pytest.raises(OptionError, match="size must be a whole number"):
+            stylizer(pic, "swirl", size=size)

@@ -87,6 +87,23 @@ def _module_key(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name) or "_"
 
 
+#: The largest input blob a net may declare: 2^31 floats (8 GB). A prototxt (or --batch) asking
+#: for more is refused from the declared sizes, before anything is allocated.
+MAX_BLOB_ELEMENTS = 2**31
+
+
+def _check_blob_size(layer: str, top: str, shape: tuple[int, ...]) -> None:
+    if any(d < 1 for d in shape):
+        raise CaffeLayerError(f"{layer}: blob {top!r} has shape {shape}; every size must be ≥ 1")
+    elements = 1
+    for d in shape:
+        elements *= d
+    if elements > MAX_BLOB_ELEMENTS:
+        raise CaffeLayerError(f"{layer}: blob {top!r} of shape {shape} would hold "
+                              f"{elements:,} values, more than the {MAX_BLOB_ELEMENTS:,} decaf "
+                              "allows")  # fmt: skip
+
+
 @dataclass
 class _Build:
     """What building a net keeps track of: each blob's shape and an example value (run through
@@ -182,6 +199,7 @@ class CaffeNet(nn.Module):
                     f"{lp.name}: {lp.type} has no shape of its own; give the shape of "
                     f"{top!r} (input_shapes={{'{top}': (N, C, H, W)}}) and feed it"
                 )
+            _check_blob_size(lp.name, top, shape)
             build.produce(top, torch.zeros(shape))
             self.inputs.append(top)
 

@@ -149,7 +149,9 @@ class Solver:
     def _net_param(self, phase: int, index: int = 0) -> Any:
         p = self.param
         if p.HasField("net_param"):
-            return cio.upgrade_net(type(p.net_param)(p.net_param))
+            net = type(p.net_param)()
+            net.CopyFrom(p.net_param)  # upgraded in place: leave the solver's own message alone
+            return cio.upgrade_net(net)
         if p.HasField("net"):
             return cio.read_net(_find(p.net, self.base))
         if phase == TRAIN and p.HasField("train_net"):

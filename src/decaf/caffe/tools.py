@@ -26,7 +26,9 @@ def with_batch(proto: Any, batch: int) -> Any:
     """A copy of a net's parameters with every declared input batch set to ``batch`` (Input
     layers and MemoryData), so the net is built once, at the size it will run."""
     checks.at_least("--batch", batch, 1)
-    proto = type(proto)(proto)  # protobuf copy constructor
+    copy = type(proto)()
+    copy.CopyFrom(proto)
+    proto = copy
     for lp in proto.layer:
         if lp.type == "Input":
             for shape in lp.input_param.shape:

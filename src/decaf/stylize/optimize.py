@@ -162,6 +162,9 @@ class StyleOptions:
         steps = [self.steps] if isinstance(self.steps, int) else list(self.steps)
         if not steps or any(int(s) < 0 for s in steps):
             raise OptionError(f"steps must be ≥ 0, got {self.steps}")
+        if sum(int(s) for s in steps) == 0:
+            raise OptionError("steps are all 0: nothing would be optimised (the result would be "
+                              "the content picture); give at least one iteration")  # fmt: skip
         self.pyramid()
         for label, table in (("layer_weights", self.layer_weights), ("smoothing", self.smoothing)):
             bad = {k: v for k, v in table.items() if not (math.isfinite(v) and v >= 0)}

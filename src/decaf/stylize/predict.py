@@ -48,6 +48,10 @@ PREVIEW = 1024  #: long side of the preview whose statistics tiles share
 OVERLAP = 128  #: pixels each tile overlaps its neighbours (feathered)
 
 
+#: The longest side a result may have: 16384² is 805 MB as 8-bit RGB, tiled to bounded memory.
+MAX_SIDE = 16384
+
+
 def builtin_model(method: str) -> Path:
     """The shipped bundle for ``method`` (fast or adain), or a clear error if it is missing."""
     if method not in BUILTIN_MODELS:
@@ -183,6 +187,9 @@ class FastStylizer:
             raise OptionError(
                 f"preserve_color must be luminance or histogram, got {preserve_color!r}"
             )
+        if size is not None and not (isinstance(size, int) and 16 <= size <= MAX_SIDE):
+            raise OptionError(f"size must be a whole number of pixels in 16..{MAX_SIDE}, "
+                              f"got {size}")  # fmt: skip
         if tile is not None and tile < 256:
             raise OptionError(f"tiles must be at least 256 px, got {tile}")
         content = resize_long_side(content.convert("RGB"), size)
