@@ -276,3 +276,13 @@ def test_huge_declared_inputs_are_refused_before_allocation(tmp_path: Path) -> N
     assert timed["inputs"] == {"data": [2, 3, 224, 224]}
     with pytest.raises(CaffeLayerError, match="more than"):
         time_net(tmp_path / "deploy.prototxt", batch=100_000_000)
+
+
+def test_a_solver_with_its_net_inline(tmp_path: Path) -> None:
+    """``net_param { ... }`` inside the solver builds like a net file (it used to raise)."""
+    (tmp_path / "solver.prototxt").write_text(
+        f'net_param {{ {NET} }}\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 1\n'
+    )
+    solver = Solver(tmp_path / "solver.prototxt")
+    assert [lp.name for lp in solver.net.layer_params] == ["in", "w", "loss"]
+    assert len(solver.param.net_param.layer) == 3  # the solver's own message is untouched
