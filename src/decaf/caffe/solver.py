@@ -95,6 +95,8 @@ class Solver:
         for t in self.test_nets:
             self._share(t)
         self.log = log
+        self.interrupted = False  # did the last step()/solve() stop early?
+        self._should_stop: Callable[[], bool] | None = None
         self.losses: list[float] = []
         self.test_scores: list[dict[str, float]] = []
         self.seconds = 0.0
@@ -337,7 +339,7 @@ class CaffeDisplayHook(_SolverHook):
         if s.log and s.world.is_main and p.display and done % p.display == 0:
             smoothed = sum(s.losses) / len(s.losses)
             s.log(f"Iteration {done}, loss = {smoothed:.5g}, lr = {s.policy.rate(done):.6g}")
-        if getattr(s, "_should_stop", None) is not None and s._should_stop():
+        if s._should_stop is not None and s._should_stop():
             s.trainer.stop("interrupted")
 
 
