@@ -286,3 +286,12 @@ def test_a_solver_with_its_net_inline(tmp_path: Path) -> None:
     solver = Solver(tmp_path / "solver.prototxt")
     assert [lp.name for lp in solver.net.layer_params] == ["in", "w", "loss"]
     assert len(solver.param.net_param.layer) == 3  # the solver's own message is untouched
+
+
+def test_an_empty_net_is_refused(tmp_path: Path) -> None:
+    """An empty prototxt used to pass caffe time/test and convert to a 0-layer bundle."""
+    from decaf.caffe.layers import CaffeLayerError
+    from decaf.caffe.net import CaffeNet
+
+    with pytest.raises(CaffeLayerError, match="no layers in phase TEST"):
+        CaffeNet(cio.read_net('name: "empty"\n'))

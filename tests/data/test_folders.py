@@ -96,3 +96,17 @@ def test_a_truncated_picture_is_replaced_not_fatal(tmp_path: Path) -> None:
         img, label = ds[1]
     assert img.size == (12, 12) and label == 0
     assert np.asarray(img)[0, 0, 0] == 20  # the next picture, c2
+
+
+def test_a_huge_label_is_refused_not_expanded(tmp_path) -> None:  # noqa: ANN001
+    """One stray label of 1e8 would make 1e8 class names."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from decaf.data.folders import DataError, from_list
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "list.txt").write_text("a.png 0\na.png 100000000\n")
+    with pytest.raises(DataError, match="list.txt:2: label 100000000 is beyond"):
+        from_list(tmp_path / "list.txt")

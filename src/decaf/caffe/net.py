@@ -163,6 +163,10 @@ class CaffeNet(nn.Module):
                 build.consumed.update(lp.bottom)
             else:
                 self._add_layer(lp, build)
+        if not self.order:
+            phase_name = "TRAIN" if phase == TRAIN else "TEST"
+            raise CaffeLayerError(f"net {net.name or '(unnamed)'!r} has no layers in phase "
+                                  f"{phase_name}: nothing to run or convert")  # fmt: skip
         self.blob_shapes = build.shapes
         seen: set[str] = set()
         self.outputs = [b for b in build.produced

@@ -26,6 +26,10 @@ from torch.utils.data import Dataset
 from decaf.core.errors import DecafError, ImageError
 from decaf.core.images import find_pictures, load_image
 
+#: The most classes a dataset may have (ImageNet-21k has 21 841): a list file's labels index
+#: them, so one stray huge label would otherwise make that many class names.
+MAX_CLASSES = 100_000
+
 
 def auto_workers() -> int:
     """DataLoader workers worth starting here: none on ≤ 2 cores, where decoding in the training
@@ -155,6 +159,10 @@ def from_list(list_file: str | os.PathLike, root: str | os.PathLike | None = Non
                 f"{list_file}:{number}: expected 'path label' with an integer label ≥ 0, "
                 f"got {line.strip()!r}"
             ) from None
+        if label >= MAX_CLASSES:  # class names are made for every label up to the largest
+            raise DataError(f"{list_file}:{number}: label {label} is beyond the "
+                            f"{MAX_CLASSES:,} classes decaf handles; labels count from "
+                            "0")  # fmt: skip
         path = Path(name.strip())
         path = path if path.is_absolute() else base / path
         if not path.is_file():
