@@ -2,8 +2,10 @@
 
 torch's OpenMP threads spin while they wait for each other (libgomp spins 300 000 rounds, then
 sleeps). On an idle machine that is the fastest choice; with another process holding a core, a
-spinning thread steals the time its partner needs. Measured here (2 cores; a training step of
-EfficientNet-Lite0 at batch 16, 128 px, and one 224² inference; ``benchmarks``' ``--busy``):
+spinning thread steals the time its partner needs. Measured here on 2 cores (medians of a
+training step of EfficientNet-Lite0 at batch 16, 128 px, and of one 224² inference, timed by a
+throwaway script; ``benchmarks/train_throughput.py --busy`` and ``benchmarks/caffe_infer.py
+--busy`` show the same effect on the committed benchmarks):
 
 =====================  ====================  =======================
                        idle: step / infer     one core busy: step / infer
