@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from decaf.classify import model as cmodel
+from decaf.core import checks
 from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
 from decaf.core.images import (
@@ -95,7 +96,7 @@ class Classifier:
             raise OptionError("give a model bundle or a zoo network name, not both")
         if model is not None:
             if weights is not None:
-                raise OptionError("--weights goes with --zoo; a bundle holds its own weights")
+                raise OptionError("--weights goes with --backbone; a bundle holds its own weights")
             return cls.from_bundle(model, device)
         return cls.from_zoo(zoo or DEFAULT_ZOO, weights, device)
 
@@ -130,8 +131,7 @@ class Classifier:
     def __call__(self, images: Sequence[ImageSource], top: int = 5, oversample: bool = False,
                  names: Sequence[str] | None = None) -> list[Classification]:  # fmt: skip
         """Top-``top`` classes per picture; every picture is checked before the first forward."""
-        if top < 1:
-            raise OptionError(f"top must be ≥ 1, got {top}")
+        checks.at_least("top", top, 1)
         pictures = [load_image(src) for src in images]
         if names is None:
             names = [str(s) if isinstance(s, str | os.PathLike) else str(n)
@@ -210,8 +210,7 @@ def classify(target: str | os.PathLike, model: str | os.PathLike | None = None,
              oversample: bool = False, device: str = "cpu") -> list[Classification]:  # fmt: skip
     """``decaf classify``: a picture or a folder, every picture checked before the network
     loads."""
-    if top < 1:
-        raise OptionError(f"top must be ≥ 1, got {top}")
+    checks.at_least("top", top, 1)
     paths = picture_paths(target)
     pictures = [load_image(p) for p in paths]
     clf = Classifier.load(model, zoo, weights, device)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from decaf.core import checks
 from decaf.core.bundle import load_bundle
 from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
@@ -84,8 +85,7 @@ class Detector:
                  names: Sequence[str] | None = None) -> list[Detections]:  # fmt: skip
         """Detections per picture. ``names`` label the results and key a proposals file (default:
         file stems for paths, else positions)."""
-        if not 0 <= score_threshold <= 1:
-            raise OptionError(f"the score threshold must be in 0..1, got {score_threshold}")
+        checks.in_range("score threshold", score_threshold, 0, 1)
         images = [load_image(p) for p in pictures]  # every input checked before any work
         if names is None:
             names = [str(p) if isinstance(p, str | os.PathLike) else str(n)
@@ -145,8 +145,7 @@ def detect_files(target: str | os.PathLike, model: str | os.PathLike, score_thre
     Every input and the drawing's destination are checked before the network loads."""
     from decaf.core.images import image_format_for, picture_paths, save_image, writable_file
 
-    if not 0 <= score_threshold <= 1:
-        raise OptionError(f"the score threshold must be in 0..1, got {score_threshold}")
+    checks.in_range("score threshold", score_threshold, 0, 1)
     paths = picture_paths(target)
     if draw is not None:
         image_format_for(draw)
