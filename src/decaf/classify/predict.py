@@ -31,6 +31,7 @@ from decaf.core.images import (
     picture_paths,
     writable_file,
 )
+from decaf.core.tensors import to_tensor
 from decaf.data.folders import ImageDataset, ImageSet
 from decaf.data.transforms import TenCrop, eval_transform
 from decaf.zoo.registry import create_model, imagenet_class_names
@@ -152,6 +153,39 @@ class Classifier:
             ]
             for ss, ii in zip(scores, idx, strict=True)
         ]
+
+    @torch.inference_mode()
+    def activation_maps(self, image: ImageSource, top: int = 5,
+                        side: int = 320) -> tuple[list[Prediction], torch.Tensor]:  # fmt: skip
+        """Class-activation maps (Zhou et al. 2016) of the ``top`` classes of a whole picture.
+
+        Why whole: a centre crop would blind the maps to the borders, so the picture is resized
+        (aspect kept, sides a multiple of 32, long side ``side``) and seen entire. Returns the
+        predictions of that view and (top, h, w) maps on the network's output grid, each scaled
+        to [0, 1]. Needs a head that is linear over average-pooled features (EfficientNet,
+        ResNet and most timm classifiers); others are refused."""
+        checks.at_least("top", top, 1)
+        img = load_image(image)
+        scale = side / max(img.size)
+        size = [max(32, round(v * scale / 32) * 32) for v in img.size]
+        x = self.transform.transforms[-1](  # the Normalize step of the eval transform
+            to_tensor(img.resize(tuple(size), Image.Resampling.BICUBIC)))[None].to(self.device)
+        feats = self.model.forward_features(x)
+        logits = self.model.forward_head(feats)
+        head = self.model.get_classifier() if hasattr(self.model, "get_classifier") else None
+        if not isinstance(head, nn.Linear) or not torch.allclose(
+                head(feats.mean((2, 3))), logits, atol=1e-3):  # fmt: skip
+            raise OptionError(f"{type(self.model).__name__}: its head is not linear over "
+                              "average-pooled features, so it has no class-activation maps")
+        probs = logits.softmax(-1)[0]
+        scores, idx = probs.topk(min(top, probs.numel()))
+        cams = torch.einsum("kc,chw->khw", head.weight[idx], feats[0])
+        low = cams.flatten(1).min(1).values[:, None, None]
+        high = cams.flatten(1).max(1).values[:, None, None]
+        cams = (cams - low) / (high - low).clamp_min(1e-12)
+        preds = [Prediction(int(i), self.classes[int(i)], float(s))
+                 for s, i in zip(scores, idx, strict=True)]  # fmt: skip
+        return preds, cams.cpu()
 
 
 @torch.inference_mode()

@@ -283,6 +283,14 @@ def _load_into(
 
 
 @functools.cache
+def imagenet_wnids() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k WordNet synset ids (``n01440764`` …) in index order."""
+    from importlib.resources import files
+
+    return tuple((files("timm.data") / "_info" / "imagenet_synsets.txt").read_text().split())
+
+
+@functools.cache
 def imagenet_class_names() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class names in index order, from timm's offline tables (read once).
 
@@ -292,7 +300,7 @@ def imagenet_class_names() -> tuple[str, ...]:
     from importlib.resources import files
 
     info = files("timm.data") / "_info"
-    synsets = (info / "imagenet_synsets.txt").read_text().split()
+    synsets = imagenet_wnids()
     wanted = set(synsets)
     lemmas: dict[str, str] = {}
     for line in (info / "imagenet_synset_to_lemma.txt").read_text().splitlines():
