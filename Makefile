@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	@echo "installing decaf and its pinned dependencies into $(VENV) (first time: a few minutes)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
 		| grep -v "is ignored: it is neither a file nor a directory" || true
-	@$(BIN)/python -c "import decaf, torch, torchvision, timm" || (echo "install failed" && exit 1)
+	@# rapidocr pulls opencv-python-headless, which shares the cv2 folder with the contrib build:
+	@# whichever installs last wins. Put the contrib build (saliency, ximgproc) back on top.
+	@$(BIN)/python -c "import cv2; cv2.ximgproc.segmentation; cv2.saliency.StaticSaliencySpectralResidual_create" \
+		2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check --force-reinstall \
+		--no-deps "$$(grep -o 'opencv-contrib-python-headless==[0-9.]*' pyproject.toml)" 2>&1 \
+		| grep -v "is ignored: it is neither a file nor a directory" || true
+	@$(BIN)/python -c "import decaf, torch, torchvision, timm, cv2; cv2.ximgproc" || (echo "install failed" && exit 1)
 	@touch $(STAMP)
 
 demo: install

@@ -30,6 +30,10 @@ from PIL import Image
 
 from decaf.annotate import schema
 
+#: Lines RapidOCR reads with less confidence are dropped (its default, 0.5, lets textures such as
+#: a cat's eye through as "0"); chosen by the character error rate in benchmarks/annotate.py.
+MIN_TEXT_SCORE = 0.75
+
 
 @dataclass
 class _Word:
@@ -80,7 +84,7 @@ class TextReader:
         line were upright (mirrored within the line), and :func:`_unflip` puts them back."""
         eng = self.engine
         eng.update_params(return_word_box=True, use_det=None, use_cls=None, use_rec=None,
-                          return_single_char_box=None, text_score=None, box_thresh=None,
+                          return_single_char_box=None, text_score=MIN_TEXT_SCORE, box_thresh=None,
                           unclip_ratio=None)  # fmt: skip
         original = eng.load_img(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]))
         work, record = eng.preprocess_img(original)

@@ -1,0 +1,193 @@
+"""The :class:`Annotator`: Cloud Vision's ``AnnotateImageResponse`` for one picture, offline.
+
+Each feature's engine loads on first use, once, under its own lock, so an Annotator asked only
+for faces never loads the OCR models, and many threads can share one Annotator (the server
+does). A feature that fails fills the response's ``error`` (``google.rpc.Status``) and leaves
+the other features' results in place, as Cloud Vision's partial success does; a picture that
+cannot be read gives a response holding only ``error``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from decaf.annotate import colors, objects, schema
+from decaf.annotate.labels import labels
+from decaf.annotate.schema import Feature, ImageContext
+from decaf.classify import Classifier
+from decaf.core.errors import DecafError, ImageError
+from decaf.core.images import ImageSource, load_image
+from decaf.detect import Detector
+
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A value built on first use, once, even when several threads ask at the same moment."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+        return self._value
+
+
+def _faces() -> Any:
+    from decaf.annotate.faces import FaceFinder
+
+    return FaceFinder()
+
+
+def _text() -> Any:
+    from decaf.annotate.text import TextReader
+
+    return TextReader()
+
+
+def _safe() -> Any:
+    from decaf.annotate.safesearch import SafeSearch
+
+    return SafeSearch()
+
+
+class Annotator:
+    """Cloud Vision's image features from built-in models or the user's bundles.
+
+    ``classifier`` (a bundle path or a :class:`Classifier`) answers LABEL_DETECTION instead of
+    ImageNet; ``detector`` (a bundle path or a :class:`Detector`) answers OBJECT_LOCALIZATION
+    instead of the ImageNet activation maps. Bundles are checked when given, not on first use.
+    """
+
+    def __init__(self, classifier: str | os.PathLike | Classifier | None = None,
+                 detector: str | os.PathLike | Detector | None = None,
+                 device: str = "cpu") -> None:  # fmt: skip
+        self.device = device
+        user_clf = _loaded(classifier, lambda p: Classifier.from_bundle(p, device))
+        self.detector = _loaded(detector, lambda p: Detector(p, device=device))
+        self.imagenet = Lazy(lambda: Classifier.load(device=device))
+        self.classifier = Lazy(lambda: user_clf) if user_clf is not None else self.imagenet
+        self.faces = Lazy(_faces)
+        self.text = Lazy(_text)
+        self.safe = Lazy(_safe)
+
+    def warm(self, features: Iterable[str | int | Feature] | None = None) -> Annotator:
+        """Load every engine the features need now (the server's readiness waits for this)."""
+        for f in schema.features_from(features):
+            for engine in self._engines(f.type):
+                engine.get()
+        return self
+
+    def _engines(self, kind: str) -> list[Lazy[Any]]:
+        return {"LABEL_DETECTION": [self.classifier], "FACE_DETECTION": [self.faces],
+                "TEXT_DETECTION": [self.text], "DOCUMENT_TEXT_DETECTION": [self.text],
+                "SAFE_SEARCH_DETECTION": [self.safe],
+                "OBJECT_LOCALIZATION": [] if self.detector is not None else [self.imagenet],
+                }.get(kind, [])  # fmt: skip
+
+    def __call__(self, image: ImageSource, features: Iterable[str | int | Feature] | None = None,
+                 context: ImageContext | None = None, max_results: int = 10,
+                 name: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """The ``AnnotateImageResponse`` dict of one picture (camelCase keys, as on the wire).
+
+        ``features`` default to all eight; bad options raise :class:`OptionError`, while a bad
+        picture or a failing feature is reported inside the response."""
+        wanted = schema.features_from(features, max_results)
+        context = context or ImageContext()
+        try:
+            img = load_image(image, max_pixels=schema.MAX_PIXELS, name=name)
+        except ImageError as exc:
+            return {"error": schema.status(schema.INVALID_ARGUMENT, f"Bad image data: {exc}")}
+        response: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for feature in wanted:
+            try:
+                response.update(self._run(feature, img, context))
+            except DecafError as exc:
+                errors.append(schema.status(schema.INVALID_ARGUMENT, f"{feature.type}: {exc}"))
+            except NotImplementedError as exc:
+                errors.append(schema.status(schema.UNIMPLEMENTED, str(exc)))
+            except Exception as exc:  # a model failure must not lose the other features
+                errors.append(schema.status(schema.INTERNAL,
+                                            f"{feature.type}: {type(exc).__name__}: {exc}"))
+        if errors:
+            message = "; ".join(e["message"] for e in errors)
+            response["error"] = schema.status(errors[0]["code"], message)
+        return response
+
+    def many(self, images: Sequence[ImageSource], features: Iterable[str | int | Feature] | None
+             = None, context: ImageContext | None = None, max_results: int = 10,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+        """``{"responses": [...]}`` for several pictures, in order (Cloud Vision's batch)."""
+        wanted = schema.features_from(features, max_results)
+        out = []
+        for i, image in enumerate(images):
+            out.append(self(image, wanted, context))
+            if progress:
+                progress(i + 1, len(images))
+        return {"responses": out}
+
+    def _run(self, f: Feature, img: Image.Image, ctx: ImageContext) -> dict[str, Any]:
+        kind, n = f.type, f.max_results
+        if kind == "LABEL_DETECTION":
+            found = labels(self.classifier.get(), img, n)
+            return {"labelAnnotations": found} if found else {}
+        if kind == "OBJECT_LOCALIZATION":
+            found = (objects.from_detector(self.detector, img, n) if self.detector is not None
+                     else objects.from_classifier(self.imagenet.get(), img, n))  # fmt: skip
+            return {"localizedObjectAnnotations": found} if found else {}
+        if kind == "FACE_DETECTION":
+            found = self.faces.get()(np.asarray(img), n)
+            return {"faceAnnotations": found} if found else {}
+        if kind in ("TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"):
+            from decaf.annotate.text import annotate as text_json
+
+            lines = self.text.get().lines(img)
+            return text_json(lines, img.width, img.height, ctx.language_hints,
+                             kind == "DOCUMENT_TEXT_DETECTION", ctx.text_confidence)  # fmt: skip
+        if kind == "SAFE_SEARCH_DETECTION":
+            return {"safeSearchAnnotation": self.safe.get()(img)}
+        if kind == "IMAGE_PROPERTIES":
+            rgb = colors.small(img)
+            return {"imagePropertiesAnnotation": colors.dominant_colors(rgb, colors.saliency(rgb))}
+        if kind == "CROP_HINTS":
+            sal = colors.saliency(colors.small(img))
+            hints = colors.crop_hints(sal, img.width, img.height, ctx.aspect_ratios)
+            return {"cropHintsAnnotation": hints}
+        raise NotImplementedError(f"{kind} is not available offline in decaf; it offers "
+                                  f"{', '.join(schema.SUPPORTED)}")  # fmt: skip
+
+
+def _loaded(value: Any, load: Callable[[str | os.PathLike], T]) -> T | None:
+    if value is None or not isinstance(value, (str, os.PathLike)):
+        return value
+    return load(value)
+
+
+def annotate(image: ImageSource, features: Iterable[str | int | Feature] | None = None, *,
+             classifier: str | os.PathLike | Classifier | None = None,
+             detector: str | os.PathLike | Detector | None = None, max_results: int = 10,
+             aspect_ratios: Sequence[float] = (), language_hints: Sequence[str] = (),
+             device: str = "cpu") -> dict[str, Any]:  # fmt: skip
+    """One picture's Cloud Vision ``AnnotateImageResponse`` as a dict.
+
+    A convenience for one call: it builds an :class:`Annotator`, which loads the models the
+    features need. For many pictures keep one Annotator and call it."""
+    context = ImageContext(tuple(aspect_ratios), tuple(language_hints))
+    ann = Annotator(classifier, detector, device)
+    return ann(image, features, context, max_results)
