@@ -119,3 +119,15 @@ def test_every_zoo_family_gets_a_head_and_stages() -> None:
         assert head_params, name
         out_dims = {dict(net.named_parameters())[n].shape[0] for n in head_params}
         assert out_dims == {5} and net.num_classes == 5, name
+
+
+def test_activation_maps_cover_the_whole_picture(rgb_image) -> None:
+    net = cmodel.build("efficientnet_lite0", 4, pretrained=False)
+    clf = Classifier(net, ["a", "b", "c", "d"], cmodel.preprocessing("efficientnet_lite0"))
+    wide = rgb_image.resize((400, 200))
+    preds, maps = clf.activation_maps(wide, top=3, side=320)
+    assert [p.score for p in preds] == sorted((p.score for p in preds), reverse=True)
+    assert maps.shape == (3, 160 // 32, 320 // 32)  # aspect kept, sides multiples of 32
+    assert float(maps.min()) >= 0 and abs(float(maps.amax((1, 2)).min()) - 1) < 1e-6
+    with pytest.raises(OptionError, match="top"):
+        clf.activation_maps(wide, top=0)

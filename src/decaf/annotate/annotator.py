@@ -74,9 +74,12 @@ class Annotator:
     instead of the ImageNet activation maps. Bundles are checked when given, not on first use.
     """
 
-    def __init__(self, classifier: str | os.PathLike | Classifier | None = None,
-                 detector: str | os.PathLike | Detector | None = None,
-                 device: str = "cpu") -> None:  # fmt: skip
+    def __init__(
+        self,
+        classifier: str | os.PathLike | Classifier | None = None,
+        detector: str | os.PathLike | Detector | None = None,
+        device: str = "cpu",
+    ) -> None:
         self.device = device
         user_clf = _loaded(classifier, lambda p: Classifier.from_bundle(p, device))
         self.detector = _loaded(detector, lambda p: Detector(p, device=device))
@@ -94,15 +97,24 @@ class Annotator:
         return self
 
     def _engines(self, kind: str) -> list[Lazy[Any]]:
-        return {"LABEL_DETECTION": [self.classifier], "FACE_DETECTION": [self.faces],
-                "TEXT_DETECTION": [self.text], "DOCUMENT_TEXT_DETECTION": [self.text],
-                "SAFE_SEARCH_DETECTION": [self.safe],
-                "OBJECT_LOCALIZATION": [] if self.detector is not None else [self.imagenet],
-                }.get(kind, [])  # fmt: skip
+        return {
+            "LABEL_DETECTION": [self.classifier],
+            "FACE_DETECTION": [self.faces],
+            "TEXT_DETECTION": [self.text],
+            "DOCUMENT_TEXT_DETECTION": [self.text],
+            "SAFE_SEARCH_DETECTION": [self.safe],
+            "CROP_HINTS": [self.faces],
+            "OBJECT_LOCALIZATION": [] if self.detector is not None else [self.imagenet],
+        }.get(kind, [])
 
-    def __call__(self, image: ImageSource, features: Iterable[str | int | Feature] | None = None,
-                 context: ImageContext | None = None, max_results: int = 10,
-                 name: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def __call__(
+        self,
+        image: ImageSource,
+        features: Iterable[str | int | Feature] | None = None,
+        context: ImageContext | None = None,
+        max_results: int = 10,
+        name: str | None = None,
+    ) -> dict[str, Any]:
         """The ``AnnotateImageResponse`` dict of one picture (camelCase keys, as on the wire).
 
         ``features`` default to all eight; bad options raise :class:`OptionError`, while a bad
@@ -123,16 +135,22 @@ class Annotator:
             except NotImplementedError as exc:
                 errors.append(schema.status(schema.UNIMPLEMENTED, str(exc)))
             except Exception as exc:  # a model failure must not lose the other features
-                errors.append(schema.status(schema.INTERNAL,
-                                            f"{feature.type}: {type(exc).__name__}: {exc}"))
+                errors.append(
+                    schema.status(schema.INTERNAL, f"{feature.type}: {type(exc).__name__}: {exc}")
+                )
         if errors:
             message = "; ".join(e["message"] for e in errors)
             response["error"] = schema.status(errors[0]["code"], message)
         return response
 
-    def many(self, images: Sequence[ImageSource], features: Iterable[str | int | Feature] | None
-             = None, context: ImageContext | None = None, max_results: int = 10,
-             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    def many(
+        self,
+        images: Sequence[ImageSource],
+        features: Iterable[str | int | Feature] | None = None,
+        context: ImageContext | None = None,
+        max_results: int = 10,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
         """``{"responses": [...]}`` for several pictures, in order (Cloud Vision's batch)."""
         wanted = schema.features_from(features, max_results)
         out = []
@@ -148,8 +166,11 @@ class Annotator:
             found = labels(self.classifier.get(), img, n)
             return {"labelAnnotations": found} if found else {}
         if kind == "OBJECT_LOCALIZATION":
-            found = (objects.from_detector(self.detector, img, n) if self.detector is not None
-                     else objects.from_classifier(self.imagenet.get(), img, n))  # fmt: skip
+            found = (
+                objects.from_detector(self.detector, img, n)
+                if self.detector is not None
+                else objects.from_classifier(self.imagenet.get(), img, n)
+            )
             return {"localizedObjectAnnotations": found} if found else {}
         if kind == "FACE_DETECTION":
             found = self.faces.get()(np.asarray(img), n)
@@ -158,8 +179,14 @@ class Annotator:
             from decaf.annotate.text import annotate as text_json
 
             lines = self.text.get().lines(img)
-            return text_json(lines, img.width, img.height, ctx.language_hints,
-                             kind == "DOCUMENT_TEXT_DETECTION", ctx.text_confidence)  # fmt: skip
+            return text_json(
+                lines,
+                img.width,
+                img.height,
+                ctx.language_hints,
+                kind == "DOCUMENT_TEXT_DETECTION",
+                ctx.text_confidence,
+            )
         if kind == "SAFE_SEARCH_DETECTION":
             return {"safeSearchAnnotation": self.safe.get()(img)}
         if kind == "IMAGE_PROPERTIES":
@@ -167,10 +194,20 @@ class Annotator:
             return {"imagePropertiesAnnotation": colors.dominant_colors(rgb, colors.saliency(rgb))}
         if kind == "CROP_HINTS":
             sal = colors.saliency(colors.small(img))
+            faces = self.faces.get()(np.asarray(img), 20)
+            boxes = [_corners(f["fdBoundingPoly"]) for f in faces]
+            sal = colors.with_faces(sal, boxes, img.width, img.height)
             hints = colors.crop_hints(sal, img.width, img.height, ctx.aspect_ratios)
             return {"cropHintsAnnotation": hints}
-        raise NotImplementedError(f"{kind} is not available offline in decaf; it offers "
-                                  f"{', '.join(schema.SUPPORTED)}")  # fmt: skip
+        raise NotImplementedError(
+            f"{kind} is not available offline in decaf; it offers {', '.join(schema.SUPPORTED)}"
+        )
+
+
+def _corners(poly: dict[str, Any]) -> tuple[float, float, float, float]:
+    xs = [v["x"] for v in poly["vertices"]]
+    ys = [v["y"] for v in poly["vertices"]]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _loaded(value: Any, load: Callable[[str | os.PathLike], T]) -> T | None:
@@ -179,11 +216,17 @@ def _loaded(value: Any, load: Callable[[str | os.PathLike], T]) -> T | None:
     return load(value)
 
 
-def annotate(image: ImageSource, features: Iterable[str | int | Feature] | None = None, *,
-             classifier: str | os.PathLike | Classifier | None = None,
-             detector: str | os.PathLike | Detector | None = None, max_results: int = 10,
-             aspect_ratios: Sequence[float] = (), language_hints: Sequence[str] = (),
-             device: str = "cpu") -> dict[str, Any]:  # fmt: skip
+def annotate(
+    image: ImageSource,
+    features: Iterable[str | int | Feature] | None = None,
+    *,
+    classifier: str | os.PathLike | Classifier | None = None,
+    detector: str | os.PathLike | Detector | None = None,
+    max_results: int = 10,
+    aspect_ratios: Sequence[float] = (),
+    language_hints: Sequence[str] = (),
+    device: str = "cpu",
+) -> dict[str, Any]:
     """One picture's Cloud Vision ``AnnotateImageResponse`` as a dict.
 
     A convenience for one call: it builds an :class:`Annotator`, which loads the models the

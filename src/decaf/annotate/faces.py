@@ -67,8 +67,9 @@ class FaceFinder:
         scale = min(1.0, WORK_SIDE / max(h, w))
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         if scale < 1.0:
-            gray = cv2.resize(gray, (round(w * scale), round(h * scale)),
-                              interpolation=cv2.INTER_AREA)  # fmt: skip
+            gray = cv2.resize(
+                gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
         gray = cv2.equalizeHist(gray)
         with self._lock:
             faces = self._find(gray)
@@ -80,27 +81,35 @@ class FaceFinder:
         side = max(24, min(gray.shape) // 20)
         found = [_Face(b, wt, False) for b, wt in _detect(self.frontal, gray, side)]
         # profiles at half the resolution (faces from 48 px): they cost twice, one per direction
-        half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2),
-                          interpolation=cv2.INTER_AREA)  # fmt: skip
+        half = cv2.resize(
+            gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA
+        )
         w = half.shape[1]
         turned = [(tuple(2 * v for v in b), wt) for b, wt in _detect(self.profile, half, 24)]
-        turned += [((2.0 * (w - x2), 2.0 * y1, 2.0 * (w - x1), 2.0 * y2), wt)
-                   for (x1, y1, x2, y2), wt in _detect(self.profile, half[:, ::-1].copy(), 24)]
+        turned += [
+            ((2.0 * (w - x2), 2.0 * y1, 2.0 * (w - x1), 2.0 * y2), wt)
+            for (x1, y1, x2, y2), wt in _detect(self.profile, half[:, ::-1].copy(), 24)
+        ]
         for box, wt in turned:  # a profile face counts unless a frontal one already covers it
             if all(_iou(box, f.box) < 0.3 for f in found):
                 found.append(_Face(box, wt, True))
         return found
 
-    def _describe(self, gray: np.ndarray, face: _Face, scale: float, w: int,
-                  h: int) -> dict[str, Any]:  # fmt: skip
+    def _describe(
+        self, gray: np.ndarray, face: _Face, scale: float, w: int, h: int
+    ) -> dict[str, Any]:
         eyes = [] if face.profile else self._eyes(gray, face.box)
         joy = "UNKNOWN" if face.profile else self._joy(gray, face.box)
         x1, y1, x2, y2 = (v / scale for v in face.box)
         pad = 0.25 * (x2 - x1)
         head = (x1 - pad, y1 - 1.6 * pad, x2 + pad, y2 + pad)
-        landmarks = [{"type": kind, "position": {"x": round(x / scale, 2), "y": round(y / scale, 2),
-                                                  "z": 0.0}}  # fmt: skip
-                     for kind, (x, y) in zip(("LEFT_EYE", "RIGHT_EYE"), eyes, strict=False)]
+        landmarks = [
+            {
+                "type": kind,
+                "position": {"x": round(x / scale, 2), "y": round(y / scale, 2), "z": 0.0},
+            }
+            for kind, (x, y) in zip(("LEFT_EYE", "RIGHT_EYE"), eyes, strict=False)
+        ]
         roll = 0.0
         if len(eyes) == 2:
             (lx, ly), (rx, ry) = eyes
@@ -109,7 +118,9 @@ class FaceFinder:
             "boundingPoly": {"vertices": schema.vertices(head, w, h)},
             "fdBoundingPoly": {"vertices": schema.vertices((x1, y1, x2, y2), w, h)},
             "landmarks": landmarks,
-            "rollAngle": round(roll, 2), "panAngle": 0.0, "tiltAngle": 0.0,
+            "rollAngle": round(roll, 2),
+            "panAngle": 0.0,
+            "tiltAngle": 0.0,
             "detectionConfidence": round(1.0 / (1.0 + math.exp(-face.weight / 2.5)), 4),
             "landmarkingConfidence": 0.5 if len(eyes) == 2 else 0.0,
             "joyLikelihood": joy,
@@ -138,22 +149,26 @@ class FaceFinder:
         roi = gray[y1 + (y2 - y1) // 2 : y2, x1:x2]
         if min(roi.shape) < 16:
             return "UNKNOWN"
-        _, counts = self.smile.detectMultiScale2(roi, scaleFactor=1.1, minNeighbors=1,
-                                                 minSize=(max(12, (x2 - x1) // 4),) * 2)  # fmt: skip
+        _, counts = self.smile.detectMultiScale2(
+            roi, scaleFactor=1.1, minNeighbors=1, minSize=(max(12, (x2 - x1) // 4),) * 2
+        )
         n = int(np.max(counts)) if len(counts) else 0
         return schema.likelihood(n, _JOY_CUTS)
 
 
-def _detect(cascade: cv2.CascadeClassifier, gray: np.ndarray, side: int,
-            neighbors: int = 3) -> list[tuple[tuple[float, float, float, float], float]]:  # fmt: skip
+def _detect(
+    cascade: cv2.CascadeClassifier, gray: np.ndarray, side: int, neighbors: int = 3
+) -> list[tuple[tuple[float, float, float, float], float]]:
     """Boxes (x1, y1, x2, y2) with their last-stage margins, at scale steps of 1.2."""
     if min(gray.shape[:2]) < side:
         return []
     rects, _, weights = cascade.detectMultiScale3(
-        gray, scaleFactor=1.2, minNeighbors=neighbors, minSize=(side, side),
-        outputRejectLevels=True)  # fmt: skip
-    return [((float(x), float(y), float(x + bw), float(y + bh)), float(wt))
-            for (x, y, bw, bh), wt in zip(rects, np.ravel(weights), strict=False)]  # fmt: skip
+        gray, scaleFactor=1.2, minNeighbors=neighbors, minSize=(side, side), outputRejectLevels=True
+    )
+    return [
+        ((float(x), float(y), float(x + bw), float(y + bh)), float(wt))
+        for (x, y, bw, bh), wt in zip(rects, np.ravel(weights), strict=False)
+    ]
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

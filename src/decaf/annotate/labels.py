@@ -40,6 +40,13 @@ def description(label: str) -> str:
 def labels(clf: Classifier, img: Image.Image, max_results: int) -> list[dict[str, Any]]:
     """``labelAnnotations``: the top classes, best first."""
     preds = clf.predict([img], top=max_results)[0]
-    return [{"mid": mid(clf, p), "description": description(p.label),
-             "score": round(p.score, 4), "topicality": round(p.score, 4)}
-            for p in preds if p.score >= MIN_SCORE]  # fmt: skip
+    return [
+        {
+            "mid": mid(clf, p),
+            "description": description(p.label),
+            "score": round(p.score, 4),
+            "topicality": round(p.score, 4),
+        }
+        for p in preds
+        if p.score >= MIN_SCORE
+    ]

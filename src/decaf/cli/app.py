@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from decaf.cli.annotate import annotate_command
 from decaf.cli.caffe import caffe_app
 from decaf.cli.classify import classify_command
 from decaf.cli.common import CONTEXT, eval_app, export_app, train_app
@@ -20,7 +21,7 @@ from decaf.cli import stylize_fast  # noqa: E402, F401  isort: skip
 
 app = typer.Typer(
     name="decaf",
-    help="Pretrained convolutional networks as working tools: stylize, classify, detect, "
+    help="Pretrained convolutional networks as working tools: stylize, classify, detect, annotate, "
     "run and train Caffe models. `decaf COMMAND -h` shows each command's options and examples.",
     no_args_is_help=True,
     add_completion=False,
@@ -50,6 +51,7 @@ def _root(
 app.command("stylize", context_settings=CONTEXT, epilog=STYLIZE_EXAMPLES)(stylize_command)
 app.command("classify", context_settings=CONTEXT)(classify_command)
 app.command("detect", context_settings=CONTEXT)(detect_command)
+app.command("annotate", context_settings=CONTEXT)(annotate_command)
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
