@@ -127,9 +127,10 @@ class Annotator:
             return {"error": schema.status(schema.INVALID_ARGUMENT, f"Bad image data: {exc}")}
         response: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
+        memo: dict[str, Any] = {}  # faces and saliency, shared by the features of this call
         for feature in wanted:
             try:
-                response.update(self._run(feature, img, context))
+                response.update(self._run(feature, img, context, memo))
             except DecafError as exc:
                 errors.append(schema.status(schema.INVALID_ARGUMENT, f"{feature.type}: {exc}"))
             except NotImplementedError as exc:
@@ -160,7 +161,19 @@ class Annotator:
                 progress(i + 1, len(images))
         return {"responses": out}
 
-    def _run(self, f: Feature, img: Image.Image, ctx: ImageContext) -> dict[str, Any]:
+    def _faces_of(self, img: Image.Image, memo: dict[str, Any]) -> list[dict[str, Any]]:
+        if "faces" not in memo:
+            memo["faces"] = self.faces.get()(np.asarray(img), 100)
+        return memo["faces"]
+
+    def _saliency_of(self, img: Image.Image, memo: dict[str, Any]) -> tuple[Any, Any]:
+        if "saliency" not in memo:
+            rgb = colors.small(img)
+            memo["saliency"] = (rgb, colors.saliency(rgb))
+        return memo["saliency"]
+
+    def _run(self, f: Feature, img: Image.Image, ctx: ImageContext,
+             memo: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
         kind, n = f.type, f.max_results
         if kind == "LABEL_DETECTION":
             found = labels(self.classifier.get(), img, n)
@@ -173,7 +186,7 @@ class Annotator:
             )
             return {"localizedObjectAnnotations": found} if found else {}
         if kind == "FACE_DETECTION":
-            found = self.faces.get()(np.asarray(img), n)
+            found = self._faces_of(img, memo)[:n]
             return {"faceAnnotations": found} if found else {}
         if kind in ("TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"):
             from decaf.annotate.text import annotate as text_json
@@ -190,12 +203,11 @@ class Annotator:
         if kind == "SAFE_SEARCH_DETECTION":
             return {"safeSearchAnnotation": self.safe.get()(img)}
         if kind == "IMAGE_PROPERTIES":
-            rgb = colors.small(img)
-            return {"imagePropertiesAnnotation": colors.dominant_colors(rgb, colors.saliency(rgb))}
+            rgb, sal = self._saliency_of(img, memo)
+            return {"imagePropertiesAnnotation": colors.dominant_colors(rgb, sal)}
         if kind == "CROP_HINTS":
-            sal = colors.saliency(colors.small(img))
-            faces = self.faces.get()(np.asarray(img), 20)
-            boxes = [_corners(f["fdBoundingPoly"]) for f in faces]
+            sal = self._saliency_of(img, memo)[1]
+            boxes = [_corners(f["fdBoundingPoly"]) for f in self._faces_of(img, memo)]
             sal = colors.with_faces(sal, boxes, img.width, img.height)
             hints = colors.crop_hints(sal, img.width, img.height, ctx.aspect_ratios)
             return {"cropHintsAnnotation": hints}

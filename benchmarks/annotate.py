@@ -1,0 +1,201 @@
+"""decaf annotate: per-feature latency, all features in one call, peak memory, OCR accuracy,
+out-of-the-box object localisation, and two peers run in the same process.
+
+    .venv/bin/python benchmarks/annotate.py            # everything, idle machine
+    .venv/bin/python benchmarks/annotate.py --busy     # beside a process that holds one core
+    .venv/bin/python benchmarks/annotate.py --only ocr # just the character error rates
+
+Latency: medians of ``--repeats`` warm calls on a 640×480 photo (text: a 640×480 page of 20
+words). Peers: open_nsfw through OpenCV dnn (the same Caffe model decaf's safe search runs
+through its own importer), and RapidOCR called directly (decaf's text feature adds the
+reading order and Cloud Vision's structure on top). OCR: character error rate of text drawn
+with Pillow's own scalable font (and DejaVu when the system has it) at three sizes, on white
+and on a photo, upright and turned 90/180/270°. Objects: hits (IoU ≥ 0.5) on the hand-written
+main-object boxes of tests/annotate/main_objects.py, at several activation-map thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import busy  # before torch: it chooses torch's thread settings
+import numpy as np
+import skimage.data
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from decaf.annotate import Annotator  # noqa: E402
+from decaf.annotate import objects as objmod  # noqa: E402
+from tests.annotate.main_objects import BOXES, photo  # noqa: E402
+
+WORDS = "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly".split()
+FEATURES = ["labels", "objects", "faces", "text", "properties", "crop-hints", "safe-search"]
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def fonts() -> list[tuple[str, Callable[[int], ImageFont.FreeTypeFont]]]:
+    out = [("pillow-default", lambda s: ImageFont.load_default(size=s))]
+    dejavu = Path("/usr/share/fonts/truetype/dejavu")
+    for name in ("DejaVuSans.ttf", "DejaVuSerif.ttf"):
+        if (dejavu / name).is_file():
+            out.append((name[:-4], lambda s, p=dejavu / name: ImageFont.truetype(str(p), s)))
+    return out
+
+
+def page(lines: list[str], font: ImageFont.FreeTypeFont, size: int, photo_bg: bool) -> Image.Image:
+    """A 640×480 page; on a photo the text is white with a black outline."""
+    if photo_bg:
+        img = Image.fromarray(skimage.data.coffee()).resize((640, 480))
+    else:
+        img = Image.new("RGB", (640, 480), "white")
+    pen = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        xy = (30, 30 + int(size * 1.5) * i)
+        if photo_bg:
+            pen.text(xy, line, fill="white", font=font, stroke_width=2, stroke_fill="black")
+        else:
+            pen.text(xy, line, fill="black", font=font)
+    return img
+
+
+def text_lines(size: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    per_line = max(2, 24 // max(1, size // 8))
+    n_lines = min(6, 400 // int(size * 1.5))
+    return [" ".join(rng.choice(WORDS, per_line)) for _ in range(n_lines)]
+
+
+def cer(ref: str, hyp: str) -> float:
+    prev = list(range(len(hyp) + 1))
+    for i, a in enumerate(ref, 1):
+        cur = [i]
+        for j, b in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
+
+
+def ocr_accuracy(ann: Annotator) -> dict[str, object]:
+    """CER upright and rotated over fonts × sizes × backgrounds (errors summed, then divided)."""
+    errors = {"upright": [0.0, 0], "rotated": [0.0, 0]}
+    worst: list[tuple[float, str]] = []
+    for fname, font in fonts():
+        for size in (20, 28, 40):
+            for bg in (False, True):
+                lines = text_lines(size, size + bg)
+                ref = "\n".join(lines)
+                for turn in (0, 90, 180, 270):
+                    img = page(lines, font(size), size, bg).rotate(turn, expand=True)
+                    r = ann(img, ["document-text"])
+                    got = r.get("fullTextAnnotation", {}).get("text", "").strip()
+                    e = cer(ref, got)
+                    key = "upright" if turn == 0 else "rotated"
+                    errors[key][0] += e * len(ref)
+                    errors[key][1] += len(ref)
+                    worst.append((e, f"{fname} {size}px {'photo' if bg else 'white'} {turn}°"))
+    worst.sort(reverse=True)
+    return {
+        "cer_upright": round(errors["upright"][0] / errors["upright"][1], 4),
+        "cer_rotated": round(errors["rotated"][0] / errors["rotated"][1], 4),
+        "pages": len(worst),
+        "worst": [f"{w} cer {e:.3f}" for e, w in worst[:3]],
+    }
+
+
+def objects_table(ann: Annotator) -> dict[str, object]:
+    clf = ann.imagenet.get()
+    table = {}
+    for th in (0.1, 0.2, 0.3, 0.4):
+        hits, ious = 0, []
+        for name, (box, _) in BOXES.items():
+            img = Image.fromarray(photo(name))
+            found = objmod.from_classifier(clf, img, 3, th)
+            iou = 0.0
+            if found:
+                v = found[0]["boundingPoly"]["normalizedVertices"]
+                b = (v[0]["x"] * img.width, v[0]["y"] * img.height, v[2]["x"] * img.width,
+                     v[2]["y"] * img.height)  # fmt: skip
+                iou = objmod._iou(b, box)
+            hits += iou >= 0.5
+            ious.append(round(iou, 2))
+        table[str(th)] = {"hits": f"{hits}/{len(BOXES)}", "iou": ious}
+    return table
+
+
+def latency(ann: Annotator, repeats: int) -> dict[str, object]:
+    import cv2
+
+    from decaf.annotate.safesearch import model_files, preprocess
+
+    pic = Image.fromarray(skimage.data.astronaut()).resize((640, 480))
+    text = page([" ".join(WORDS[i : i + 5]) for i in range(0, 20, 5)], ImageFont.load_default(
+        size=28), 28, False)  # fmt: skip
+    out: dict[str, object] = {}
+    for f in FEATURES:
+        target = text if f == "text" else pic
+        out[f] = round(median_ms(lambda f=f, t=target: ann(t, [f]), repeats), 1)
+    out["all_eight"] = round(median_ms(lambda: ann(pic, None), max(3, repeats // 2)), 1)
+    out["all_eight_on_text_page"] = round(median_ms(lambda: ann(text, None), 3), 1)
+    # peers in the same process
+    proto, weights = model_files()
+    ref = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
+    x = preprocess(pic)[None]
+
+    def opencv_nsfw() -> None:
+        ref.setInput(x)
+        ref.forward()
+
+    out["peer_opencv_dnn_nsfw"] = round(median_ms(opencv_nsfw, repeats), 1)
+    reader = ann.text.get()
+    out["peer_rapidocr_raw"] = round(
+        median_ms(lambda: reader.engine(text, return_word_box=True), repeats), 1)  # fmt: skip
+    out["ratio_safe_search_vs_opencv"] = round(out["safe-search"] / out["peer_opencv_dnn_nsfw"], 3)
+    out["ratio_text_vs_rapidocr"] = round(out["text"] / out["peer_rapidocr_raw"], 3)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--only", choices=["latency", "ocr", "objects"])
+    ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
+    args = ap.parse_args()
+    with busy.busy_core(args.busy):
+        ann = Annotator()
+        t = time.perf_counter()
+        ann.warm()
+        report: dict[str, object] = {"load_seconds": round(time.perf_counter() - t, 2),
+                                     "busy": args.busy,
+                                     "wait_policy": busy.SETTINGS.wait_policy}  # fmt: skip
+        if args.only in (None, "latency"):
+            report["latency_ms"] = latency(ann, args.repeats)
+        if args.only in (None, "ocr"):
+            report["ocr"] = ocr_accuracy(ann)
+        if args.only in (None, "objects"):
+            report["objects"] = objects_table(ann)
+        report["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
