@@ -37,7 +37,23 @@ from decaf.annotate import Annotator  # noqa: E402
 from decaf.annotate import objects as objmod  # noqa: E402
 from tests.annotate.main_objects import BOXES, photo  # noqa: E402
 
-WORDS = "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "five",
+    "boxing",
+    "wizards",
+    "jump",
+    "quickly",
+]
 FEATURES = ["labels", "objects", "faces", "text", "properties", "crop-hints", "safe-search"]
 
 
@@ -77,11 +93,20 @@ def page(lines: list[str], font: ImageFont.FreeTypeFont, size: int, photo_bg: bo
     return img
 
 
-def text_lines(size: int, seed: int) -> list[str]:
+def text_lines(font: ImageFont.FreeTypeFont, size: int, seed: int) -> list[str]:
+    """Random words packed into lines that fit the 640×480 page with a margin."""
     rng = np.random.default_rng(seed)
-    per_line = max(2, 24 // max(1, size // 8))
     n_lines = min(6, 400 // int(size * 1.5))
-    return [" ".join(rng.choice(WORDS, per_line)) for _ in range(n_lines)]
+    lines = []
+    for _ in range(n_lines):
+        words: list[str] = []
+        while True:
+            word = str(rng.choice(WORDS))
+            if font.getlength(" ".join([*words, word])) > 560:
+                break
+            words.append(word)
+        lines.append(" ".join(words))
+    return lines
 
 
 def cer(ref: str, hyp: str) -> float:
@@ -101,10 +126,11 @@ def ocr_accuracy(ann: Annotator) -> dict[str, object]:
     for fname, font in fonts():
         for size in (20, 28, 40):
             for bg in (False, True):
-                lines = text_lines(size, size + bg)
+                face = font(size)
+                lines = text_lines(face, size, size + bg)
                 ref = "\n".join(lines)
                 for turn in (0, 90, 180, 270):
-                    img = page(lines, font(size), size, bg).rotate(turn, expand=True)
+                    img = page(lines, face, size, bg).rotate(turn, expand=True)
                     r = ann(img, ["document-text"])
                     got = r.get("fullTextAnnotation", {}).get("text", "").strip()
                     e = cer(ref, got)

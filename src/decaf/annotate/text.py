@@ -67,39 +67,66 @@ class TextReader:
         self._lock = threading.Lock()
 
     def lines(self, img: Image.Image) -> list[_Line]:
-        with self._lock:
-            out, flipped = self._run(img)
-        if out.txts is None or not out.word_results:
-            return []
-        lines = []
-        for i, words in enumerate(out.word_results):
-            if words:
-                box = np.asarray(out.boxes[i], np.float64)
-                lines.append(_line(_unflip(words, box) if flipped[i] else words))
-        return _order(lines)
+        """The picture's lines in reading order.
 
-    def _run(self, img: Image.Image) -> tuple[Any, list[bool]]:
-        """RapidOCR's own ``__call__``, step by step, keeping what its orientation classifier
-        said about each line: RapidOCR 3.10 places the words of a line it turned 180° as if the
-        line were upright (mirrored within the line), and :func:`_unflip` puts them back."""
+        Why up to two passes: RapidOCR's orientation classifier decides each line alone, and
+        on a page turned 180° (or 90°/270°, after RapidOCR stands tall lines up) it gets some
+        lines wrong, which then read as noise. When any line was turned, the page is read once
+        more in its majority orientation with the per-line classifier off, and the pass that
+        reads more confident characters wins."""
+        rgb = np.asarray(img)
+        with self._lock:
+            first, turned = self._pass(rgb, classify=True)
+            if turned == 0.0:
+                return _order(first)
+            flip = turned > 0.5
+            second, _ = self._pass(rgb[::-1, ::-1] if flip else rgb, classify=False)
+        if flip:
+            h, w = rgb.shape[:2]
+            second = [_turn_line(ln, w, h) for ln in second]
+        best = max((first, second), key=_mass)
+        return _order(best)
+
+    def _pass(self, rgb: np.ndarray, classify: bool) -> tuple[list[_Line], float]:
+        """One RapidOCR run, step by step as its own ``__call__`` does, keeping what its
+        orientation classifier said of each line: RapidOCR 3.10 places the words of a line it
+        turned 180° as if the line were upright, and :func:`_unflip` puts them back. Returns
+        the confident lines and the share of characters on lines the classifier turned."""
         eng = self.engine
-        eng.update_params(
-            return_word_box=True,
-            use_det=None,
-            use_cls=None,
-            use_rec=None,
-            return_single_char_box=None,
-            text_score=MIN_TEXT_SCORE,
-            box_thresh=None,
-            unclip_ratio=None,
-        )
-        original = eng.load_img(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]))
+        eng.update_params(return_word_box=True, use_det=None, use_cls=classify, use_rec=None,
+                          return_single_char_box=None, text_score=0.0, box_thresh=None,
+                          unclip_ratio=None)  # fmt: skip
+        original = eng.load_img(np.ascontiguousarray(rgb[:, :, ::-1]))
         work, record = eng.preprocess_img(original)
         det, cls, rec, crops = eng.run_ocr_steps(work, record)
+        threshold = eng.text_cls.cls_thresh if classify and eng.text_cls is not None else 1.0
         kept = [i for i, t in enumerate(rec.txts or ()) if t.strip()]
-        labels = [str(c[0]) for c in (cls.cls_res or [])]
-        flipped = [i < len(labels) and labels[i] == "180" for i in kept]
-        return eng.build_final_output(original, det, cls, rec, crops, record), flipped
+        labels = list(cls.cls_res or []) if classify else []
+        flipped = [i < len(labels) and "180" in str(labels[i][0]) and labels[i][1] > threshold
+                   for i in kept]  # fmt: skip
+        out = eng.build_final_output(original, det, cls, rec, crops, record)
+        if out.txts is None or not out.word_results:
+            return [], 0.0
+        lines, chars, turned = [], 0, 0
+        for i, words in enumerate(out.word_results):  # text_score 0 keeps every kept line
+            if not words or out.scores[i] < MIN_TEXT_SCORE:
+                continue
+            box = np.asarray(out.boxes[i], np.float64)
+            lines.append(_line(_unflip(words, box) if flipped[i] else words))
+            chars += len(out.txts[i])
+            turned += len(out.txts[i]) if flipped[i] else 0
+        return lines, turned / max(chars, 1)
+
+
+def _mass(lines: list[_Line]) -> float:
+    return sum(w.score * len(w.text) for ln in lines for w in ln.words)
+
+
+def _turn_line(line: _Line, w: int, h: int) -> _Line:
+    """A line read on the picture turned 180°, in the picture's own coordinates."""
+    size = np.array([w, h], np.float64)
+    words = [_Word(wd.text, wd.score, size - wd.quad) for wd in line.words]
+    return _Line(words, -line.direction)
 
 
 def _unflip(words: Any, box: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
@@ -129,19 +156,27 @@ def _orient(quad: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def _order(lines: list[_Line]) -> list[_Line]:
-    """Lines in reading order: along the page's normal, then along the reading direction."""
-    total = np.sum([ln.direction * len(ln.words) for ln in lines], 0)
+    """Lines in reading order: rows down the page, then along the reading direction.
+
+    The page's direction is the sum of every word's top edge (a precise estimate, unlike word
+    centres); lines whose positions across it differ by less than half a line height share a
+    row (text side by side) and are ordered along it."""
+    if not lines:
+        return lines
+    total = np.sum([w.quad[1] - w.quad[0] for ln in lines for w in ln.words], 0)
     d = total / max(np.linalg.norm(total), 1e-9)
     n = np.array([-d[1], d[0]])  # image y points down: down the page is d turned +90°
     for ln in lines:
         ln.words.sort(key=lambda w: float(np.dot(w.quad.mean(0), d)))
-    return sorted(
-        lines,
-        key=lambda ln: (
-            round(float(np.dot(ln.centre, n)) / ln.height),
-            float(np.dot(ln.centre, d)),
-        ),
-    )
+    across = sorted(lines, key=lambda ln: float(np.dot(ln.centre, n)))
+    rows: list[list[_Line]] = []
+    for ln in across:
+        pos = float(np.dot(ln.centre, n))
+        if rows and pos - float(np.dot(rows[-1][0].centre, n)) < 0.5 * ln.height:
+            rows[-1].append(ln)
+        else:
+            rows.append([ln])
+    return [ln for row in rows for ln in sorted(row, key=lambda x: float(np.dot(x.centre, d)))]
 
 
 def _paragraphs(lines: list[_Line]) -> list[list[_Line]]:
