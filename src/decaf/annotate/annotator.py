@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -79,8 +80,10 @@ class Annotator:
         classifier: str | os.PathLike | Classifier | None = None,
         detector: str | os.PathLike | Detector | None = None,
         device: str = "cpu",
+        max_pixels: int = schema.MAX_PIXELS,
     ) -> None:
         self.device = device
+        self.max_pixels = max_pixels
         user_clf = _loaded(classifier, lambda p: Classifier.from_bundle(p, device))
         self.detector = _loaded(detector, lambda p: Detector(p, device=device))
         self.imagenet = Lazy(lambda: Classifier.load(device=device))
@@ -114,23 +117,29 @@ class Annotator:
         context: ImageContext | None = None,
         max_results: int = 10,
         name: str | None = None,
+        on_feature: Callable[[str, float, bool], None] | None = None,
+        max_pixels: int | None = None,
     ) -> dict[str, Any]:
         """The ``AnnotateImageResponse`` dict of one picture (camelCase keys, as on the wire).
 
         ``features`` default to all eight; bad options raise :class:`OptionError`, while a bad
-        picture or a failing feature is reported inside the response."""
+        picture or a failing feature is reported inside the response. ``on_feature(type,
+        seconds, ok)`` hears each feature's time (the server's metrics); ``max_pixels`` overrides
+        the Annotator's pixel budget for this call."""
         wanted = schema.features_from(features, max_results)
         context = context or ImageContext()
         try:
-            img = load_image(image, max_pixels=schema.MAX_PIXELS, name=name)
+            img = load_image(image, max_pixels=max_pixels or self.max_pixels, name=name)
         except ImageError as exc:
             return {"error": schema.status(schema.INVALID_ARGUMENT, f"Bad image data: {exc}")}
         response: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
         memo: dict[str, Any] = {}  # faces and saliency, shared by the features of this call
         for feature in wanted:
+            start, ok = time.perf_counter(), False
             try:
                 response.update(self._run(feature, img, context, memo))
+                ok = True
             except DecafError as exc:
                 errors.append(schema.status(schema.INVALID_ARGUMENT, f"{feature.type}: {exc}"))
             except NotImplementedError as exc:
@@ -139,6 +148,8 @@ class Annotator:
                 errors.append(
                     schema.status(schema.INTERNAL, f"{feature.type}: {type(exc).__name__}: {exc}")
                 )
+            if on_feature is not None:
+                on_feature(feature.type, time.perf_counter() - start, ok)
         if errors:
             message = "; ".join(e["message"] for e in errors)
             response["error"] = schema.status(errors[0]["code"], message)

@@ -12,6 +12,7 @@ from decaf.cli.classify import classify_command
 from decaf.cli.common import CONTEXT, eval_app, export_app, train_app
 from decaf.cli.data import data_app
 from decaf.cli.detect import detect_command
+from decaf.cli.serve import serve_command
 from decaf.cli.stylize import EXAMPLES as STYLIZE_EXAMPLES
 from decaf.cli.stylize import stylize_command
 from decaf.cli.zoo import zoo_app
@@ -21,8 +22,9 @@ from decaf.cli import stylize_fast  # noqa: E402, F401  isort: skip
 
 app = typer.Typer(
     name="decaf",
-    help="Pretrained convolutional networks as working tools: stylize, classify, detect, annotate, "
-    "run and train Caffe models. `decaf COMMAND -h` shows each command's options and examples.",
+    help="Pretrained convolutional networks as working tools: stylize, classify, detect, "
+    "annotate, serve, run and train Caffe models. `decaf COMMAND -h` shows each command's "
+    "options and examples.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -52,6 +54,7 @@ app.command("stylize", context_settings=CONTEXT, epilog=STYLIZE_EXAMPLES)(styliz
 app.command("classify", context_settings=CONTEXT)(classify_command)
 app.command("detect", context_settings=CONTEXT)(detect_command)
 app.command("annotate", context_settings=CONTEXT)(annotate_command)
+app.command("serve", context_settings=CONTEXT)(serve_command)
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")

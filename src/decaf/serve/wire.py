@@ -21,9 +21,17 @@ from decaf.annotate.schema import Feature, ImageContext
 from decaf.core.errors import OptionError
 
 #: google.rpc.Code names of the HTTP statuses the server answers with.
-STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-          404: "NOT_FOUND", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED",
-          500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}  # fmt: skip
+STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 class ApiError(Exception):
@@ -35,8 +43,9 @@ class ApiError(Exception):
         self.status = status or STATUS.get(http, "UNKNOWN")
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.http, "message": str(self), "status": self.status,
-                          "details": []}}  # fmt: skip
+        return {
+            "error": {"code": self.http, "message": str(self), "status": self.status, "details": []}
+        }
 
 
 @dataclass
@@ -91,8 +100,9 @@ def parse_batch(body: dict[str, Any], max_images: int, max_bytes: int) -> list[I
     if not isinstance(requests, list) or not requests:
         raise ApiError(400, "requests: give a non-empty list of AnnotateImageRequest")
     if len(requests) > max_images:
-        raise ApiError(400, f"At most {max_images} images may be annotated in one call, "
-                            f"got {len(requests)}")  # fmt: skip
+        raise ApiError(
+            400, f"At most {max_images} images may be annotated in one call, got {len(requests)}"
+        )
     return [_one(r, max_bytes) for r in requests]
 
 
@@ -101,8 +111,12 @@ def _one(item: Any, max_bytes: int) -> ImageRequest:
         if not isinstance(item, dict):
             raise OptionError("each request must be an object")
         content, uri = _content(field_of(item, "image"), max_bytes)
-        return ImageRequest(content, uri, _features(field_of(item, "features")),
-                            _context(field_of(item, "imageContext") or {}))  # fmt: skip
+        return ImageRequest(
+            content,
+            uri,
+            _features(field_of(item, "features")),
+            _context(field_of(item, "imageContext") or {}),
+        )
     except (OptionError, TypeError, ValueError) as exc:
         return ImageRequest(error=schema.status(schema.INVALID_ARGUMENT, str(exc)))
 
@@ -115,8 +129,11 @@ def _content(image: Any, max_bytes: int) -> tuple[bytes | None, str | None]:
     if content is not None:
         return decode_base64(content, max_bytes), None
     source = field_of(image, "source") or {}
-    uri = (field_of(source, "imageUri") or field_of(source, "gcsImageUri")) if isinstance(
-        source, dict) else None  # fmt: skip
+    uri = (
+        (field_of(source, "imageUri") or field_of(source, "gcsImageUri"))
+        if isinstance(source, dict)
+        else None
+    )
     if isinstance(uri, str) and uri:
         return None, uri
     raise OptionError("image has no content")
@@ -136,8 +153,9 @@ def _features(raw: Any) -> list[Feature]:
         if isinstance(n, bool) or not isinstance(n, int | str):
             raise OptionError("maxResults must be a whole number")
         n = int(n) or schema.DEFAULT_MAX_RESULTS  # proto3: 0 means unset
-        out.append(Feature(schema.feature_name(kind), n, str(field_of(f, "model", "") or
-                                                              "builtin/stable")))  # fmt: skip
+        out.append(
+            Feature(schema.feature_name(kind), n, str(field_of(f, "model", "") or "builtin/stable"))
+        )
     return out
 
 
@@ -147,8 +165,11 @@ def _context(ctx: Any) -> ImageContext:
     crop = field_of(ctx, "cropHintsParams") or {}
     ratios = field_of(crop, "aspectRatios") or [] if isinstance(crop, dict) else []
     text = field_of(ctx, "textDetectionParams") or {}
-    score = bool(field_of(text, "enableTextDetectionConfidenceScore", False)) if isinstance(
-        text, dict) else False  # fmt: skip
+    score = (
+        bool(field_of(text, "enableTextDetectionConfidenceScore", False))
+        if isinstance(text, dict)
+        else False
+    )
     hints = field_of(ctx, "languageHints") or []
     if not isinstance(ratios, list) or not isinstance(hints, list):
         raise OptionError("aspectRatios and languageHints must be lists")

@@ -1,0 +1,202 @@
+"""``POST /v1/images:stylize`` (decaf's extension) and the long-running operations behind it.
+
+Request: ``{"image": {"content": B64}, "style": "swirl" | null, "styleImage": {"content": B64},
+"method": "fast" | "adain" | "gatys", "size": 512, "alpha": 1.0, "steps": 200,
+"preserveColor": "luminance" | "histogram" | null}``. ``fast`` and ``adain`` answer at once
+with ``{"image": {"content": PNG_B64}, "width", "height", "method", "seconds"}``; ``gatys``
+takes tens of seconds, so it answers with an Operation to poll at ``GET /v1/operations/ID``
+and cancel with ``POST /v1/operations/ID:cancel`` (the best picture so far is kept as the
+response, as the command line keeps it on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from PIL import Image
+
+from decaf.annotate.annotator import Lazy
+from decaf.core.errors import DecafError, OptionError
+from decaf.core.images import load_image
+from decaf.serve import wire
+from decaf.serve.wire import ApiError, field_of
+
+if TYPE_CHECKING:
+    from decaf.serve.app import State
+
+METHODS = ("fast", "adain", "gatys")
+GATYS_MAX_SIDE = 1024  # a request may not hold a worker thread for many minutes
+
+
+class _Cancelled(KeyboardInterrupt):
+    """Raised in the Gatys callback when its operation is cancelled: the optimiser treats it
+    as Ctrl-C and returns the best picture so far."""
+
+
+class Stylizers:
+    """The built-in feed-forward networks, loaded once per app."""
+
+    def __init__(self) -> None:
+        from decaf.stylize import FastStylizer
+
+        self.fast = Lazy(lambda: FastStylizer(method="fast"))
+        self.adain = Lazy(lambda: FastStylizer(method="adain"))
+
+    def warm(self) -> None:
+        """Load both networks and run each once, so the first request pays no set-up."""
+        tiny = Image.new("RGB", (64, 64), (128, 128, 128))
+        self.fast.get()(tiny, 0)
+        self.adain.get()(tiny, style_images=[tiny])
+
+    def styles(self) -> dict[str, Any]:
+        from decaf.stylize import BUILTIN_STYLES
+
+        return {
+            "fast": self.fast.get().styles,
+            "adain": self.adain.get().styles,
+            "gatys": sorted(BUILTIN_STYLES),
+            "methods": list(METHODS),
+        }
+
+
+def _picture(obj: Any, what: str, max_bytes: int, max_pixels: int) -> Image.Image:
+    if not isinstance(obj, dict) or field_of(obj, "content") is None:
+        raise OptionError(f'{what}: give {{"content": BASE64}}')
+    data = wire.decode_base64(field_of(obj, "content"), max_bytes)
+    return load_image(data, max_pixels=max_pixels, name=what)
+
+
+def _number(body: dict[str, Any], name: str, default: Any, kind: type) -> Any:
+    value = field_of(body, name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OptionError(f"{name} must be a number")
+    return kind(value)
+
+
+def _feedforward(state: State, body: dict[str, Any], method: str) -> dict[str, Any]:
+    opts = state.opts
+    content = _picture(field_of(body, "image"), "image", opts.max_image_bytes, opts.max_pixels)
+    size = _number(body, "size", 512, int)
+    color = field_of(body, "preserveColor")
+    start = time.perf_counter()
+    if method == "fast":
+        net = state.styles.fast.get()
+        out = net(content, field_of(body, "style") or 0, size=size, preserve_color=color)
+    else:
+        style_img = field_of(body, "styleImage")
+        if style_img is not None:
+            style = _picture(style_img, "styleImage", opts.max_image_bytes, opts.max_pixels)
+        else:
+            from decaf.stylize import resolve_style
+
+            style = resolve_style(field_of(body, "style") or "swirl", size=512)
+        out = state.styles.adain.get()(
+            content,
+            style_images=[style],
+            size=size,
+            alpha=_number(body, "alpha", 1.0, float),
+            preserve_color=color,
+        )
+    return _result(out, method, time.perf_counter() - start)
+
+
+def _result(img: Image.Image, method: str, seconds: float) -> dict[str, Any]:
+    from decaf.serve.app import png_base64
+
+    return {
+        "image": {"content": png_base64(img)},
+        "width": img.width,
+        "height": img.height,
+        "method": method,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _gatys_job(state: State, body: dict[str, Any]) -> Any:
+    """Check the request now; return the function that runs it in the pool."""
+    import decaf.stylize as stylize
+
+    opts = state.opts
+    content = _picture(field_of(body, "image"), "image", opts.max_image_bytes, opts.max_pixels)
+    style_img = field_of(body, "styleImage")
+    style: Any = (
+        _picture(style_img, "styleImage", opts.max_image_bytes, opts.max_pixels)
+        if style_img is not None
+        else field_of(body, "style") or "swirl"
+    )
+    size = _number(body, "size", 384, int)
+    if not 16 <= size <= GATYS_MAX_SIDE:
+        raise OptionError(f"size must be in 16..{GATYS_MAX_SIDE} for gatys, got {size}")
+    steps = _number(body, "steps", 200, int)
+    options = {"size": size, "steps": steps, "preserve_color": field_of(body, "preserveColor")}
+    stylize.prepare(content, style, "gatys", **options)  # bad options fail here, as 400
+    op = state.operations.new()
+
+    def progress(p: Any) -> None:
+        state.operations.update(op, progress=p.done / max(1, p.total))
+        if op.cancel.is_set():
+            raise _Cancelled
+
+    def job() -> None:
+        start = time.perf_counter()
+        try:
+            result = stylize.run(content, style, "gatys", callback=progress, **options)
+        except (DecafError, Exception) as exc:  # the operation reports it; the server goes on
+            state.operations.update(op, done=True, error={"code": 13, "message": str(exc)})
+            return
+        response = _result(result.image, "gatys", time.perf_counter() - start)
+        if op.cancel.is_set():
+            state.operations.update(
+                op,
+                done=True,
+                response=response,
+                error={"code": 1, "message": "Operation cancelled"},
+            )
+        else:
+            state.operations.update(op, done=True, progress=1.0, response=response)
+
+    return op, job
+
+
+def routes(app: FastAPI, state: State) -> None:
+    from decaf.serve.app import read_json
+
+    @app.post("/v1/images:stylize", summary="Stylize a picture (decaf's extension)")
+    async def images_stylize(request: Request) -> JSONResponse:
+        body = await read_json(request, state.opts.max_body_bytes)
+        method = field_of(body, "method", "fast")
+        if method not in METHODS:
+            raise ApiError(400, f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method != "gatys":
+            return JSONResponse(await state.run(lambda: _feedforward(state, body, method)))
+        op, job = _gatys_job(state, body)
+        state.admission.take()  # the operation holds a worker: it counts against the limit
+
+        def held() -> None:
+            with state.admission.held():
+                job()
+
+        state.pool.submit(held)
+        return JSONResponse(op.to_json())
+
+    @app.get("/v1/styles", summary="Built-in styles per method")
+    async def styles() -> JSONResponse:
+        return JSONResponse(await state.run(state.styles.styles))
+
+    @app.get("/v1/operations/{op_id}", summary="Poll a long-running operation")
+    async def get_operation(op_id: str) -> JSONResponse:
+        return JSONResponse(state.operations.get(f"operations/{op_id}").to_json())
+
+    @app.post("/v1/operations/{op_id}", summary="ID:cancel cancels the operation")
+    async def cancel_operation(op_id: str) -> JSONResponse:
+        op_id, sep, verb = op_id.partition(":")
+        if not sep or verb != "cancel":
+            raise ApiError(404, "use POST /v1/operations/ID:cancel")
+        op = state.operations.get(f"operations/{op_id}")
+        op.cancel.set()
+        return JSONResponse({})
