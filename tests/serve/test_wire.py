@@ -12,12 +12,13 @@ PNG = base64.b64encode(b"\x89PNG fake").decode()
 
 
 def test_camel_and_snake_case_names_and_integer_enums() -> None:
+    confidence = {"enable_text_detection_confidence_score": True}
     body = {"requests": [
         {"image": {"content": PNG}, "features": [{"type": 4, "maxResults": 3}],
          "imageContext": {"cropHintsParams": {"aspectRatios": [1.5]}}},
         {"image": {"content": PNG}, "features": [{"type": "FACE_DETECTION", "max_results": 2}],
          "image_context": {"language_hints": ["en"],
-                           "text_detection_params": {"enable_text_detection_confidence_score": True}}},
+                           "text_detection_params": confidence}},
     ]}  # fmt: skip
     a, b = parse_batch(body, 16, 1 << 20)
     assert a.error is None and a.content == b"\x89PNG fake"
