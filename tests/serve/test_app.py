@@ -68,7 +68,8 @@ def test_picture_limits_are_per_image(shared_annotator) -> None:
 def test_api_key_header_or_query_and_host_check(shared_annotator, astronaut_b64) -> None:
     body = {"requests": [_req(astronaut_b64, 4)]}
     with make_client(shared_annotator, api_key=KEY) as c:
-        assert c.post("/v1/images:annotate", json=body).status_code == 401
+        missing = c.post("/v1/images:annotate", json=body)
+        assert missing.status_code == 403 and "missing" in missing.json()["error"]["message"]
         wrong = c.post("/v1/images:annotate", json=body, headers={"x-goog-api-key": "nope"})
         assert wrong.status_code == 403 and wrong.json()["error"]["status"] == "PERMISSION_DENIED"
         assert c.post("/v1/images:annotate", json=body, headers={"x-goog-api-key": KEY}).is_success

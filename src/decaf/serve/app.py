@@ -184,7 +184,9 @@ def _check_key(request: Request, key: str | None) -> None:
         return
     given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     if not given:
-        raise ApiError(401, "The request is missing a valid API key (x-goog-api-key or ?key=)")
+        # 403, as Google answers a missing key (a 401 would make the official client try to
+        # refresh its credentials instead of reporting the error)
+        raise ApiError(403, "The request is missing a valid API key (x-goog-api-key or ?key=)")
     if not secrets.compare_digest(given.encode(), key.encode()):
         raise ApiError(403, "API key not valid. Please pass a valid API key.")
 
