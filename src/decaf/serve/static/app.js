@@ -43,6 +43,7 @@ let running = null;
 
 async function loadStyles() {
   try { styles = await call("GET", "/v1/styles"); } catch (e) { say("st-status", e.message, true); return; }
+  say("st-status", "");
   fillStyles();
 }
 
@@ -58,6 +59,7 @@ function fillStyles() {
 }
 
 $("st-method").addEventListener("change", fillStyles);
+$("api-key").addEventListener("input", loadStyles);  // the styles need the key, if one is set
 $("st-photo").addEventListener("change", () => {
   const f = $("st-photo").files[0];
   if (f) $("st-original").src = URL.createObjectURL(f);
