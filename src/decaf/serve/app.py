@@ -102,7 +102,9 @@ def create_app(opts: ServeOptions | None = None, annotator: Annotator | None = N
     async def lifespan(_app: FastAPI) -> Any:
         threading.Thread(target=state.warm, name="decaf-warm", daemon=True).start()
         yield
-        state.pool.shutdown(wait=False, cancel_futures=True)
+        # the pool stays usable (an ASGI host may run the lifespan more than once); running
+        # Gatys operations are cancelled so that the process can exit soon
+        state.operations.cancel_all()
 
     app = FastAPI(
         title="decaf",
@@ -207,7 +209,11 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def _annotate_routes(app: FastAPI, state: State) -> None:
-    @app.post("/v1/images:annotate", summary="Cloud Vision's BatchAnnotateImages")
+    @app.post(
+        "/v1/images:annotate",
+        summary="Cloud Vision's BatchAnnotateImages",
+        openapi_extra=wire.ANNOTATE_BODY,
+    )
     async def images_annotate(request: Request) -> Response:
         body = await read_json(request, state.opts.max_body_bytes)
         items = wire.parse_batch(body, state.opts.max_images, state.opts.max_image_bytes)

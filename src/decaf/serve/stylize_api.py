@@ -166,7 +166,11 @@ def _gatys_job(state: State, body: dict[str, Any]) -> Any:
 def routes(app: FastAPI, state: State) -> None:
     from decaf.serve.app import read_json
 
-    @app.post("/v1/images:stylize", summary="Stylize a picture (decaf's extension)")
+    @app.post(
+        "/v1/images:stylize",
+        summary="Stylize a picture (decaf's extension)",
+        openapi_extra=wire.STYLIZE_BODY,
+    )
     async def images_stylize(request: Request) -> JSONResponse:
         body = await read_json(request, state.opts.max_body_bytes)
         method = field_of(body, "method", "fast")

@@ -34,6 +34,86 @@ STATUS = {
 }
 
 
+_IMAGE = {
+    "type": "object",
+    "properties": {
+        "content": {"type": "string", "description": "base64 of the picture file"},
+        "source": {"type": "object", "properties": {"imageUri": {"type": "string"}}},
+    },
+}
+#: OpenAPI body of images:annotate (the handler parses the raw JSON itself, so that both name
+#: styles and integer enums are accepted; this schema documents it and feeds schemathesis).
+ANNOTATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["requests"],
+                    "properties": {
+                        "requests": {
+                            "type": "array",
+                            "maxItems": 16,
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "image": _IMAGE,
+                                    "features": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "type": {
+                                                    "anyOf": [
+                                                        {
+                                                            "type": "string",
+                                                            "enum": list(schema.FEATURE_NUMBERS),
+                                                        },
+                                                        {"type": "integer"},
+                                                    ]
+                                                },
+                                                "maxResults": {"type": "integer"},
+                                                "model": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                    "imageContext": {"type": "object"},
+                                },
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+#: OpenAPI body of images:stylize.
+STYLIZE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": _IMAGE,
+                        "styleImage": _IMAGE,
+                        "style": {"type": "string"},
+                        "method": {"type": "string", "enum": ["fast", "adain", "gatys"]},
+                        "size": {"type": "integer"},
+                        "alpha": {"type": "number"},
+                        "steps": {"type": "integer"},
+                        "preserveColor": {"type": "string", "enum": ["luminance", "histogram"]},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 class ApiError(Exception):
     """A whole-call failure, answered as ``{"error": {code, message, status, details}}``."""
 

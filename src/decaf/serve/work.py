@@ -167,6 +167,11 @@ class Operations:
             raise ApiError(404, f"Operation {name} not found")
         return op
 
+    def cancel_all(self) -> None:
+        with self._lock:
+            for op in self._ops.values():
+                op.cancel.set()
+
     @staticmethod
     def update(op: Operation, **changes: Any) -> None:
         for key, value in changes.items():
