@@ -199,10 +199,28 @@ def latency(ann: Annotator, repeats: int) -> dict[str, object]:
     return out
 
 
+def batching(ann: Annotator, repeats: int) -> dict[str, object]:
+    """Would the server gain by batching label and safe-search requests that arrive together?
+    Eight 640×480 pictures one at a time against one batch of eight (the face cascades cannot
+    batch)."""
+    pics = [Image.fromarray(photo(n)).resize((640, 480)) for n in list(BOXES)[:4]] * 2
+    clf, safe = ann.imagenet.get(), ann.safe.get()
+    out = {}
+    for name, single, batch in (
+        ("labels", lambda: [clf.probabilities([p]) for p in pics], lambda: clf.probabilities(pics)),
+        ("safe_search", lambda: [safe.scores([p]) for p in pics], lambda: safe.scores(pics)),
+    ):
+        one = median_ms(single, repeats)
+        eight = median_ms(batch, repeats)
+        out[name] = {"eight_singles_ms": round(one, 1), "one_batch_ms": round(eight, 1),
+                     "batch_vs_singles": round(eight / one, 3)}  # fmt: skip
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--only", choices=["latency", "ocr", "objects"])
+    ap.add_argument("--only", choices=["latency", "ocr", "objects", "batching"])
     ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
     with busy.busy_core(args.busy):
@@ -218,6 +236,8 @@ def main() -> int:
             report["ocr"] = ocr_accuracy(ann)
         if args.only in (None, "objects"):
             report["objects"] = objects_table(ann)
+        if args.only in (None, "batching"):
+            report["batching"] = batching(ann, args.repeats)
         report["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
     print(json.dumps(report, indent=1))
     return 0
