@@ -82,3 +82,19 @@ def test_draw_refuses_a_folder(folder: Path, tmp_path: Path, capsys) -> None:
     assert main(["annotate", str(folder), "--draw", str(tmp_path / "d.png")]) == 2
     assert "one picture" in capsys.readouterr().err
     assert not (tmp_path / "d.png").exists()
+
+
+def test_summary_rows_follow_the_feature_order() -> None:
+    from decaf.annotate.files import summary
+
+    rows = summary({
+        "safeSearchAnnotation": {"adult": "UNLIKELY", "racy": "VERY_UNLIKELY"},
+        "textAnnotations": [{"description": "two\nlines\n"}],
+        "labelAnnotations": [{"description": "Cat", "score": 0.5}],
+        "cropHintsAnnotation": {"cropHints": [{"boundingPoly": {"vertices": [
+            {"x": 0, "y": 0}, {"x": 9, "y": 0}, {"x": 9, "y": 5}, {"x": 0, "y": 5}]},
+            "importanceFraction": 0.8}]},
+        "error": {"code": 13, "message": "FACE_DETECTION: broke"},
+    })  # fmt: skip
+    assert [name for name, _ in rows] == ["labels", "text", "crop-hints", "safe-search", "error"]
+    assert rows[1][1] == "two / lines" and rows[2][1] == "(0,0)-(9,5) keeps 80%"

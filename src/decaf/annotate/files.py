@@ -70,70 +70,58 @@ def _box(poly: dict[str, Any]) -> str:
     return f"({min(xs):{f}},{min(ys):{f}})-({max(xs):{f}},{max(ys):{f}})"
 
 
+def _label(a: dict[str, Any]) -> str:
+    return f"{a['description']} {a['score']:.2f}"
+
+
+def _object(o: dict[str, Any]) -> str:
+    return f"{o['name']} {o['score']:.2f} {_box(o['boundingPoly'])}"
+
+
+def _face(f: dict[str, Any]) -> str:
+    return f"{_box(f['fdBoundingPoly'])} {f['detectionConfidence']:.2f} joy {f['joyLikelihood']}"
+
+
+def _color(c: dict[str, Any]) -> str:
+    rgb = c["color"]
+    hexa = "".join(f"{int(rgb.get(k, 0)):02x}" for k in ("red", "green", "blue"))
+    return f"#{hexa} {c['pixelFraction']:.0%}"
+
+
+def _crop(c: dict[str, Any]) -> str:
+    return f"{_box(c['boundingPoly'])} keeps {c['importanceFraction']:.0%}"
+
+
+def _text(annotations: list[dict[str, Any]]) -> str:
+    text = annotations[0]["description"].strip().replace("\n", " / ")
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+#: response key → (row name, the list inside it, how one item reads)
+_ROWS: list[tuple[str, str, Any, Any]] = [
+    ("labelAnnotations", "labels", lambda v: v, _label),
+    ("localizedObjectAnnotations", "objects", lambda v: v, _object),
+    ("faceAnnotations", "faces", lambda v: v, _face),
+    (
+        "imagePropertiesAnnotation",
+        "properties",
+        lambda v: v["dominantColors"]["colors"][:5],
+        _color,
+    ),
+    ("cropHintsAnnotation", "crop-hints", lambda v: v["cropHints"], _crop),
+]
+
+
 def summary(response: dict[str, Any]) -> list[tuple[str, str]]:
     """(feature, one line) rows for people, in the command line's feature order."""
-    rows: list[tuple[str, str]] = []
-    r = response
-    if "labelAnnotations" in r:
-        rows.append(
-            (
-                "labels",
-                ", ".join(f"{a['description']} {a['score']:.2f}" for a in r["labelAnnotations"]),
-            )
-        )
-    if "localizedObjectAnnotations" in r:
-        rows.append(
-            (
-                "objects",
-                ", ".join(
-                    f"{o['name']} {o['score']:.2f} {_box(o['boundingPoly'])}"
-                    for o in r["localizedObjectAnnotations"]
-                ),
-            )
-        )
-    if "faceAnnotations" in r:
-        rows.append(
-            (
-                "faces",
-                ", ".join(
-                    f"{_box(f['fdBoundingPoly'])} {f['detectionConfidence']:.2f} "
-                    f"joy {f['joyLikelihood']}"
-                    for f in r["faceAnnotations"]
-                ),
-            )
-        )
-    if "textAnnotations" in r:
-        text = r["textAnnotations"][0]["description"].strip().replace("\n", " / ")
-        rows.append(("text", text if len(text) <= 120 else text[:117] + "..."))
-    if "imagePropertiesAnnotation" in r:
-        cols = r["imagePropertiesAnnotation"]["dominantColors"]["colors"][:5]
-        rows.append(
-            (
-                "properties",
-                ", ".join(
-                    "#{:02x}{:02x}{:02x} {:.0%}".format(
-                        int(c["color"]["red"]),
-                        int(c["color"]["green"]),
-                        int(c["color"]["blue"]),
-                        c["pixelFraction"],
-                    )
-                    for c in cols
-                ),
-            )
-        )
-    if "cropHintsAnnotation" in r:
-        rows.append(
-            (
-                "crop-hints",
-                ", ".join(
-                    f"{_box(c['boundingPoly'])} keeps {c['importanceFraction']:.0%}"
-                    for c in r["cropHintsAnnotation"]["cropHints"]
-                ),
-            )
-        )
-    if "safeSearchAnnotation" in r:
-        s = r["safeSearchAnnotation"]
+    rows = [(name, ", ".join(line(item) for item in items(response[key])))
+            for key, name, items, line in _ROWS if key in response]  # fmt: skip
+    if "textAnnotations" in response:
+        after = sum(name in ("labels", "objects", "faces") for name, _ in rows)
+        rows.insert(after, ("text", _text(response["textAnnotations"])))
+    if "safeSearchAnnotation" in response:
+        s = response["safeSearchAnnotation"]
         rows.append(("safe-search", f"adult {s['adult']}, racy {s['racy']}"))
-    if "error" in r:
-        rows.append(("error", r["error"]["message"]))
+    if "error" in response:
+        rows.append(("error", response["error"]["message"]))
     return rows
