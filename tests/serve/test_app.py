@@ -218,3 +218,22 @@ def test_options_check_themselves() -> None:
     for bad in ({"port": 70000}, {"queue": -1}, {"deadline_seconds": 0}, {"threads": 0}):
         with pytest.raises(OptionError):
             ServeOptions(**bad)
+
+
+def test_foreign_pages_cannot_post(shared_annotator, astronaut_b64) -> None:
+    body = {"requests": [_req(astronaut_b64, 4)]}
+    with make_client(shared_annotator) as c:
+        foreign = c.post(
+            "/v1/images:annotate", json=body, headers={"origin": "http://evil.example"}
+        )
+        assert foreign.status_code == 403 and "evil.example" in foreign.json()["error"]["message"]
+        own = c.post("/v1/images:annotate", json=body, headers={"origin": "http://127.0.0.1"})
+        assert own.status_code == 200
+        import json
+
+        simple = c.post("/v1/images:annotate", content=json.dumps(body),
+                        headers={"content-type": "text/plain"})  # fmt: skip
+        assert simple.status_code == 400 and "application/json" in simple.json()["error"]["message"]
+        c.post("/v1/nowhere/1", json={})
+        c.post("/v1/nowhere/2", json={})
+        assert 'route="unmatched"' in c.get("/metrics").text  # raw paths never become labels

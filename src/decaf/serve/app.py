@@ -142,15 +142,16 @@ def _guards(app: FastAPI, state: State) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
         start = time.perf_counter()
-        route = request.url.path if request.url.path.startswith("/v1/") else "other"
-        route = route.split("/operations/")[0] + ("/operations" if "/operations/" in route else "")
         try:
             _check_host(request, names)
             if request.url.path.startswith("/v1/"):
+                _check_origin(request, state.opts.cors_origins)
                 _check_key(request, state.opts.api_key)
             response = await call_next(request)
         except ApiError as exc:
             response = JSONResponse(exc.body(), status_code=exc.http)
+        # the route's template, never the raw path: label values must stay few
+        route = getattr(request.scope.get("route"), "path", "unmatched")
         state.metrics.requests.labels(route, str(response.status_code)).inc()
         state.metrics.latency.labels(route).observe(elapsed(start))
         return response
@@ -179,6 +180,21 @@ def _check_host(request: Request, names: set[str]) -> None:
             f"Host {host!r} is not served here (allowed: "
             f"{', '.join(sorted(names))}; add one with --allow-host)",
         )
+
+
+def _check_origin(request: Request, allowed: tuple[str, ...]) -> None:
+    """A foreign page can send a "simple" POST to loopback without a CORS preflight, blind but
+    costly; so POSTs must be JSON (which needs a preflight), and an Origin, when a browser
+    sends one, must be this server's own or one given with --cors-origin."""
+    origin = request.headers.get("origin")
+    if origin and origin not in allowed:
+        own = urllib.parse.urlsplit(origin).netloc == request.headers.get("host", "")
+        if not own:
+            raise ApiError(403, f"Origin {origin!r} may not call this server (see --cors-origin)")
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind.lower() != "application/json":
+            raise ApiError(400, f"Content-Type must be application/json, not {kind!r}")
 
 
 def _check_key(request: Request, key: str | None) -> None:

@@ -178,8 +178,12 @@ def routes(app: FastAPI, state: State) -> None:
             raise ApiError(400, f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if method != "gatys":
             return JSONResponse(await state.run(lambda: _feedforward(state, body, method)))
-        op, job = _gatys_job(state, body)
         state.admission.take()  # the operation holds a worker: it counts against the limit
+        try:
+            op, job = _gatys_job(state, body)
+        except BaseException:
+            state.admission.release()
+            raise
 
         def held() -> None:
             with state.admission.held():
