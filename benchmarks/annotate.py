@@ -8,9 +8,10 @@ out-of-the-box object localisation, and two peers run in the same process.
 Latency: medians of ``--repeats`` warm calls on a 640×480 photo (text: a 640×480 page of 20
 words). Peers: open_nsfw through OpenCV dnn (the same Caffe model decaf's safe search runs
 through its own importer), and RapidOCR called directly (decaf's text feature adds the
-reading order and Cloud Vision's structure on top). OCR: character error rate of text drawn
-with Pillow's own scalable font (and DejaVu when the system has it) at three sizes, on white
-and on a photo, upright and turned 90/180/270°. Objects: hits (IoU ≥ 0.5) on the hand-written
+reading order and Cloud Vision's structure on top). Faces: recall and false faces on the LFW
+patches of skimage pasted on a photo. OCR: character error rate of text drawn with Pillow's
+own scalable font (and DejaVu when the system has it) at three sizes, on white and on a photo,
+upright and turned 90/180/270°. Objects: hits (IoU ≥ 0.5) on the hand-written
 main-object boxes of tests/annotate/main_objects.py, at several activation-map thresholds.
 """
 
@@ -199,6 +200,38 @@ def latency(ann: Annotator, repeats: int) -> dict[str, object]:
     return out
 
 
+def _face_canvas(i: int, faces: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """skimage's LFW patch ``i`` (25×25), scaled to 60–140 px, on a 640×480 grey photo."""
+    bg = np.asarray(Image.fromarray(skimage.data.coffee()).resize((640, 480)).convert("L")).copy()
+    size = 60 + (i % 5) * 20
+    patch = Image.fromarray((faces[i] * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BICUBIC
+    )
+    x, y = 80 + (i * 37) % 400, 40 + (i * 53) % 280
+    bg[y : y + size, x : x + size] = np.asarray(patch)
+    return np.stack([bg] * 3, -1), (x, y, x + size, y + size)
+
+
+def faces_table(ann: Annotator) -> dict[str, object]:
+    """Recall on the 100 face patches of skimage's LFW subset pasted on a photo (a hit: IoU ≥
+    0.3 with the cascade's box), false faces there, and faces found on the 100 non-face
+    patches pasted the same way."""
+    finder = ann.faces.get()
+    patches = skimage.data.lfw_subset()
+    hits = false = 0
+    for i in range(100):
+        img, box = _face_canvas(i, patches)
+        boxes = []
+        for face in finder(img, 10):
+            v = face["fdBoundingPoly"]["vertices"]
+            boxes.append((v[0]["x"], v[0]["y"], v[2]["x"], v[2]["y"]))
+        hits += any(objmod._iou(b, box) >= 0.3 for b in boxes)
+        false += sum(objmod._iou(b, box) < 0.3 for b in boxes)
+    on_non_faces = sum(len(finder(_face_canvas(i, patches)[0], 10)) for i in range(100, 200))
+    return {"recall": f"{hits}/100", "false_faces_beside_faces": false,
+            "faces_on_non_face_patches": on_non_faces}  # fmt: skip
+
+
 def batching(ann: Annotator, repeats: int) -> dict[str, object]:
     """Would the server gain by batching label and safe-search requests that arrive together?
     Eight 640×480 pictures one at a time against one batch of eight (the face cascades cannot
@@ -220,7 +253,7 @@ def batching(ann: Annotator, repeats: int) -> dict[str, object]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--only", choices=["latency", "ocr", "objects", "batching"])
+    ap.add_argument("--only", choices=["latency", "ocr", "objects", "faces", "batching"])
     ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
     with busy.busy_core(args.busy):
@@ -236,6 +269,8 @@ def main() -> int:
             report["ocr"] = ocr_accuracy(ann)
         if args.only in (None, "objects"):
             report["objects"] = objects_table(ann)
+        if args.only in (None, "faces"):
+            report["faces"] = faces_table(ann)
         if args.only in (None, "batching"):
             report["batching"] = batching(ann, args.repeats)
         report["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
