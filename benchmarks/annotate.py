@@ -238,7 +238,16 @@ def batching(ann: Annotator, repeats: int) -> dict[str, object]:
     batch)."""
     pics = [Image.fromarray(photo(n)).resize((640, 480)) for n in list(BOXES)[:4]] * 2
     clf, safe = ann.imagenet.get(), ann.safe.get()
-    out = {}
+    from decaf.annotate.schema import ImageContext, features_from
+
+    wanted = features_from(["labels", "safe-search"])
+    out: dict[str, object] = {}
+    single = median_ms(lambda: [ann(p, wanted) for p in pics], repeats)
+    batched = median_ms(lambda: ann.batch([(p, wanted, ImageContext(), None) for p in pics]),
+                        repeats)  # fmt: skip
+    out["annotator_labels_and_safe_search"] = {
+        "eight_calls_ms": round(single, 1), "one_batch_call_ms": round(batched, 1),
+        "batch_vs_singles": round(batched / single, 3)}  # fmt: skip
     for name, single, batch in (
         ("labels", lambda: [clf.probabilities([p]) for p in pics], lambda: clf.probabilities(pics)),
         ("safe_search", lambda: [safe.scores([p]) for p in pics], lambda: safe.scores(pics)),

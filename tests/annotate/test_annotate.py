@@ -181,3 +181,25 @@ def test_user_classifier_and_detector_bundles(tmp_path: Path) -> None:
         assert o["name"] in {"Square", "Circle", "Triangle"}
     assert "error" not in r
     _parse(r)
+
+
+def test_batched_requests_match_single_calls(annotator: Annotator, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    pics = [skimage.data.astronaut(), skimage.data.chelsea(), str(bad), skimage.data.coffee()]
+    feats = annotator.batch  # the method under test
+    from decaf.annotate.schema import features_from
+
+    wanted = features_from(["labels", "safe-search"])
+    together = feats([(p, wanted, ImageContext(), None) for p in pics])
+    alone = [annotator(p, wanted) for p in pics]
+    assert together[2] == alone[2] and "error" in together[2]
+    for a, b in zip(together, alone, strict=True):
+        if "error" in a:
+            continue
+        assert a["safeSearchAnnotation"] == b["safeSearchAnnotation"]
+        assert [x["mid"] for x in a["labelAnnotations"]] == [
+            x["mid"] for x in b["labelAnnotations"]
+        ]
+        for x, y in zip(a["labelAnnotations"], b["labelAnnotations"], strict=True):
+            assert abs(x["score"] - y["score"]) <= 2e-3

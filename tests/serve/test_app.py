@@ -124,9 +124,9 @@ class _Slow(Annotator):
         super().__init__()
         self.seconds = seconds
 
-    def __call__(self, *args: object, **kwargs: object) -> dict:
+    def batch(self, requests: list, *args: object, **kwargs: object) -> list[dict]:
         time.sleep(self.seconds)
-        return {}
+        return [{} for _ in requests]
 
 
 def test_a_full_server_answers_429_at_once_and_stays_up() -> None:

@@ -89,3 +89,23 @@ def test_page_reports_a_wrong_key(browser, live, tmp_path: Path) -> None:
     page.wait_for_function("document.getElementById('an-status').classList.contains('error')")
     assert "API key not valid" in page.inner_text("#an-status")
     page.close()
+
+
+def test_gatys_shows_progress_then_the_result(browser, live, tmp_path: Path) -> None:
+    photo = tmp_path / "small.png"
+    Image.fromarray(skimage.data.chelsea()).resize((96, 64)).save(photo)
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.fill("#api-key", "test-key-123")
+    page.wait_for_selector("#st-style option", state="attached")
+    page.select_option("#st-method", "gatys")
+    page.set_input_files("#st-photo", str(photo))
+    page.fill("#st-size", "64")
+    page.click("#st-run")
+    page.wait_for_selector("#st-progress:not([hidden])", timeout=30_000)
+    assert page.is_visible("#st-cancel")
+    page.wait_for_function("document.getElementById('st-result').src.startsWith('data:image/png')",
+                           timeout=120_000)  # fmt: skip
+    assert page.inner_text("#st-status").startswith("done in")
+    assert page.is_hidden("#st-progress") and page.is_hidden("#st-cancel")
+    page.close()

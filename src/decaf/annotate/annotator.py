@@ -20,6 +20,7 @@ from PIL import Image
 
 from decaf.annotate import colors, objects, schema
 from decaf.annotate.labels import labels
+from decaf.annotate.safesearch import annotation as safesearch_annotation
 from decaf.annotate.schema import Feature, ImageContext
 from decaf.classify import Classifier
 from decaf.core.errors import DecafError, ImageError
@@ -27,6 +28,11 @@ from decaf.core.images import ImageSource, load_image
 from decaf.detect import Detector
 
 T = TypeVar("T")
+#: where a batched pass leaves each picture's share of its time
+_BATCHED_SECONDS = {
+    "LABEL_DETECTION": "label_probs_seconds",
+    "SAFE_SEARCH_DETECTION": "nsfw_seconds",
+}
 
 
 class Lazy(Generic[T]):
@@ -127,14 +133,82 @@ class Annotator:
         seconds, ok)`` hears each feature's time (the server's metrics); ``max_pixels`` overrides
         the Annotator's pixel budget for this call."""
         wanted = schema.features_from(features, max_results)
-        context = context or ImageContext()
-        try:
-            img = load_image(image, max_pixels=max_pixels or self.max_pixels, name=name)
-        except ImageError as exc:
-            return {"error": schema.status(schema.INVALID_ARGUMENT, f"Bad image data: {exc}")}
+        request = (image, wanted, context or ImageContext(), name)
+        return self.batch([request], on_feature, max_pixels)[0]
+
+    def batch(
+        self,
+        requests: Sequence[tuple[ImageSource, list[Feature], ImageContext, str | None]],
+        on_feature: Callable[[str, float, bool], None] | None = None,
+        max_pixels: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Responses for (picture, features, context, name) requests that arrive together.
+
+        Why together: the classifier and the safe-search net run once over every picture that
+        asks for them (one batch of eight took 0.63–0.86× the time of eight single passes for
+        safe search and 0.85–1.05× for labels; ``benchmarks/annotate.py --only batching``)."""
+        pictures: list[Image.Image | dict[str, Any]] = []
+        for image, _, _, name in requests:
+            try:
+                pictures.append(
+                    load_image(image, max_pixels=max_pixels or self.max_pixels, name=name)
+                )
+            except ImageError as exc:
+                pictures.append(
+                    {"error": schema.status(schema.INVALID_ARGUMENT, f"Bad image data: {exc}")}
+                )
+        memos: list[dict[str, Any]] = [{} for _ in requests]
+        self._batched(requests, pictures, memos, on_feature)
+        return [
+            p if isinstance(p, dict) else self._respond(p, r[1], r[2], m, on_feature)
+            for p, r, m in zip(pictures, requests, memos, strict=True)
+        ]
+
+    def _batched(
+        self,
+        requests: Sequence[Any],
+        pictures: list[Any],
+        memos: list[dict[str, Any]],
+        on_feature: Callable[[str, float, bool], None] | None,
+    ) -> None:
+        """One forward pass of the classifier / safe-search net over the pictures needing it;
+        results go to each picture's memo (a failure is left for that feature to report)."""
+        for kind, key, run in (
+            (
+                "LABEL_DETECTION",
+                "label_probs",
+                lambda ims: self.classifier.get().probabilities(ims),
+            ),
+            ("SAFE_SEARCH_DETECTION", "nsfw", lambda ims: self.safe.get().scores(ims)),
+        ):
+            idx = [
+                i
+                for i, (p, r) in enumerate(zip(pictures, requests, strict=True))
+                if not isinstance(p, dict) and any(f.type == kind for f in r[1])
+            ]
+            if len(idx) < 2:
+                continue
+            start = time.perf_counter()
+            try:
+                values = run([pictures[i] for i in idx])
+            except Exception:  # each picture's own pass will report it
+                continue
+            for i, value in zip(idx, values, strict=True):
+                memos[i][key] = value
+                memos[i][key + "_seconds"] = (time.perf_counter() - start) / len(idx)
+
+    def _respond(
+        self,
+        img: Image.Image,
+        wanted: list[Feature],
+        context: ImageContext,
+        memo: dict[str, Any],
+        on_feature: Callable[[str, float, bool], None] | None,
+    ) -> dict[str, Any]:
+        """Every feature of one decoded picture; ``memo`` shares faces, saliency and batched
+        outputs between them."""
         response: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
-        memo: dict[str, Any] = {}  # faces and saliency, shared by the features of this call
         for feature in wanted:
             start, ok = time.perf_counter(), False
             try:
@@ -149,7 +223,8 @@ class Annotator:
                     schema.status(schema.INTERNAL, f"{feature.type}: {type(exc).__name__}: {exc}")
                 )
             if on_feature is not None:
-                on_feature(feature.type, time.perf_counter() - start, ok)
+                shared = memo.get(_BATCHED_SECONDS.get(feature.type, ""), 0.0)
+                on_feature(feature.type, time.perf_counter() - start + shared, ok)
         if errors:
             message = "; ".join(e["message"] for e in errors)
             response["error"] = schema.status(errors[0]["code"], message)
@@ -162,14 +237,19 @@ class Annotator:
         context: ImageContext | None = None,
         max_results: int = 10,
         progress: Callable[[int, int], None] | None = None,
+        chunk: int = 16,
     ) -> dict[str, Any]:
-        """``{"responses": [...]}`` for several pictures, in order (Cloud Vision's batch)."""
+        """``{"responses": [...]}`` for several pictures, in order (Cloud Vision's batch), run
+        ``chunk`` pictures at a time through :meth:`batch`."""
         wanted = schema.features_from(features, max_results)
-        out = []
-        for i, image in enumerate(images):
-            out.append(self(image, wanted, context))
+        context = context or ImageContext()
+        out: list[dict[str, Any]] = []
+        for first in range(0, len(images), chunk):
+            part = images[first : first + chunk]
+            names = [str(p) if isinstance(p, str | os.PathLike) else None for p in part]
+            out += self.batch([(p, wanted, context, n) for p, n in zip(part, names, strict=True)])
             if progress:
-                progress(i + 1, len(images))
+                progress(len(out), len(images))
         return {"responses": out}
 
     def _faces_of(self, img: Image.Image, memo: dict[str, Any]) -> list[dict[str, Any]]:
@@ -183,11 +263,12 @@ class Annotator:
             memo["saliency"] = (rgb, colors.saliency(rgb))
         return memo["saliency"]
 
-    def _run(self, f: Feature, img: Image.Image, ctx: ImageContext,
-             memo: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    def _run(
+        self, f: Feature, img: Image.Image, ctx: ImageContext, memo: dict[str, Any]
+    ) -> dict[str, Any]:
         kind, n = f.type, f.max_results
         if kind == "LABEL_DETECTION":
-            found = labels(self.classifier.get(), img, n)
+            found = labels(self.classifier.get(), img, n, memo.get("label_probs"))
             return {"labelAnnotations": found} if found else {}
         if kind == "OBJECT_LOCALIZATION":
             found = (
@@ -212,7 +293,8 @@ class Annotator:
                 ctx.text_confidence,
             )
         if kind == "SAFE_SEARCH_DETECTION":
-            return {"safeSearchAnnotation": self.safe.get()(img)}
+            p = memo["nsfw"] if "nsfw" in memo else self.safe.get().scores([img])[0]
+            return {"safeSearchAnnotation": safesearch_annotation(p)}
         if kind == "IMAGE_PROPERTIES":
             rgb, sal = self._saliency_of(img, memo)
             return {"imagePropertiesAnnotation": colors.dominant_colors(rgb, sal)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from PIL import Image
 
 from decaf.classify import Classifier, Prediction
@@ -37,9 +38,16 @@ def description(label: str) -> str:
     return first[:1].upper() + first[1:]
 
 
-def labels(clf: Classifier, img: Image.Image, max_results: int) -> list[dict[str, Any]]:
-    """``labelAnnotations``: the top classes, best first."""
-    preds = clf.predict([img], top=max_results)[0]
+def labels(
+    clf: Classifier, img: Image.Image, max_results: int, probs: torch.Tensor | None = None
+) -> list[dict[str, Any]]:
+    """``labelAnnotations``: the top classes, best first (``probs``: this picture's class
+    probabilities when a batched pass already computed them)."""
+    p = clf.probabilities([img])[0] if probs is None else probs
+    scores, idx = p.topk(min(max_results, p.numel()))
+    preds = [
+        Prediction(int(i), clf.classes[int(i)], float(s)) for s, i in zip(scores, idx, strict=True)
+    ]
     return [
         {
             "mid": mid(clf, p),

@@ -233,24 +233,31 @@ def _annotate_routes(app: FastAPI, state: State) -> None:
     async def images_annotate(request: Request) -> Response:
         body = await read_json(request, state.opts.max_body_bytes)
         items = wire.parse_batch(body, state.opts.max_images, state.opts.max_image_bytes)
-        document = await state.run(lambda: {"responses": [_annotate(state, i) for i in items]})
+        document = await state.run(lambda: {"responses": _annotate_all(state, items)})
         return Response(to_json(document), media_type="application/json")
 
 
-def _annotate(state: State, item: ImageRequest) -> dict[str, Any]:
-    if item.error is not None:
-        return {"error": item.error}
-    try:
-        content = item.content if item.content is not None else _fetch(state.opts, item.uri)
-    except DecafError as exc:
-        return {"error": schema.status(schema.INVALID_ARGUMENT, str(exc))}
-    return state.annotator(
-        content,
-        item.features,
-        item.context,
-        on_feature=state.metrics.feature,
-        max_pixels=state.opts.max_pixels,
-    )
+def _annotate_all(state: State, items: list[ImageRequest]) -> list[dict[str, Any]]:
+    """Responses in request order; the readable pictures go to the Annotator together, so its
+    classifier and safe-search net run once over all of them."""
+    out: list[dict[str, Any]] = [{} for _ in items]
+    todo: list[tuple[int, Any]] = []
+    for i, item in enumerate(items):
+        if item.error is not None:
+            out[i] = {"error": item.error}
+            continue
+        try:
+            content = item.content if item.content is not None else _fetch(state.opts, item.uri)
+        except DecafError as exc:
+            out[i] = {"error": schema.status(schema.INVALID_ARGUMENT, str(exc))}
+            continue
+        todo.append((i, (content, item.features, item.context, None)))
+    if todo:
+        results = state.annotator.batch([r for _, r in todo], on_feature=state.metrics.feature,
+                                        max_pixels=state.opts.max_pixels)  # fmt: skip
+        for (i, _), response in zip(todo, results, strict=True):
+            out[i] = response
+    return out
 
 
 def _fetch(opts: ServeOptions, uri: str | None) -> bytes:
