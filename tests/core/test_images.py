@@ -170,3 +170,33 @@ def test_save_refuses_unknown_type_and_missing_folder(tmp_path, rgb_image):
     with pytest.raises(ImageError, match="does not exist"):
         save_image(rgb_image, tmp_path / "nope" / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_probed_by_writing(tmp_path) -> None:
+    from pathlib import Path
+
+    from decaf.core.errors import OptionError
+    from decaf.core.images import writable_file
+
+    assert writable_file(tmp_path / "ok.png") == tmp_path / "ok.png"
+    assert not list(tmp_path.iterdir())  # the probe leaves nothing behind
+    if Path("/sys/kernel").is_dir():  # root may "write" there by its bits, yet cannot
+        with pytest.raises(OptionError, match="/sys/kernel"):
+            writable_file("/sys/kernel/decaf-out.png")
+
+
+def test_unreadable_picture_is_an_image_error(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    from decaf.core.errors import ImageError
+    from decaf.core.images import load_image
+
+    pic = tmp_path / "locked.png"
+    pic.write_bytes(b"\x89PNG\r\n\x1a\n rest")
+
+    def refuse(self, *a, **k):  # what open() does to a user without read permission
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(ImageError, match="locked.png: cannot be read .Permission denied"):
+        load_image(pic)

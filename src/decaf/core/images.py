@@ -117,7 +117,11 @@ def load_image(
             raise ImageError(f"{label}: is a directory, not an image file")
         if path.stat().st_size == 0:
             raise ImageError(f"{label}: the file is empty (0 bytes)")
-        with path.open("rb") as fh:
+        try:
+            fh = path.open("rb")
+        except OSError as exc:  # no read permission, a FIFO that vanished, ...
+            raise ImageError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+        with fh:
             return _decode(fh, label, max_pixels)
     raise ImageError(
         f"{label}: cannot read an image from a {type(src).__name__}; "
@@ -241,11 +245,23 @@ def writable_file(dest: str | os.PathLike, suffixes: tuple[str, ...] = (),
     parent = dest.parent if str(dest.parent) else Path(".")
     if not parent.is_dir():
         raise OptionError(f"{dest}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OptionError(f"{dest}: the folder {parent} is not writable")
     if dest.is_dir():
         raise OptionError(f"{dest}: is a folder, not a {what}")
+    _probe(dest, parent)
     return dest
+
+
+def _probe(dest: Path, parent: Path) -> None:
+    """Create and remove a file beside ``dest``. Why not ``os.access``: it says yes to root
+    for /sys and other pseudo file systems, and it knows nothing of full disks or quotas."""
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OptionError(f"{dest}: the folder {parent} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".decaf-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OptionError(f"{dest}: cannot write in {parent} ({exc.strerror or exc})") from None
 
 
 @contextmanager
