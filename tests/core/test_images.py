@@ -200,3 +200,16 @@ def test_unreadable_picture_is_an_image_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(Path, "open", refuse)
     with pytest.raises(ImageError, match="locked.png: cannot be read .Permission denied"):
         load_image(pic)
+
+
+def test_folder_outputs_in_unwritable_places_are_option_errors() -> None:
+    from pathlib import Path
+
+    from decaf.core.errors import OptionError
+    from decaf.core.images import atomic_dir
+
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("no /sys here")
+    with pytest.raises(OptionError, match="/sys/kernel/out: cannot write there"):
+        with atomic_dir("/sys/kernel/out"):
+            pass

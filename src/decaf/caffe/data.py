@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import tempfile
 import threading
 import weakref
 from pathlib import Path
@@ -27,7 +26,7 @@ from decaf.caffe import io as cio
 from decaf.caffe.layers import CaffeLayer, CaffeLayerError
 from decaf.caffe.proto import caffe_pb2
 from decaf.core.errors import OptionError
-from decaf.core.images import load_image
+from decaf.core.images import load_image, temp_dir_beside
 
 MAP_SIZE = 1 << 40  # LMDB reserves address space, not disk
 
@@ -51,8 +50,7 @@ def write_lmdb(
     order = list(samples)
     if shuffle:
         random.Random(seed).shuffle(order)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp = temp_dir_beside(dest)
     try:
         env = lmdb.open(str(tmp), map_size=MAP_SIZE, subdir=True)
         with env.begin(write=True) as txn:

@@ -264,6 +264,17 @@ def _probe(dest: Path, parent: Path) -> None:
         raise OptionError(f"{dest}: cannot write in {parent} ({exc.strerror or exc})") from None
 
 
+def temp_dir_beside(dest: Path) -> Path:
+    """A new private folder next to ``dest`` (creating ``dest``'s parents): where a folder output
+    is built before it is renamed into place. A place that cannot be written is an
+    :class:`OptionError` naming ``dest``, raised before any work."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as exc:
+        raise OptionError(f"{dest}: cannot write there ({exc.strerror or exc})") from None
+
+
 @contextmanager
 def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``dest``; on success it replaces ``dest`` whole.
@@ -276,8 +287,7 @@ def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         raise OptionError(f"{dest}: exists and is not empty (use --force to replace it)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp = temp_dir_beside(dest)
     try:
         yield tmp
         umask = os.umask(0)
