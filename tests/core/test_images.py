@@ -210,6 +210,8 @@ def test_folder_outputs_in_unwritable_places_are_option_errors() -> None:
 
     if not Path("/sys/kernel").is_dir():
         pytest.skip("no /sys here")
-    with pytest.raises(OptionError, match="/sys/kernel/out: cannot write there"):
-        with atomic_dir("/sys/kernel/out"):
-            pass
+    with (
+        pytest.raises(OptionError, match="/sys/kernel/out: cannot write there"),
+        atomic_dir("/sys/kernel/out"),
+    ):
+        pass

@@ -58,3 +58,26 @@ def test_bad_files_are_data_errors(tmp_path: Path, content: str, phrase: str) ->
     (tmp_path / "bad.xml").write_text(content)
     with pytest.raises(DataError, match=phrase):
         read_xml(tmp_path / "bad.xml")
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "message"),
+    [
+        ("<width>1e400</width><height>30</height>", ("1", "2", "9", "9"), "width = '1e400'"),
+        ("<width>40</width><height>30.5</height>", ("1", "2", "9", "9"), "whole number"),
+        ("<width>40</width><height>30</height>", ("nan", "2", "9", "9"), "dog xmin = 'nan'"),
+        ("<width>40</width><height>30</height>", ("1", "2", "inf", "9"), "dog xmax = 'inf'"),
+    ],
+)
+def test_numbers_that_are_not_numbers_are_refused(tmp_path: Path, size: str, box: tuple,
+                                                  message: str) -> None:  # fmt: skip
+    tags = ("xmin", "ymin", "xmax", "ymax")
+    corners = "".join(f"<{t}>{v}</{t}>" for t, v in zip(tags, box, strict=True))
+    xml = (
+        f"<annotation><filename>a.jpg</filename><size>{size}<depth>3</depth></size>"
+        f"<object><name>dog</name><bndbox>{corners}</bndbox></object></annotation>"
+    )
+    path = tmp_path / "a.xml"
+    path.write_text(xml)
+    with pytest.raises(DataError, match=message):
+        read_xml(path)

@@ -71,6 +71,18 @@ def test_coco_crowd_empty_and_malformed(tmp_path: Path) -> None:
         DetectionDataset(tmp_path, "train", "coco")
     with pytest.raises(DataError, match="instances_val.json"):
         DetectionDataset(tmp_path, "val", "coco")
+    # numbers that are not numbers: json writes NaN and Infinity tokens and reads them back
+    for field, value, where in (("bbox", [2, float("nan"), 10, 5], "bbox"),
+                                ("bbox", [2, 3, float("inf"), 5], "bbox")):  # fmt: skip
+        doc["annotations"][0][field] = value
+        (tmp_path / "instances_train.json").write_text(json.dumps(doc))
+        with pytest.raises(DataError, match=f"annotation 1 {where}.*not a pixel coordinate"):
+            DetectionDataset(tmp_path, "train", "coco")
+    doc["annotations"][0]["bbox"] = [2, 3, 10, 5]
+    doc["images"][0]["width"] = 1e400
+    (tmp_path / "instances_train.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="image 1 width"):
+        DetectionDataset(tmp_path, "train", "coco")
 
 
 def test_proposal_files_and_selective_search(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ training, where they produce NaN losses.
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET  # noqa: N817 - building only; parsing uses defusedxml
 from dataclasses import dataclass, field
@@ -61,6 +62,31 @@ def _offsets(convention: str) -> tuple[int, int]:
     raise DataError(f"unknown box convention {convention!r}; use {' or '.join(CONVENTIONS)}")
 
 
+#: Larger coordinates or sides than this are refused: no real picture has them, and a reader
+#: that lets 1e400 (infinity) or NaN through trains on boxes that poison every loss.
+MAX_COORDINATE = 1_000_000
+
+
+def coordinate(value: object, what: str, where: object) -> float:
+    """``value`` as a finite pixel coordinate, else a :class:`DataError` naming ``where``."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: {what} = {value!r} is not a number") from None
+    if not math.isfinite(v) or abs(v) > MAX_COORDINATE:
+        raise DataError(f"{where}: {what} = {value!r} is not a pixel coordinate (finite, at most "
+                        f"{MAX_COORDINATE:,} in size)")  # fmt: skip
+    return v
+
+
+def side(value: object, what: str, where: object) -> int:
+    """``value`` as a picture side in pixels (a whole number, 0 meaning unknown)."""
+    v = coordinate(value, what, where)
+    if v < 0 or v != int(v):
+        raise DataError(f"{where}: {what} = {value!r} is not a whole number of pixels")
+    return int(v)
+
+
 def read_xml(path: str | os.PathLike, convention: str = "voc") -> Annotation:
     """One VOC/ImageNet-DET XML file → :class:`Annotation` (boxes clipped, degenerate dropped)."""
     start, end = _offsets(convention)
@@ -84,16 +110,17 @@ def read_xml(path: str | os.PathLike, convention: str = "voc") -> Annotation:
 
     try:
         size = root.find("size")
-        width = int(float(text(size, "width"))) if size is not None else 0
-        height = int(float(text(size, "height"))) if size is not None else 0
-        depth = int(float(text(size, "depth", "3"))) if size is not None else 3
+        width = side(text(size, "width"), "width", path) if size is not None else 0
+        height = side(text(size, "height"), "height", path) if size is not None else 0
+        depth = side(text(size, "depth", "3"), "depth", path) if size is not None else 3
         ann = Annotation(text(root, "filename", path.stem), width, height, depth)
         for obj in root.findall("object"):
             name = text(obj, "name")
             bb = obj.find("bndbox")
             if bb is None:
                 raise DataError(f"{path}: object {name!r} has no <bndbox>")
-            xmin, ymin, xmax, ymax = (float(text(bb, t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+            xmin, ymin, xmax, ymax = (coordinate(text(bb, t), f"{name} {t}", path)
+                                      for t in ("xmin", "ymin", "xmax", "ymax"))  # fmt: skip
             x1, y1, x2, y2 = xmin - start, ymin - start, xmax + end, ymax + end
             if width and height:
                 x1, x2 = max(0.0, x1), min(float(width), x2)

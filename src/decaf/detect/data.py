@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from decaf.core.images import load_image
 from decaf.core.tensors import to_tensor
-from decaf.data.annotations import Annotation, Box, read_xml
+from decaf.data.annotations import Annotation, Box, coordinate, read_xml, side
 from decaf.data.folders import DataError
 
 FORMATS = ("voc", "imagenet", "coco")
@@ -78,14 +78,20 @@ def coco_samples(root: Path, split: str) -> tuple[list[Sample], list[str]]:
     samples = []
     for img in images:
         try:
-            name, w, h = str(img["file_name"]), int(img["width"]), int(img["height"])
+            name = str(img["file_name"])
+            w = side(img["width"], f"image {img.get('id')!r} width", found)
+            h = side(img["height"], f"image {img.get('id')!r} height", found)
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"{found}: image entry {img!r} lacks file_name/width/height") from err
         path = next((d / name for d in folders if (d / name).is_file()), folders[0] / name)
         ann, segments = Annotation(name, w, h), []
         for a in by_image.get(img["id"], []):
             try:
-                x, y, bw, bh = (float(v) for v in a["bbox"])
+                bbox = a["bbox"]
+                if not isinstance(bbox, list) or len(bbox) != 4:
+                    raise ValueError(f"bbox {bbox!r} is not [x, y, w, h]")
+                x, y, bw, bh = (coordinate(v, f"annotation {a.get('id')!r} bbox", found)
+                                for v in bbox)  # fmt: skip
                 label = names[a["category_id"]]
             except (KeyError, TypeError, ValueError) as err:
                 raise DataError(
