@@ -116,3 +116,23 @@ def test_options_validate_themselves_before_any_network_loads() -> None:
                        ({"roi": "warp"}, "roi must be")):  # fmt: skip
         with pytest.raises(OptionError, match=match):
             DetectorOptions(**bad)
+
+
+def test_a_split_of_inverted_boxes_is_refused_and_drops_are_reported(tmp_path: Path) -> None:
+    from decaf.data.annotations import read_xml, write_xml
+
+    shapes(tmp_path / "s", count=4, val=1, size=(64, 80), seed=2)
+    xmls = sorted((tmp_path / "s" / "Annotations").glob("*.xml"))
+    first = read_xml(xmls[0])
+    for path in xmls:  # every box turned inside out: x2 < x1
+        ann = read_xml(path)
+        for b in ann.boxes:
+            b.x1, b.x2 = b.x2, b.x1
+        write_xml(ann, path)
+    opts = DetectorOptions(iters=1, batch=2, min_size=64, max_size=80, warmup_iters=1)
+    with pytest.raises(DataError, match="no usable boxes .* dropped, e.g. .*empty box"):
+        train_detector(tmp_path / "s", tmp_path / "det.pt", opts)
+    assert not (tmp_path / "det.pt").exists()
+    write_xml(first, xmls[0])  # one picture good again: training runs and says what it left out
+    summary = train_detector(tmp_path / "s", tmp_path / "det.pt", opts)
+    assert summary["boxes"] == len(first.boxes) and summary["dropped_boxes"] > 0

@@ -87,8 +87,12 @@ def train_detector_command(
         summary = train_detector(root, output, options, split, fmt, resume=resume,
                                  progress=not as_json)  # fmt: skip
     stop_if_interrupted(summary, as_json)
+    dropped = ""
+    if summary["dropped_boxes"]:
+        dropped = (f"; {summary['dropped_boxes']} empty or inverted boxes left out (e.g. "
+                   f"{summary['dropped_examples'][0]})")  # fmt: skip
     emit(summary, f"wrote {output} after {summary['iterations']} iterations "
-         f"({summary['seconds']:.0f} s)", as_json)  # fmt: skip
+         f"({summary['seconds']:.0f} s) on {summary['boxes']} boxes{dropped}", as_json)  # fmt: skip
 
 
 @eval_app.command("detector")

@@ -163,6 +163,13 @@ class DetectionDataset(Dataset):
             raise DataError(f"{self.root}: classes {unknown} are not in {self.classes}")
         self.fmt, self.flip, self.masks, self.proposals = fmt, flip, masks, proposals
 
+    def box_report(self) -> dict[str, Any]:
+        """How many boxes the split holds and how many the readers dropped (empty or inverted
+        after clipping), with the first reasons, so that no box is left out silently."""
+        dropped = [reason for s in self.samples for reason in s.annotation.dropped]
+        return {"boxes": sum(len(s.annotation.boxes) for s in self.samples),
+                "dropped_boxes": len(dropped), "dropped_examples": dropped[:3]}  # fmt: skip
+
     def __len__(self) -> int:
         return len(self.samples)
 

@@ -22,6 +22,7 @@ from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.core.images import load_image
 from decaf.core.progress import count_progress
+from decaf.data.folders import DataError
 from decaf.detect import model as dmodel
 from decaf.detect.data import DetectionDataset, collate
 from decaf.detect.proposals import ProposalSource
@@ -132,6 +133,11 @@ def train_detector(
     out = check_bundle_dest(out)
     source = ProposalSource(options.proposals) if options.proposals else None
     data = DetectionDataset(root, split, fmt, flip=True, masks=options.masks, proposals=source)
+    boxes = data.box_report()
+    if boxes["boxes"] == 0:
+        examples = "; ".join(boxes["dropped_examples"]) or "none"
+        raise DataError(f"{root}: the {split} split has no usable boxes "
+                        f"({boxes['dropped_boxes']} dropped, e.g. {examples})")  # fmt: skip
     if source is not None and source.table is None:
         _precompute(data, source, progress)
     set_seed(options.seed)
@@ -169,7 +175,7 @@ def train_detector(
                "train": result.train, "interrupted": result.interrupted,
                "time_up": result.time_up,
                "snapshot": str(result.snapshot) if result.snapshot else None,
-               "classes": data.classes}  # fmt: skip
+               "classes": data.classes, **boxes}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
         save_bundle({"task": TASK, "arch": options.backbone, "classes": data.classes,
                      "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
