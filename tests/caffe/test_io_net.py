@@ -388,3 +388,40 @@ def test_window_data_samples_fg_and_bg_windows(tmp_path: Path) -> None:
     assert label.tolist() == [0.0, 0.0, 2.0, 2.0]  # background first, then foreground
     assert torch.allclose(data[2, 0], torch.full((8, 8), 100.0))  # red object, scaled by 0.5
     assert float(data[0].abs().max()) == 0.0  # the background window is black
+
+
+HOSTILE_NET = """
+name: "tiny"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 4 } } }
+layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
+        inner_product_param { num_output: 2 } }
+"""
+
+
+def test_hostile_blob_shapes_are_refused_from_the_declared_sizes(tmp_path: Path) -> None:
+    proto = tmp_path / "tiny.prototxt"
+    proto.write_text(HOSTILE_NET)
+    net = CaffeNet(cio.read_net(proto))
+    good = net.to_proto()
+    for dims, values, message in (
+        ([-2, -4], 8, "negative side"),
+        ([2**40, 2**40], 8, "declares"),  # numpy's product would wrap around
+        ([2, 4], 7, "declares 8 values, it holds 7"),
+    ):
+        model = caffe_pb2.NetParameter()
+        model.CopyFrom(good)
+        fc = next(layer for layer in model.layer if layer.name == "fc")
+        del fc.blobs[0].shape.dim[:]
+        fc.blobs[0].shape.dim.extend(dims)
+        del fc.blobs[0].data[:]
+        fc.blobs[0].data.extend([0.5] * values)
+        path = tmp_path / "hostile.caffemodel"
+        path.write_bytes(model.SerializeToString())
+        with pytest.raises(CaffeLayerError, match=f"fc: blob shape .*{message}"):
+            net.copy_from(path)
+    mean = caffe_pb2.BlobProto()
+    mean.shape.dim.extend([1, 3, 2**31, 2**31])
+    mean.data.extend([1.0, 2.0])
+    (tmp_path / "mean.binaryproto").write_bytes(mean.SerializeToString())
+    with pytest.raises(cio.CaffeFormatError, match="mean.binaryproto: blob shape"):
+        cio.read_mean(tmp_path / "mean.binaryproto")

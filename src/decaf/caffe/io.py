@@ -11,6 +11,7 @@ CONVOLUTION }``) and ``input``/``input_dim`` declarations are upgraded on read, 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 import tempfile
@@ -353,8 +354,23 @@ def blob_shape(blob: Any) -> tuple[int, ...]:
     return (len(blob.data) or len(blob.double_data),)
 
 
+def checked_shape(blob: Any) -> tuple[int, ...]:
+    """The blob's declared shape, refused when a side is negative or the count (exact, in
+    Python integers: numpy's product wraps around) is not the number of values it holds."""
+    shape = blob_shape(blob)
+    held = max(len(blob.data), len(blob.double_data))
+    if any(d < 0 for d in shape):
+        raise CaffeFormatError(f"blob shape {shape} has a negative side")
+    count = math.prod(shape)
+    if count != held and not (held == 0 and count == 0):
+        raise CaffeFormatError(f"blob shape {shape} declares {count:,} values, it holds {held:,}")
+    return shape
+
+
 def blobproto_to_array(blob: Any, return_diff: bool = False) -> np.ndarray:
     """pycaffe's ``caffe.io.blobproto_to_array``: the blob's values as an array of its shape."""
+    if not return_diff:
+        checked_shape(blob)
     if return_diff:
         values = blob.double_diff if len(blob.double_diff) else blob.diff
     else:
@@ -380,7 +396,10 @@ def read_mean(src: str | os.PathLike) -> np.ndarray:
     ``Transformer.set_mean`` fail with "Mean shape invalid", so it is dropped here.
     """
     blob = parse_binary(src, PROTO.BlobProto())
-    arr = blobproto_to_array(blob).astype(np.float32)
+    try:
+        arr = blobproto_to_array(blob).astype(np.float32)
+    except CaffeFormatError as exc:
+        raise CaffeFormatError(f"{src}: {exc}") from None
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 3:

@@ -421,6 +421,11 @@ class CaffeNet(nn.Module):
                     f"{len(layer.blobs)}"
                 )
             for blob, target in zip(src.blobs, layer.blobs, strict=True):
+                try:  # the declared sizes are checked before any array is made
+                    cio.checked_shape(blob)
+                except cio.CaffeFormatError as exc:
+                    raise CaffeLayerError(f"{lp.name}: {exc}; the net wants "
+                                          f"{tuple(target.shape)}") from None  # fmt: skip
                 arr = cio.blobproto_to_array(blob)
                 if arr.size != target.numel():
                     raise CaffeLayerError(
