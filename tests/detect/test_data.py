@@ -138,3 +138,25 @@ def test_fast_rcnn_scores_given_proposals(tmp_path: Path) -> None:
     assert det.external and det.classes == ["square", "circle", "triangle"]
     report = evaluate_detector(det, tmp_path / "s", "val")
     assert 0.0 <= report["mAP50"] <= 1.0
+
+
+def test_annotation_paths_stay_inside_the_dataset(tmp_path: Path) -> None:
+    from decaf.data.annotations import read_xml, write_xml
+
+    shapes(tmp_path / "voc", count=3, val=1, size=(48, 48), seed=3)
+    xml = sorted((tmp_path / "voc" / "Annotations").glob("*.xml"))[0]
+    ann = read_xml(xml)
+    ann.filename = "../../../etc/passwd"
+    write_xml(ann, xml)
+    with pytest.raises(DataError, match="points outside"):
+        DetectionDataset(tmp_path / "voc", "train")
+    listing = tmp_path / "voc" / "ImageSets" / "Main" / "train.txt"
+    listing.write_text("../../outside\n")
+    with pytest.raises(DataError, match="'../../outside.xml' points outside"):
+        DetectionDataset(tmp_path / "voc", "train")
+    (tmp_path / "images").mkdir()
+    doc = {"images": [{"id": 1, "file_name": "/etc/passwd", "width": 4, "height": 4}],
+           "categories": [{"id": 1, "name": "x"}], "annotations": []}  # fmt: skip
+    (tmp_path / "instances_train.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="'/etc/passwd' points outside"):
+        DetectionDataset(tmp_path, "train", "coco")

@@ -39,6 +39,16 @@ class Sample:
     segments: list[Any] | None = None  # COCO segmentations, one per box
 
 
+def inside(base: Path, name: str, where: object) -> Path:
+    """``base / name``, refused when ``name`` (from an annotation or list file) would lead out
+    of ``base`` ("../../etc/passwd", an absolute path, a symlink out)."""
+    path = base / name
+    real, home = path.resolve(), base.resolve()
+    if real != home and home not in real.parents:
+        raise DataError(f"{where}: {name!r} points outside {base}")
+    return path
+
+
 def voc_samples(root: Path, split: str, convention: str) -> list[Sample]:
     listing = root / "ImageSets" / "Main" / f"{split}.txt"
     if not listing.is_file():
@@ -46,10 +56,12 @@ def voc_samples(root: Path, split: str, convention: str) -> list[Sample]:
     stems = listing.read_text().split()
     samples = []
     for stem in stems:
-        ann = read_xml(root / "Annotations" / f"{stem}.xml", convention)
-        path = root / "JPEGImages" / ann.filename
+        xml = inside(root / "Annotations", f"{stem}.xml", listing)
+        ann = read_xml(xml, convention)
+        path = inside(root / "JPEGImages", ann.filename, xml)
         if not path.is_file():
-            path = root / "JPEGImages" / f"{stem}.{'JPEG' if convention == 'imagenet' else 'jpg'}"
+            ext = "JPEG" if convention == "imagenet" else "jpg"
+            path = inside(root / "JPEGImages", f"{stem}.{ext}", listing)
         samples.append(Sample(stem, path, ann))
     return samples
 
@@ -83,7 +95,8 @@ def coco_samples(root: Path, split: str) -> tuple[list[Sample], list[str]]:
             h = side(img["height"], f"image {img.get('id')!r} height", found)
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"{found}: image entry {img!r} lacks file_name/width/height") from err
-        path = next((d / name for d in folders if (d / name).is_file()), folders[0] / name)
+        candidates = [inside(d, name, found) for d in folders]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
         ann, segments = Annotation(name, w, h), []
         for a in by_image.get(img["id"], []):
             try:
