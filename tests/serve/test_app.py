@@ -170,6 +170,10 @@ def test_stylize_fast_and_adain_return_pictures(shared_annotator) -> None:
         assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
         bad = c.post("/v1/images:stylize", json={"image": {"content": photo}, "style": "nope"})
         assert bad.status_code == 400 and "nope" in bad.json()["error"]["message"]
+        for method in ("adain", "gatys"):  # style names are never taken as server paths
+            r = c.post("/v1/images:stylize", json={"image": {"content": photo}, "method": method,
+                                                   "style": "/etc/hostname"})  # fmt: skip
+            assert r.status_code == 400 and "not a built-in style" in r.json()["error"]["message"]
 
 
 def test_gatys_operation_polls_and_cancels(shared_annotator) -> None:

@@ -52,14 +52,12 @@ class Stylizers:
         self.adain.get()(tiny, style_images=[tiny])
 
     def styles(self) -> dict[str, Any]:
+        """The style names each method takes (adain and gatys draw the procedural styles;
+        any painting goes in ``styleImage``)."""
         from decaf.stylize import BUILTIN_STYLES
 
-        return {
-            "fast": self.fast.get().styles,
-            "adain": self.adain.get().styles,
-            "gatys": sorted(BUILTIN_STYLES),
-            "methods": list(METHODS),
-        }
+        return {"fast": self.fast.get().styles, "adain": sorted(BUILTIN_STYLES),
+                "gatys": sorted(BUILTIN_STYLES), "methods": list(METHODS)}  # fmt: skip
 
 
 def _picture(obj: Any, what: str, max_bytes: int, max_pixels: int) -> Image.Image:
@@ -67,6 +65,18 @@ def _picture(obj: Any, what: str, max_bytes: int, max_pixels: int) -> Image.Imag
         raise OptionError(f'{what}: give {{"content": BASE64}}')
     data = wire.decode_base64(field_of(obj, "content"), max_bytes)
     return load_image(data, max_pixels=max_pixels, name=what)
+
+
+def _style_name(body: dict[str, Any], known: Any, default: str | int) -> str | int:
+    """The request's built-in style name, checked against ``known``. Why checked here: the
+    stylize API also takes file paths for styles, and nothing from a request may be a path."""
+    name = field_of(body, "style")
+    if name is None or name == "":
+        return default
+    if not isinstance(name, str) or name not in known:
+        raise OptionError(f"style {name!r} is not a built-in style ({', '.join(sorted(known))}); "
+                          "send a painting as styleImage")  # fmt: skip
+    return name
 
 
 def _number(body: dict[str, Any], name: str, default: Any, kind: type) -> Any:
@@ -86,15 +96,16 @@ def _feedforward(state: State, body: dict[str, Any], method: str) -> dict[str, A
     start = time.perf_counter()
     if method == "fast":
         net = state.styles.fast.get()
-        out = net(content, field_of(body, "style") or 0, size=size, preserve_color=color)
+        style = _style_name(body, net.styles, 0)
+        out = net(content, style, size=size, preserve_color=color)
     else:
         style_img = field_of(body, "styleImage")
         if style_img is not None:
             style = _picture(style_img, "styleImage", opts.max_image_bytes, opts.max_pixels)
         else:
-            from decaf.stylize import resolve_style
+            from decaf.stylize import BUILTIN_STYLES, resolve_style
 
-            style = resolve_style(field_of(body, "style") or "swirl", size=512)
+            style = resolve_style(_style_name(body, BUILTIN_STYLES, "swirl"), size=512)
         out = state.styles.adain.get()(
             content,
             style_images=[style],
@@ -127,7 +138,7 @@ def _gatys_job(state: State, body: dict[str, Any]) -> Any:
     style: Any = (
         _picture(style_img, "styleImage", opts.max_image_bytes, opts.max_pixels)
         if style_img is not None
-        else field_of(body, "style") or "swirl"
+        else _style_name(body, stylize.BUILTIN_STYLES, "swirl")
     )
     size = _number(body, "size", 384, int)
     if not 16 <= size <= GATYS_MAX_SIDE:
