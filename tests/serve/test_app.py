@@ -241,3 +241,39 @@ def test_foreign_pages_cannot_post(shared_annotator, astronaut_b64) -> None:
         c.post("/v1/nowhere/1", json={})
         c.post("/v1/nowhere/2", json={})
         assert 'route="unmatched"' in c.get("/metrics").text  # raw paths never become labels
+
+
+def test_image_uri_from_an_allowed_host_and_no_redirects(shared_annotator) -> None:
+    """A local HTTP server stands in for an allowed host: its picture is fetched, and its
+    redirect to another host is not followed."""
+    import http.server
+
+    png = base64.b64decode(png_b64(skimage.data.chelsea()))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/cat.png":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(png)))
+                self.end_headers()
+                self.wfile.write(png)
+            else:
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest")
+                self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    items = [{"image": {"source": {"imageUri": base + path}}, "features": [{"type": 4}]}
+             for path in ("/cat.png", "/elsewhere")]  # fmt: skip
+    try:
+        with make_client(shared_annotator, uri_hosts=("127.0.0.1",)) as c:
+            cat, moved = c.post("/v1/images:annotate", json={"requests": items}).json()["responses"]
+        assert cat["labelAnnotations"][0]["description"].endswith("cat")
+        assert "redirects" in moved["error"]["message"]
+    finally:
+        httpd.shutdown()
