@@ -25,7 +25,7 @@ import torch
 from decaf.caffe import io as cio
 from decaf.caffe.layers import CaffeLayer, CaffeLayerError
 from decaf.caffe.proto import caffe_pb2
-from decaf.core.errors import OptionError
+from decaf.core.errors import ImageError, OptionError
 from decaf.core.images import load_image, temp_dir_beside
 
 MAP_SIZE = 1 << 40  # LMDB reserves address space, not disk
@@ -39,8 +39,12 @@ def write_lmdb(
     shuffle: bool = False,
     seed: int = 0,
     progress: Any = None,
+    on_bad: Any = None,
 ) -> int:
-    """Write ``(path, label)`` samples as an LMDB of Datum; the folder appears complete or not."""
+    """Write ``(path, label)`` samples as an LMDB of Datum; the folder appears complete or not.
+
+    A picture that fails to decode stops the job, unless ``on_bad(path, why)`` is given: it is
+    told, and the picture left out (``ImageSet.bad_file`` raises itself under "stop")."""
     import lmdb
     from PIL import Image
 
@@ -54,8 +58,15 @@ def write_lmdb(
     try:
         env = lmdb.open(str(tmp), map_size=MAP_SIZE, subdir=True)
         with env.begin(write=True) as txn:
+            written = 0
             for i, (path, label) in enumerate(order):
-                img = load_image(path)
+                try:
+                    img = load_image(path)
+                except ImageError as exc:
+                    if on_bad is None:
+                        raise
+                    on_bad(Path(path), str(exc))
+                    continue
                 if resize is not None:
                     img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
                 arr = np.asarray(img.convert("L"))[..., None] if gray else np.asarray(img)
@@ -65,15 +76,16 @@ def write_lmdb(
                     channels=chw.shape[0], height=chw.shape[1], width=chw.shape[2],
                     data=chw.tobytes(), label=int(label),
                 )  # fmt: skip
-                txn.put(f"{i:08d}_{Path(path).name}".encode(), datum.SerializeToString())
+                txn.put(f"{written:08d}_{Path(path).name}".encode(), datum.SerializeToString())
+                written += 1
                 if progress:
                     progress(i + 1, len(order))
         env.close()
         tmp.rename(dest)
+        return written
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    return len(order)
 
 
 def datum_to_array(datum: Any) -> np.ndarray:

@@ -258,15 +258,15 @@ def evaluate_files(bundle: str | os.PathLike, data: str | os.PathLike, batch: in
                    oversample: bool = False, workers: int | None = None,
                    confusion: str | os.PathLike | None = None, device: str = "cpu",
                    progress: Callable[[int, int], None] | None = None,
-                   ) -> tuple[dict[str, Any], str]:  # fmt: skip
+                   on_bad_file: str = "skip") -> tuple[dict[str, Any], str]:  # fmt: skip
     """``decaf eval classifier``: the report (and the confusion picture, when asked for) and a
-    summary line of the data read."""
+    summary line of the data read; ``on_bad_file`` as in :func:`decaf.data.folders.scan`."""
     from decaf.data.folders import auto_workers, scan
 
     if confusion is not None:
         image_format_for(confusion)
         writable_file(confusion)
-    images = scan(data)
+    images = scan(data, on_bad_file=on_bad_file)
     clf = Classifier.from_bundle(bundle, device)
     workers = auto_workers() if workers is None else workers
     report = evaluate(clf, images, batch, oversample, workers, progress=progress)

@@ -67,8 +67,11 @@ class FinetuneOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"  #: auto (the local GPU when there is one) | cpu | cuda | cuda:N
 
+    on_bad_file: str = "skip"  #: skip | stop: what an unreadable picture does
+
     def __post_init__(self) -> None:
         """Checked on construction, so Python users get the CLI's errors before any work."""
+        checks.one_of("--on-bad-file", self.on_bad_file, ("skip", "stop"))
         if self.epochs is not None and self.iters is not None:
             raise OptionError("give --epochs or --iters, not both")
         if self.epochs is not None:
@@ -215,10 +218,12 @@ def finetune(
 def _datasets(train: str | os.PathLike | ImageSet, val: str | os.PathLike | ImageSet | None,
               options: FinetuneOptions) -> tuple[ImageSet, ImageSet]:  # fmt: skip
     """The training and validation sets (a seeded split of ``train`` when ``val`` is None)."""
-    train_set = train if isinstance(train, ImageSet) else scan(train)
+    train_set = (
+        train if isinstance(train, ImageSet) else scan(train, on_bad_file=options.on_bad_file)
+    )
     if val is None:
         return split(train_set, options.val_fraction, options.seed)
-    val_set = val if isinstance(val, ImageSet) else scan(val)
+    val_set = val if isinstance(val, ImageSet) else scan(val, on_bad_file=options.on_bad_file)
     if len(val_set.classes) != len(train_set.classes):
         raise OptionError(f"{val_set.source} has {len(val_set.classes)} classes, "
                           f"{train_set.source} has {len(train_set.classes)}")  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from decaf.cli.common import (
+    BadFileOpt,
     DeviceOpt,
     JsonOpt,
     ResumeOpt,
@@ -104,6 +105,7 @@ def train_classifier_command(
         Path | None, typer.Option(help="Snapshots, metrics (default OUTPUT.run).")
     ] = None,
     resume: ResumeOpt = None,
+    on_bad_file: BadFileOpt = "skip",
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
@@ -124,6 +126,7 @@ def train_classifier_command(
         weights=str(weights) if weights else None, size=size, label_smoothing=label_smoothing,
         workers=workers, seed=seed, test_interval=test_interval, snapshot_interval=snapshot,
         clip_gradients=clip_gradients, iter_size=iter_size, device=device,
+        on_bad_file=on_bad_file,
     )  # fmt: skip
     with sigterm_as_interrupt():
         summary = finetune(
@@ -152,6 +155,7 @@ def eval_classifier_command(
     workers: Annotated[
         int | None, typer.Option(help="Data loading processes (default: 0 on ≤ 2 cores).")
     ] = None,
+    on_bad_file: BadFileOpt = "skip",
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
@@ -165,7 +169,8 @@ def eval_classifier_command(
 
     with count_progress("eval", not as_json) as update:
         report, summary = evaluate_files(bundle, data, batch, oversample, workers, confusion,
-                                         device=device, progress=update)  # fmt: skip
+                                         device=device, progress=update,
+                                         on_bad_file=on_bad_file)  # fmt: skip
     per = "\n".join(
         f"  {name}: {acc:.3f}" if acc is not None else f"  {name}: (no images)"
         for name, acc in report["per_class"].items()

@@ -47,6 +47,13 @@ ResumeOpt = Annotated[
 ]
 SnapshotOpt = Annotated[int, typer.Option(help="Snapshot every N updates (0: when stopped).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+BadFileOpt = Annotated[
+    str,
+    typer.Option(
+        help="An unreadable picture: skip (left out, named at the end) or stop (exit 2 "
+        "naming it, nothing written)."
+    ),  # fmt: skip
+]
 
 
 def bundle_output(path: Path) -> Path:

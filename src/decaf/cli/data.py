@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from decaf.cli.common import count_progress, emit, group, split_list
+from decaf.cli.common import BadFileOpt, count_progress, emit, group, split_list
 
 data_app = group("Datasets: mean images, synthetic sets, conversions.")
 synth_app = group("Make small offline datasets.")
@@ -25,6 +25,7 @@ def mean_command(
     root: Annotated[
         Path | None, typer.Option(help="Folder list-file paths are relative to.")
     ] = None,
+    on_bad_file: BadFileOpt = "skip",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The dataset's mean image, (3, H, W) float32 in 0..255, like Caffe's compute_image_mean.
@@ -37,7 +38,7 @@ def mean_command(
     from decaf.data.mean import check_dest, compute_mean, save_mean
 
     check_dest(output)
-    images = scan(data, root)
+    images = scan(data, root, on_bad_file)
     with count_progress("mean", not as_json) as update:
         mean, skipped = compute_mean(images, (size, size), order, progress=update)
     save_mean(mean, output)
@@ -64,6 +65,7 @@ def convert_lmdb_command(
     root: Annotated[
         Path | None, typer.Option(help="Folder that list-file paths are relative to.")
     ] = None,
+    on_bad_file: BadFileOpt = "skip",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Pictures → LMDB of Caffe Datum (BGR, CHW bytes), like convert_imageset. Use --shuffle for
@@ -88,9 +90,10 @@ def convert_lmdb_command(
             raise OptionError(f"--resize wants HxW with positive numbers, got {resize!r}") from None
     if output.exists():
         raise OptionError(f"{output}: already exists")
-    images = scan(data, root)
+    images = scan(data, root, on_bad_file)
     with count_progress("convert", not as_json) as update:
-        n = write_lmdb(images.samples, output, size, gray, shuffle, seed, progress=update)
+        n = write_lmdb(images.samples, output, size, gray, shuffle, seed, progress=update,
+                       on_bad=images.bad_file)  # fmt: skip
     emit(
         {"output": str(output), "images": n, "classes": images.classes,
          "skipped": [str(p) for p, _ in images.skipped]},

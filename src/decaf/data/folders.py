@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from decaf.core import checks
 from decaf.core.errors import DecafError, ImageError
 from decaf.core.images import find_pictures, load_image
 
@@ -51,9 +52,18 @@ class ImageSet:
     classes: list[str]
     source: str
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: what an unreadable picture does: "skip" (left out, counted, named at the end) or "stop"
+    #: (a DataError naming it, before anything is written)
+    on_bad_file: str = "skip"
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def bad_file(self, path: Path, why: str) -> None:
+        """One unreadable picture met: raise under "stop", else remember it."""
+        if self.on_bad_file == "stop":
+            raise DataError(f"{path}: {why} (--on-bad-file stop; use skip to leave such files out)")
+        self.skipped.append((path, why))
 
     def counts(self) -> list[int]:
         out = [0] * len(self.classes)
@@ -70,7 +80,8 @@ class ImageSet:
         return text
 
     def subset(self, indices: Sequence[int], source: str) -> ImageSet:
-        return ImageSet([self.samples[i] for i in indices], self.classes, source, [])
+        return ImageSet([self.samples[i] for i in indices], self.classes, source, [],
+                        self.on_bad_file)  # fmt: skip
 
     def aligned_to(self, classes: Sequence[str]) -> ImageSet:
         """The same pictures with labels that index ``classes`` (a model's), matched by name.
@@ -81,14 +92,14 @@ class ImageSet:
         if self.classes == classes:
             return self
         if all(c.isdigit() for c in self.classes) and len(self.classes) <= len(classes):
-            return ImageSet(self.samples, classes, self.source, self.skipped)
+            return ImageSet(self.samples, classes, self.source, self.skipped, self.on_bad_file)
         unknown = sorted(set(self.classes) - set(classes))
         if unknown:
             raise DataError(f"{self.source}: classes {unknown[:5]} are not among the model's "
                             f"({', '.join(classes)})")  # fmt: skip
         where = {name: i for i, name in enumerate(classes)}
         samples = [(p, where[self.classes[label]]) for p, label in self.samples]
-        return ImageSet(samples, classes, self.source, self.skipped)
+        return ImageSet(samples, classes, self.source, self.skipped, self.on_bad_file)
 
 
 def _header_problem(path: Path) -> str | None:
@@ -185,12 +196,24 @@ def from_list(list_file: str | os.PathLike, root: str | os.PathLike | None = Non
     return ImageSet(samples, classes, str(list_file), skipped)
 
 
-def scan(src: str | os.PathLike, root: str | os.PathLike | None = None) -> ImageSet:
-    """A folder of class folders or a list file, whichever ``src`` is."""
+BAD_FILE_POLICIES = ("skip", "stop")
+
+
+def scan(src: str | os.PathLike, root: str | os.PathLike | None = None,
+         on_bad_file: str = "skip") -> ImageSet:  # fmt: skip
+    """A folder of class folders or a list file, whichever ``src`` is. ``on_bad_file`` says
+    what an unreadable picture does, found now from its header or later when decoded:
+    ``skip`` leaves it out and reports it at the end, ``stop`` ends the job naming it."""
+    checks.one_of("--on-bad-file", on_bad_file, BAD_FILE_POLICIES)
     path = Path(src)
-    if path.is_file():
-        return from_list(path, root)
-    return from_folder(path)
+    data = from_list(path, root) if path.is_file() else from_folder(path)
+    data.on_bad_file = on_bad_file
+    if on_bad_file == "stop" and data.skipped:
+        bad, why = data.skipped[0]
+        more = f" (and {len(data.skipped) - 1} more)" if len(data.skipped) > 1 else ""
+        raise DataError(f"{bad}: {why}{more} (--on-bad-file stop; use skip to leave such files "
+                        "out)")  # fmt: skip
+    return data
 
 
 def split(data: ImageSet, val_fraction: float, seed: int = 0) -> tuple[ImageSet, ImageSet]:
@@ -252,6 +275,8 @@ class ImageDataset(Dataset):
                 kwargs = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
                 return load_image(path, **kwargs), label
             except ImageError as exc:
+                if self.data.on_bad_file == "stop":
+                    raise DataError(f"{exc} (--on-bad-file stop)") from None
                 self._bad.add(i)
                 warnings.warn(f"skipping unreadable image: {exc}", stacklevel=2)
         raise DataError(f"{self.data.source}: none of the images can be read")

@@ -39,7 +39,8 @@ def compute_mean(
     for i, (path, _) in enumerate(data.samples):
         try:
             img = load_image(path).resize((width, height), Image.Resampling.BILINEAR)
-        except ImageError:
+        except ImageError as exc:
+            data.bad_file(path, str(exc))  # raises under --on-bad-file stop
             skipped += 1
             continue
         total += np.asarray(img, np.float64)
