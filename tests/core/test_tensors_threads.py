@@ -59,12 +59,14 @@ def test_a_busy_core_is_seen() -> None:
 
     quiet = busy_cores(0.2)
     assert quiet is not None and quiet >= 0
-    spinner = mp.get_context("spawn").Process(target=_spin, daemon=True)
+    ctx = mp.get_context("spawn")
+    spinning = ctx.Event()
+    spinner = ctx.Process(target=_spin, args=(spinning,), daemon=True)
     spinner.start()
     try:
-        import time
-
-        time.sleep(0.5)
+        # measure only once the child spins: a spawned child first re-imports this module,
+        # which on a loaded machine can outlast any fixed sleep
+        assert spinning.wait(60), "the spinning process did not start"
         seen = busy_cores(0.3)
     finally:
         spinner.terminate()
@@ -72,7 +74,8 @@ def test_a_busy_core_is_seen() -> None:
     assert seen is not None and seen >= 0.7
 
 
-def _spin() -> None:  # pragma: no cover - runs in the child
+def _spin(spinning: object) -> None:  # pragma: no cover - runs in the child
+    spinning.set()  # type: ignore[attr-defined]
     x = 0
     while True:
         x = (x * 1103515245 + 12345) % 2147483648
