@@ -34,9 +34,10 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from decaf.annotate import Annotator  # noqa: E402
+from decaf.annotate import Annotator, schema  # noqa: E402
 from decaf.annotate import objects as objmod  # noqa: E402
 from tests.annotate.main_objects import BOXES, photo  # noqa: E402
+from tests.annotate.test_text import cer  # noqa: E402
 
 WORDS = [
     "the",
@@ -110,16 +111,6 @@ def text_lines(font: ImageFont.FreeTypeFont, size: int, seed: int) -> list[str]:
     return lines
 
 
-def cer(ref: str, hyp: str) -> float:
-    prev = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, 1):
-        cur = [i]
-        for j, b in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
-
-
 def ocr_accuracy(ann: Annotator) -> dict[str, object]:
     """CER upright and rotated over fonts × sizes × backgrounds (errors summed, then divided)."""
     errors = {"upright": [0.0, 0], "rotated": [0.0, 0]}
@@ -161,7 +152,7 @@ def objects_table(ann: Annotator) -> dict[str, object]:
                 v = found[0]["boundingPoly"]["normalizedVertices"]
                 b = (v[0]["x"] * img.width, v[0]["y"] * img.height, v[2]["x"] * img.width,
                      v[2]["y"] * img.height)  # fmt: skip
-                iou = objmod._iou(b, box)
+                iou = schema.iou(b, box)
             hits += iou >= 0.5
             ious.append(round(iou, 2))
         table[str(th)] = {"hits": f"{hits}/{len(BOXES)}", "iou": ious}
@@ -225,8 +216,8 @@ def faces_table(ann: Annotator) -> dict[str, object]:
         for face in finder(img, 10):
             v = face["fdBoundingPoly"]["vertices"]
             boxes.append((v[0]["x"], v[0]["y"], v[2]["x"], v[2]["y"]))
-        hits += any(objmod._iou(b, box) >= 0.3 for b in boxes)
-        false += sum(objmod._iou(b, box) < 0.3 for b in boxes)
+        hits += any(schema.iou(b, box) >= 0.3 for b in boxes)
+        false += sum(schema.iou(b, box) < 0.3 for b in boxes)
     on_non_faces = sum(len(finder(_face_canvas(i, patches)[0], 10)) for i in range(100, 200))
     return {"recall": f"{hits}/100", "false_faces_beside_faces": false,
             "faces_on_non_face_patches": on_non_faces}  # fmt: skip

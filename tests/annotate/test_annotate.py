@@ -15,7 +15,7 @@ from PIL import Image
 from decaf.annotate import Annotator, ImageContext, annotate
 from decaf.annotate.colors import crop_hints, dominant_colors
 from decaf.annotate.files import to_json
-from decaf.annotate.objects import _iou
+from decaf.annotate.schema import iou
 from tests.annotate.conftest import text_picture
 from tests.annotate.main_objects import BOXES, photo
 
@@ -128,7 +128,7 @@ def test_objects_out_of_the_box_hit_the_hand_written_boxes(annotator: Annotator)
                 v[2]["x"] * img.width,
                 v[2]["y"] * img.height,
             )
-            hits += _iou(got, box) >= 0.5
+            hits += iou(got, box) >= 0.5
     assert hits >= 4, f"{hits} of {len(BOXES)} main objects found (measured: 5)"
 
 

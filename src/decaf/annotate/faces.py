@@ -98,7 +98,7 @@ class FaceFinder:
             for (x1, y1, x2, y2), wt in _detect(self.profile, small[:, ::-1].copy(), 24)
         ]
         for box, wt in turned:  # a profile face counts unless a frontal one already covers it
-            if all(_iou(box, f.box) < 0.3 for f in found):
+            if all(schema.iou(box, f.box) < 0.3 for f in found):
                 found.append(_Face(box, wt, True))
         return found
 
@@ -180,11 +180,3 @@ def _detect(
         ((float(x), float(y), float(x + bw), float(y + bh)), float(wt))
         for (x, y, bw, bh), wt in zip(rects, np.ravel(weights), strict=False)
     ]
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

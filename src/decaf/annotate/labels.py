@@ -11,6 +11,7 @@ concept unambiguously; for a user's classifier it is ``decaf:`` plus the class n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,10 +28,13 @@ def is_imagenet(clf: Classifier) -> bool:
     return len(clf.classes) == 1000 and tuple(clf.classes) == imagenet_class_names()
 
 
-def mid(clf: Classifier, pred: Prediction) -> str:
+def mids(clf: Classifier) -> Callable[[Prediction], str]:
+    """The ``mid`` of each prediction of ``clf``; whether it is the ImageNet classifier (1000
+    names compared) is decided once here, not once per label."""
     if is_imagenet(clf):
-        return f"wordnet:{imagenet_wnids()[pred.index]}"
-    return f"decaf:{pred.label}"
+        wnids = imagenet_wnids()
+        return lambda pred: f"wordnet:{wnids[pred.index]}"
+    return lambda pred: f"decaf:{pred.label}"
 
 
 def description(label: str) -> str:
@@ -48,9 +52,10 @@ def labels(
     preds = [
         Prediction(int(i), clf.classes[int(i)], float(s)) for s, i in zip(scores, idx, strict=True)
     ]
+    mid = mids(clf)
     return [
         {
-            "mid": mid(clf, p),
+            "mid": mid(p),
             "description": description(p.label),
             "score": round(p.score, 4),
             "topicality": round(p.score, 4),

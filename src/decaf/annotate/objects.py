@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from decaf.annotate import schema
-from decaf.annotate.labels import description, mid
+from decaf.annotate.labels import description, mids
 from decaf.classify import Classifier
 from decaf.detect import Detector
 
@@ -51,26 +51,19 @@ def box_from_map(
     )
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def from_classifier(
     clf: Classifier, img: Image.Image, max_results: int, threshold: float = CAM_THRESHOLD
 ) -> list[dict[str, Any]]:
     """Objects from activation maps, best first, one box per distinct region."""
     preds, cams = clf.activation_maps(img, top=max(5, max_results))
     kept: list[tuple[str, str, float, tuple[float, ...]]] = []
+    mid = mids(clf)
     for pred, cam in zip(preds, cams, strict=True):
         if pred.score < MIN_SCORE:
             break
         box = box_from_map(cam, img.width, img.height, threshold)
-        if all(_iou(box, k[3]) <= 0.5 for k in kept):
-            kept.append((mid(clf, pred), pred.label, pred.score, box))
+        if all(schema.iou(box, k[3]) <= 0.5 for k in kept):
+            kept.append((mid(pred), pred.label, pred.score, box))
     return [
         _object(m, label, score, box, img.width, img.height)
         for m, label, score, box in kept[:max_results]

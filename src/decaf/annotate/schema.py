@@ -173,3 +173,12 @@ def normalized(box: Sequence[float], width: int, height: int) -> list[dict[str, 
 
 def _clip(v: float, size: int) -> int:
     return int(min(max(round(float(v)), 0), size))
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes (0 when either is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

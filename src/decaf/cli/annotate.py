@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from decaf.cli.common import DeviceOpt, QuietOpt, count_progress, split_list, table_console
+from decaf.cli.common import (
+    ClassifierOpt,
+    DetectorOpt,
+    DeviceOpt,
+    QuietOpt,
+    count_progress,
+    split_list,
+    table_console,
+)
 
 FEATURES = "labels,objects,faces,text,document-text,properties,crop-hints,safe-search"
 
@@ -18,12 +26,8 @@ def annotate_command(
         str,
         typer.Option(help=f"Comma-separated, from {FEATURES} (Cloud Vision's names work too)."),
     ] = "labels,objects,faces,text,properties,crop-hints,safe-search",
-    classifier: Annotated[
-        Path | None, typer.Option(help="A bundle from `decaf train classifier` for labels.")
-    ] = None,
-    detector: Annotated[
-        Path | None, typer.Option(help="A bundle from `decaf train detector` for objects.")
-    ] = None,
+    classifier: ClassifierOpt = None,
+    detector: DetectorOpt = None,
     max_results: Annotated[int, typer.Option(help="At most this many per feature.")] = 10,
     aspect_ratios: Annotated[
         str | None, typer.Option(help="Crop-hint shapes as width/height, e.g. 1,1.78 (max 16).")

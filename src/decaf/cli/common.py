@@ -47,6 +47,12 @@ ResumeOpt = Annotated[
 ]
 SnapshotOpt = Annotated[int, typer.Option(help="Snapshot every N updates (0: when stopped).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+ClassifierOpt = Annotated[
+    Path | None, typer.Option(help="A bundle from `decaf train classifier` for labels.")
+]
+DetectorOpt = Annotated[
+    Path | None, typer.Option(help="A bundle from `decaf train detector` for objects.")
+]
 BadFileOpt = Annotated[
     str,
     typer.Option(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from decaf.cli.common import split_list
+from decaf.cli.common import ClassifierOpt, DetectorOpt, split_list
 
 
 def serve_command(
@@ -17,12 +16,8 @@ def serve_command(
     ),
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     workers: Annotated[int, typer.Option(help="Processes; each loads its own models.")] = 1,
-    classifier: Annotated[
-        Path | None, typer.Option(help="A bundle from `decaf train classifier` for labels.")
-    ] = None,
-    detector: Annotated[
-        Path | None, typer.Option(help="A bundle from `decaf train detector` for objects.")
-    ] = None,
+    classifier: ClassifierOpt = None,
+    detector: DetectorOpt = None,
     api_key: Annotated[
         str | None,
         typer.Option(help="Require this key (x-goog-api-key or ?key=); or DECAF_API_KEY."),

@@ -41,77 +41,54 @@ _IMAGE = {
         "source": {"type": "object", "properties": {"imageUri": {"type": "string"}}},
     },
 }
+
+
+def _json_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is ``body`` (a JSON schema)."""
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": body}}}}  # fmt: skip
+
+
+_FEATURE = {
+    "type": "object",
+    "properties": {
+        "type": {
+            "anyOf": [{"type": "string", "enum": list(schema.FEATURE_NUMBERS)}, {"type": "integer"}]
+        },  # fmt: skip
+        "maxResults": {"type": "integer"},
+        "model": {"type": "string"},
+    },
+}
+_REQUEST = {
+    "type": "object",
+    "properties": {
+        "image": _IMAGE,
+        "features": {"type": "array", "items": _FEATURE},
+        "imageContext": {"type": "object"},
+    },
+}
 #: OpenAPI body of images:annotate (the handler parses the raw JSON itself, so that both name
 #: styles and integer enums are accepted; this schema documents it and feeds schemathesis).
-ANNOTATE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["requests"],
-                    "properties": {
-                        "requests": {
-                            "type": "array",
-                            "maxItems": 16,
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "image": _IMAGE,
-                                    "features": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "type": {
-                                                    "anyOf": [
-                                                        {
-                                                            "type": "string",
-                                                            "enum": list(schema.FEATURE_NUMBERS),
-                                                        },
-                                                        {"type": "integer"},
-                                                    ]
-                                                },
-                                                "maxResults": {"type": "integer"},
-                                                "model": {"type": "string"},
-                                            },
-                                        },
-                                    },
-                                    "imageContext": {"type": "object"},
-                                },
-                            },
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+ANNOTATE_BODY = _json_body({
+    "type": "object",
+    "required": ["requests"],
+    "properties": {"requests": {"type": "array", "maxItems": 16, "items": _REQUEST}},
+})  # fmt: skip
 #: OpenAPI body of images:stylize.
-STYLIZE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": _IMAGE,
-                        "styleImage": _IMAGE,
-                        "style": {"type": "string"},
-                        "method": {"type": "string", "enum": ["fast", "adain", "gatys"]},
-                        "size": {"type": "integer"},
-                        "alpha": {"type": "number"},
-                        "steps": {"type": "integer"},
-                        "preserveColor": {"type": "string", "enum": ["luminance", "histogram"]},
-                    },
-                }
-            }
-        },
-    }
-}
+STYLIZE_BODY = _json_body({
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": _IMAGE,
+        "styleImage": _IMAGE,
+        "style": {"type": "string"},
+        "method": {"type": "string", "enum": ["fast", "adain", "gatys"]},
+        "size": {"type": "integer"},
+        "alpha": {"type": "number"},
+        "steps": {"type": "integer"},
+        "preserveColor": {"type": "string", "enum": ["luminance", "histogram"]},
+    },
+})  # fmt: skip
 
 
 class ApiError(Exception):
