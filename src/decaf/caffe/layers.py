@@ -122,29 +122,39 @@ class Deconvolution(Convolution):
 
 
 class Pooling(CaffeLayer):
+    """Sizes come from each forward's bottom, as Caffe's ``Reshape`` recomputes them: a net
+    built at one input size runs at another (global pooling covers whatever arrives)."""
+
     def __init__(self, lp: Any, bottoms: list[Shape], phase: int) -> None:
         super().__init__(lp, bottoms, phase)
         p = lp.pooling_param
         has = p.HasField
-        h, w = bottoms[0][2], bottoms[0][3]
         self.method = p.pool
         if self.method == 2:
             raise CaffeLayerError(f"{lp.name}: STOCHASTIC pooling is GPU-only in Caffe too")
+        self.global_pooling = p.global_pooling
         if p.global_pooling:
-            self.kernel, self.stride, self.pad = (h, w), (1, 1), (0, 0)
+            self.kernel, self.stride, self.pad = (0, 0), (1, 1), (0, 0)
         else:
             self.kernel = (
                 (p.kernel_h, p.kernel_w) if has("kernel_h") else (p.kernel_size, p.kernel_size)
             )
             self.stride = (p.stride_h, p.stride_w) if has("stride_h") else (p.stride, p.stride)
             self.pad = (p.pad_h, p.pad_w) if has("pad_h") else (p.pad, p.pad)
-        if 0 in self.kernel:
-            raise CaffeLayerError(f"{lp.name}: kernel_size is required")
+            if 0 in self.kernel:
+                raise CaffeLayerError(f"{lp.name}: kernel_size is required")
         self.ceil = p.round_mode == 0
-        self.out = tuple(
-            self._size(n, k, s, q)
-            for n, k, s, q in zip((h, w), self.kernel, self.stride, self.pad, strict=True)
-        )
+        self.out = self.output_size(bottoms[0][2], bottoms[0][3])
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """Caffe's pooled size for an h × w bottom; an error when no window fits."""
+        kernel = (h, w) if self.global_pooling else self.kernel
+        sides = list(zip((h, w), kernel, self.stride, self.pad, strict=True))
+        out = tuple(self._size(n, k, s, q) for n, k, s, q in sides)
+        if min(out) < 1 or any(k > n + 2 * q for n, k, _, q in sides):
+            raise CaffeLayerError(f"{self.name}: a {kernel[0]}×{kernel[1]} window does not fit "
+                                  f"a {h}×{w} bottom (pad {self.pad})")  # fmt: skip
+        return out  # type: ignore[return-value]
 
     def _size(self, n: int, k: int, s: int, p: int) -> int:
         rounding = math.ceil if self.ceil else math.floor
@@ -155,27 +165,27 @@ class Pooling(CaffeLayer):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         h, w = x.shape[2], x.shape[3]
+        out = self.output_size(h, w)
+        kernel = (h, w) if self.global_pooling else self.kernel
         # torch drops a window starting in the padding even when pad == 0; Caffe does not, so
         # pad the bottom/right to reach Caffe's size in that (k < s) case
         need = [
             max(0, (o - 1) * s + k - (n + 2 * p))
-            for o, n, k, s, p in zip(
-                self.out, (h, w), self.kernel, self.stride, self.pad, strict=True
-            )
+            for o, n, k, s, p in zip(out, (h, w), kernel, self.stride, self.pad, strict=True)
         ]
         if self.method == 0:
             if any(need) and self.ceil and self.pad == (0, 0):
                 x = F.pad(x, (0, need[1], 0, need[0]), value=float("-inf"))
-                y = F.max_pool2d(x, self.kernel, self.stride, 0, ceil_mode=False)
+                y = F.max_pool2d(x, kernel, self.stride, 0, ceil_mode=False)
             else:
-                y = F.max_pool2d(x, self.kernel, self.stride, self.pad, ceil_mode=self.ceil)
+                y = F.max_pool2d(x, kernel, self.stride, self.pad, ceil_mode=self.ceil)
         else:
             y = F.avg_pool2d(
-                x, self.kernel, self.stride, self.pad, ceil_mode=self.ceil, count_include_pad=True
+                x, kernel, self.stride, self.pad, ceil_mode=self.ceil, count_include_pad=True
             )
-        if tuple(y.shape[2:]) != self.out:
+        if tuple(y.shape[2:]) != out:
             raise CaffeLayerError(
-                f"{self.name}: pooling gives {tuple(y.shape[2:])}, Caffe gives {self.out}"
+                f"{self.name}: pooling gives {tuple(y.shape[2:])}, Caffe gives {out}"
             )
         return (y,)
 

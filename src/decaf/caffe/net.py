@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,29 @@ def filter_layers(net: Any, phase: int, level: int = 0, stages: Iterable[str] = 
         if ok:
             kept.append(layer)
     return kept
+
+
+#: The name Caffe gives the top it creates for a loss layer declared without one
+#: (``LossLayer::AutoTopBlobs``). Such a top counts in the loss but is not a net output.
+AUTOMATIC = "(automatic)"
+
+
+def _with_automatic_tops(layers: list[Any]) -> tuple[list[Any], dict[int, Any]]:
+    """Loss layers without a ``top`` get one, as Caffe's net does; the copies remember the
+    layer as written, for :meth:`CaffeNet.to_proto`."""
+    out, written, n = [], {}, 0
+    for lp in layers:
+        cls = LAYERS.get(lp.type)
+        if lp.top or cls is None or not getattr(cls, "is_loss", False):
+            out.append(lp)
+            continue
+        copy = caffe_pb2.LayerParameter()
+        copy.CopyFrom(lp)
+        n += 1
+        copy.top.append(AUTOMATIC if n == 1 else f"{AUTOMATIC}#{n}")
+        written[id(copy)] = lp
+        out.append(copy)
+    return out, written
 
 
 def _module_key(name: str) -> str:
@@ -149,6 +172,7 @@ class CaffeNet(nn.Module):
         self.mults: dict[str, tuple[float, float]] = {}
         build = _Build(dict(input_shapes or {}), Path(base) if base is not None else None,
                        allow_python)  # fmt: skip
+        self.layer_params, self._written = _with_automatic_tops(self.layer_params)
         for lp in self.layer_params:
             if lp.type in SOURCE_TYPES and not all(t in build.given for t in lp.top):
                 self._add_source(lp, build)
@@ -168,10 +192,15 @@ class CaffeNet(nn.Module):
             raise CaffeLayerError(f"net {net.name or '(unnamed)'!r} has no layers in phase "
                                   f"{phase_name}: nothing to run or convert")  # fmt: skip
         self.blob_shapes = build.shapes
-        seen: set[str] = set()
-        self.outputs = [b for b in build.produced
-                        if b not in build.consumed and not (b in seen or seen.add(b))]  # fmt: skip
+        #: every blob once, in the order Caffe creates them (pycaffe's ``net.blobs`` order)
+        self.blob_names = list(dict.fromkeys(build.produced))
+        self.outputs = [b for b in self.blob_names
+                        if b not in build.consumed and not b.startswith(AUTOMATIC)]  # fmt: skip
         self.blob_values: dict[str, torch.Tensor] = {}
+        #: called with each layer's name before / after its forward (pycaffe's before_forward)
+        self.before_layer: list[Callable[[str], None]] = []
+        self.after_layer: list[Callable[[str], None]] = []
+        self._freeze_unlearned()
 
     def _register(self, lp: Any, layer: nn.Module) -> str:
         key = self._key(lp.name)
@@ -257,6 +286,40 @@ class CaffeNet(nn.Module):
             if layer.type == "BatchNorm":
                 continue
             self.mults[f"{key}.blobs.{i}"] = (spec.lr_mult, spec.decay_mult)
+
+    def _freeze_unlearned(self) -> None:
+        """Blobs whose every use has ``lr_mult: 0`` take no gradient (Caffe skips their
+        backward): autograd then stops where nothing below learns, as Caffe's
+        ``layer_need_backward`` does. Set ``requires_grad`` again to learn them after all."""
+        for name, param in self.named_parameters():
+            lr, _ = self.mults.get(name.removeprefix("layers."), (1.0, 1.0))
+            if lr == 0:
+                param.requires_grad_(False)
+
+    def infer_shapes(self, given: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        """Every blob's shape for these input shapes (Caffe's ``Net::Reshape``), by running
+        the layers on zeros; ``given`` may name any subset of :attr:`inputs`."""
+        for name, shape in given.items():
+            if name not in self.inputs:
+                raise CaffeLayerError(f"{name!r} is not an input of this net ({self.inputs})")
+            _check_blob_size(name, name, tuple(shape))
+        values = {n: torch.zeros(tuple(given.get(n, self.blob_shapes[n]))) for n in self.inputs}
+        with torch.inference_mode():
+            for key, lp in self.order:
+                if lp.type == "HDF5Output":  # writes rows: not for a shape pass
+                    continue
+                if lp.type in SOURCE_TYPES:
+                    outs = [torch.zeros(s) for s in self.layers[key].shapes]  # type: ignore[union-attr]
+                else:
+                    outs = _run_layer(lp, self.layers[key], [values[b] for b in lp.bottom])
+                values.update(zip(lp.top, outs, strict=False))
+        return {name: tuple(values[name].shape) for name in self.blob_names if name in values}
+
+    def reshape(self, given: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        """Adopt new input shapes: :attr:`blob_shapes` follows (the net runs at any size
+        anyway; this is for code that reads shapes before the first forward)."""
+        self.blob_shapes = self.infer_shapes(given)
+        return self.blob_shapes
 
     def _key(self, name: str) -> str:
         """A module key for layer ``name``; Caffe allows two layers one name (the autoencoder
@@ -370,14 +433,16 @@ class CaffeNet(nn.Module):
             if lp.propagate_down:  # false: no gradient flows into that bottom
                 bottoms = [x if keep else x.detach() for x, keep in
                            zip(bottoms, lp.propagate_down, strict=False)]  # fmt: skip
-            outs = layer(*bottoms)
-            weights = list(lp.loss_weight)
+            for hook in self.before_layer:
+                hook(lp.name)
+            outs = _run_layer(lp, layer, bottoms)
             for i, (top, value) in enumerate(zip(lp.top, outs, strict=False)):
                 values[top] = value
-                w = weights[i] if i < len(weights) else (1.0 if getattr(layer, "is_loss", False)
-                                                          and i == 0 else 0.0)  # fmt: skip
+                w = loss_weight(lp, i)
                 if w:
                     self.losses[top] = w * value.sum()
+            for hook in self.after_layer:
+                hook(lp.name)
         self.blob_values = values
         if end is not None:
             return {top: values[top] for top in self.order[last][1].top if top in values}
@@ -396,6 +461,17 @@ class CaffeNet(nn.Module):
 
         return [ParamRule(f"re:^layers\\.{re.escape(k)}$", lr, dm) for k, (lr, dm) in
                 self.mults.items()]  # fmt: skip
+
+    def share_with(self, other: CaffeNet) -> None:
+        """Use ``other``'s blobs in every layer of the same name and blob count (Caffe's
+        ``ShareTrainedLayersWith``: how test nets follow the train net)."""
+        theirs = {lp.name: other.layers[k] for k, lp in other.order}
+        for key, lp in self.order:
+            src, layer = theirs.get(lp.name), self.layers[key]
+            if src is None or len(layer.blobs) != len(src.blobs):
+                continue
+            for i in range(len(layer.blobs)):
+                layer.blobs[i] = src.blobs[i]
 
     def layer_by_name(self, name: str) -> CaffeLayer:
         return self.layers[_module_key(name)]  # type: ignore[return-value]
@@ -446,7 +522,7 @@ class CaffeNet(nn.Module):
         keys = {id(lp): key for key, lp in self.order}
         for lp in self.layer_params:
             new = out.layer.add()
-            new.CopyFrom(lp)
+            new.CopyFrom(self._written.get(id(lp), lp))
             del new.blobs[:]
             key = keys.get(id(lp))
             if key is not None:
@@ -457,6 +533,25 @@ class CaffeNet(nn.Module):
     def save(self, dest: str | os.PathLike) -> Path:
         """Write a caffemodel that Caffe and OpenCV read (blobs with explicit shapes)."""
         return cio.write_weights(self.to_proto(), dest)
+
+
+def loss_weight(lp: Any, i: int) -> float:
+    """Top ``i``'s loss weight: as declared, else 1 for a loss layer's first top, else 0."""
+    if i < len(lp.loss_weight):
+        return float(lp.loss_weight[i])
+    cls = LAYERS.get(lp.type)
+    return 1.0 if i == 0 and getattr(cls, "is_loss", False) else 0.0
+
+
+def _run_layer(lp: Any, layer: Any, bottoms: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """One layer's forward; torch's shape errors become errors naming the layer and sizes."""
+    try:
+        return layer(*bottoms)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        sizes = ", ".join(f"{b} {tuple(x.shape)}" for b, x in zip(lp.bottom, bottoms,
+                                                                 strict=False))  # fmt: skip
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CaffeLayerError(f"{lp.name} ({lp.type}) cannot take {sizes}: {first}") from None
 
 
 class _FusedConv:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 
 from decaf.caffe import io as cio
-from decaf.caffe.net import TEST, TRAIN, CaffeNet
-from decaf.caffe.python_layer import BlobShape
+from decaf.caffe.layers import CaffeLayerError
+from decaf.caffe.net import TEST, TRAIN, CaffeNet, loss_weight
+from decaf.caffe.python_layer import BlobShape, Phase
 from decaf.core.errors import OptionError
 
 
@@ -56,20 +58,54 @@ class Blob(BlobShape):
             self._tensor.data = torch.zeros(dims, dtype=self._tensor.dtype)
 
 
+class LayerView:
+    """``net.layers[i]``: ``type``, ``blobs`` (as :class:`Blob` s), ``phase``; anything else
+    comes from the torch module underneath (``.run`` of the recurrent layers, say)."""
+
+    def __init__(self, lp: Any, module: Any | None, phase: int) -> None:
+        self.name, self.type, self._module = lp.name, lp.type, module
+        self.phase = Phase(phase)
+
+    @property
+    def blobs(self) -> list[Blob]:
+        return [Blob(b) for b in self._module.blobs] if self._module is not None else []
+
+    def __getattr__(self, name: str) -> Any:
+        module = self.__dict__.get("_module")
+        if module is None:
+            raise AttributeError(name)
+        return getattr(module, name)
+
+    def __repr__(self) -> str:
+        return f"<caffe layer {self.name!r} ({self.type})>"
+
+
+def _parse_net_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, int]:
+    """pycaffe's two signatures: ``Net(file, phase, weights=…)`` and ``Net(file, weights,
+    phase)``."""
+    weights = kwargs.pop("weights", None)
+    phase = kwargs.pop("phase", None)
+    for a in args:
+        if isinstance(a, int) and phase is None:
+            phase = a
+        elif weights is None:
+            weights = a
+    phase = TEST if phase is None else phase
+    if phase not in (TRAIN, TEST):
+        raise OptionError(f"phase must be caffe.TRAIN or caffe.TEST, got {phase!r}")
+    return weights, phase
+
+
 class Net:
-    """``caffe.Net(prototxt, [weights], phase)`` (or with ``weights=``/``phase=`` keywords)."""
+    """``caffe.Net(prototxt, [weights], phase, level=0, stages=[])``, pycaffe's surface.
+
+    Every blob exists from construction, at the shapes the prototxt declares; reshaping an
+    input blob (``net.blobs['data'].reshape(1, 3, H, W)``) and running ``forward`` reshapes the
+    whole net, as in Caffe. ``net.reshape()`` does it without a forward.
+    """
 
     def __init__(self, prototxt: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        weights = kwargs.pop("weights", None)
-        phase = kwargs.pop("phase", None)
-        for a in args:
-            if isinstance(a, int) and phase is None:
-                phase = a
-            elif weights is None:
-                weights = a
-        phase = TEST if phase is None else phase
-        if phase not in (TRAIN, TEST):
-            raise OptionError(f"phase must be caffe.TRAIN or caffe.TEST, got {phase!r}")
+        weights, phase = _parse_net_args(args, kwargs)
         self.module = CaffeNet(cio.read_net(prototxt), phase=phase, **kwargs)
         self.module.train(phase == TRAIN)
         if weights is not None:
@@ -77,8 +113,13 @@ class Net:
         self._inputs = {
             name: torch.zeros(self.module.blob_shapes[name]) for name in self.module.inputs
         }
+        self._shapes = dict(self.module.blob_shapes)
         self._values: dict[str, torch.Tensor] = dict(self._inputs)
+        keys = {id(lp): key for key, lp in self.module.order}
+        self._layers = [LayerView(lp, self.module.layers[keys[id(lp)]] if id(lp) in keys
+                                  else None, phase) for lp in self.module.layer_params]  # fmt: skip
 
+    # -- names and indices ------------------------------------------------------------------
     @property
     def inputs(self) -> list[str]:
         return list(self.module.inputs)
@@ -88,34 +129,131 @@ class Net:
         return list(self.module.outputs)
 
     @property
+    def _layer_names(self) -> list[str]:
+        return [lp.name for lp in self.module.layer_params]
+
+    @property
+    def _blob_names(self) -> list[str]:
+        return list(self.module.blob_names)
+
+    @property
+    def _inputs_indices(self) -> list[int]:
+        return [self._blob_names.index(n) for n in self.inputs]
+
+    @property
+    def _outputs_indices(self) -> list[int]:
+        return [self._blob_names.index(n) for n in self.outputs]
+
+    def _top_ids(self, i: int) -> list[int]:
+        return [self._blob_names.index(t) for t in self.module.layer_params[i].top]
+
+    def _bottom_ids(self, i: int) -> list[int]:
+        return [self._blob_names.index(b) for b in self.module.layer_params[i].bottom]
+
+    @property
+    def top_names(self) -> OrderedDict[str, list[str]]:
+        return OrderedDict((lp.name, list(lp.top)) for lp in self.module.layer_params)
+
+    @property
+    def bottom_names(self) -> OrderedDict[str, list[str]]:
+        return OrderedDict((lp.name, list(lp.bottom)) for lp in self.module.layer_params)
+
+    @property
+    def blob_loss_weights(self) -> OrderedDict[str, float]:
+        weights = dict.fromkeys(self._blob_names, 0.0)
+        for lp in self.module.layer_params:
+            for i, top in enumerate(lp.top):
+                weights[top] = loss_weight(lp, i) or weights[top]
+        return OrderedDict(weights)
+
+    # -- blobs, params, layers ----------------------------------------------------------------
+    def _value(self, name: str) -> torch.Tensor:
+        value = self._values.get(name)
+        if value is None:  # allocated on first look, at the shape the last reshape gave
+            value = self._values[name] = torch.zeros(self._shapes[name])
+        return value
+
+    @property
     def blobs(self) -> OrderedDict[str, Blob]:
-        out: OrderedDict[str, Blob] = OrderedDict()
-        for name in self._inputs:
-            out[name] = Blob(self._inputs[name])
-        for name, value in self._values.items():
-            if name not in out:
-                out[name] = Blob(value)
-        return out
+        return OrderedDict((n, Blob(self._value(n))) for n in self._blob_names)
+
+    @property
+    def _blobs(self) -> list[Blob]:
+        return list(self.blobs.values())
 
     @property
     def params(self) -> OrderedDict[str, list[Blob]]:
-        out: OrderedDict[str, list[Blob]] = OrderedDict()
-        for key, lp in self.module.order:
-            layer = self.module.layers[key]
-            if len(layer.blobs):
-                out[lp.name] = [Blob(b) for b in layer.blobs]
-        return out
+        return OrderedDict((view.name, view.blobs) for view in self._layers if view.blobs)
 
     @property
-    def layers(self) -> list[Any]:
-        return [self.module.layers[k] for k, _ in self.module.order]
+    def layers(self) -> list[LayerView]:
+        return list(self._layers)
 
     @property
-    def layer_dict(self) -> OrderedDict[str, Any]:
-        return OrderedDict((lp.name, self.module.layers[k]) for k, lp in self.module.order)
+    def layer_dict(self) -> OrderedDict[str, LayerView]:
+        return OrderedDict((view.name, view) for view in self._layers)
 
+    def reshape(self) -> None:
+        """Every blob takes the shape that the input blobs' current shapes give."""
+        given = {n: tuple(t.shape) for n, t in self._inputs.items()}
+        self._shapes = self.module.reshape(given)
+        self._values = dict(self._inputs)
+
+    # -- weights ----------------------------------------------------------------------------
     def copy_from(self, weights: str | os.PathLike) -> None:
-        self.module.copy_from(weights)
+        """Blobs by layer name from a caffemodel, or from an HDF5 file (``.h5``) as Caffe."""
+        if str(weights).endswith((".h5", ".hdf5")):
+            self.load_hdf5(weights)
+        else:
+            self.module.copy_from(weights)
+
+    def share_with(self, other: Net) -> None:
+        self.module.share_with(other.module)
+
+    def clear_param_diffs(self) -> None:
+        for param in self.module.parameters():
+            param.grad = None
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return self.module.save(path)
+
+    def save_hdf5(self, path: str | os.PathLike) -> Path:
+        """Caffe's HDF5 weights: ``data/<layer>/<i>`` (and ``diff/<layer>/<i>``)."""
+        import h5py
+
+        from decaf.core.images import writable_file
+
+        dest = writable_file(path)
+        with h5py.File(dest, "w") as f:
+            for name, blobs in self.params.items():
+                for i, blob in enumerate(blobs):
+                    f.create_dataset(f"data/{name}/{i}", data=blob.data)
+                    f.create_dataset(f"diff/{name}/{i}", data=blob.diff)
+        return dest
+
+    def load_hdf5(self, path: str | os.PathLike) -> None:
+        import h5py
+
+        params = self.params
+        with h5py.File(path, "r") as f:
+            for name in f.get("data", {}):
+                for i, blob in enumerate(params.get(name, [])):
+                    arr = f[f"data/{name}/{i}"][()]
+                    if arr.size != blob.count:
+                        raise OptionError(f"{path}: {name} blob {i} has shape {arr.shape}, "
+                                          f"the net wants {blob.shape}")  # fmt: skip
+                    blob.data[...] = arr.reshape(blob.shape)
+
+    # -- running ----------------------------------------------------------------------------
+    def _feed(self, kwargs: dict[str, Any]) -> None:
+        for name, value in kwargs.items():
+            if name not in self._inputs:
+                raise OptionError(f"{name!r} is not an input of this net ({self.inputs})")
+            arr = np.asarray(value, np.float32)
+            if arr.shape != tuple(self._inputs[name].shape):
+                self._inputs[name] = torch.from_numpy(arr.copy())
+            else:
+                self._inputs[name].detach().numpy()[...] = arr
 
     def forward(
         self,
@@ -126,33 +264,31 @@ class Net:
     ) -> dict[str, np.ndarray]:
         """Run the net (from layer ``start`` to ``end`` when given); keyword arrays replace the
         input blobs. Returns the output blobs (``end``'s tops for a partial run) and ``blobs``."""
-        for name, value in kwargs.items():
-            if name not in self._inputs:
-                raise OptionError(f"{name!r} is not an input of this net ({self.inputs})")
-            arr = np.asarray(value, np.float32)
-            if arr.shape != tuple(self._inputs[name].shape):
-                self._inputs[name] = torch.from_numpy(arr.copy())
-            else:
-                self._inputs[name].numpy()[...] = arr
+        self._feed(kwargs)
         # gradients flow in TRAIN nets and in nets that ask for them (force_backward: true, as
         # the deep-dream and saliency examples do)
         grad = self.module.phase == TRAIN or self.module.proto.force_backward
         feed = dict(self._inputs)
-        if grad:
-            for x in self._inputs.values():
-                x.requires_grad_(True)
-                x.grad = None  # blob diffs are rewritten by each backward, as in Caffe
+        for x in self._inputs.values():
+            x.requires_grad_(bool(self.module.proto.force_backward))
+            x.grad = None  # blob diffs are rewritten by each backward, as in Caffe
         if start is not None:  # a partial run reads the blobs as they stand, edits included
             feed = {**self._values, **feed}
         with torch.set_grad_enabled(grad):
-            outs = self.module.run(feed, start, end)
+            outs = self.module.run(feed, _layer_name(self, start), _layer_name(self, end))
         self._values = {**self._inputs, **self.module.blob_values}
+        self._shapes.update((n, tuple(v.shape)) for n, v in self._values.items())
         if grad:
             for v in self._values.values():
                 if v.requires_grad and v.grad_fn is not None:
                     v.retain_grad()  # so every blob's .diff is filled by backward()
         names = list(outs) + [b for b in (blobs or []) if b not in outs]
         return {n: self._values[n].detach().numpy() for n in names}
+
+    def _forward(self, start: int, end: int) -> float:
+        """The C++ entry point: layers ``start``..``end`` by index; returns the loss."""
+        self.forward(start=self._layer_names[start], end=self._layer_names[end])
+        return float(self.module.loss()) if self.module.losses else 0.0
 
     def set_input_arrays(self, data: np.ndarray, labels: np.ndarray) -> None:
         """Feed a ``MemoryData`` layer: (N, C, H, W) data and N labels for the next forward."""
@@ -170,36 +306,128 @@ class Net:
         if len(tops) > 1:
             self._inputs[tops[1]] = torch.from_numpy(labels.copy())
 
-    def backward(self, **diffs: np.ndarray) -> None:
-        """Back-propagate into every blob's and param's ``diff``.
+    def backward(
+        self,
+        diffs: list[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        **kwargs: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Back-propagate into every blob's and param's ``diff``; returns the input blobs'
+        diffs (and those of ``diffs``).
 
         A net with loss layers back-propagates its loss. Otherwise the gradient starts from the
         output blobs' diffs — given as keywords or written into ``net.blobs[out].diff`` first
         (pycaffe's deep-dream idiom); the net needs ``force_backward: true`` in TEST phase.
+        ``start`` begins at that layer's tops instead. Autograd then goes all the way down:
+        ``end`` is accepted but does not stop it (the diffs below are filled too).
         """
-        if self.module.losses:
+        del end
+        if kwargs and set(kwargs) != set(self.outputs):
+            raise OptionError(f"top diff arguments {sorted(kwargs)} do not match the net's "
+                              f"outputs {self.outputs}")  # fmt: skip
+        if self.module.losses and not kwargs and start is None:
             self.module.loss().backward()
-            return
+        else:
+            tops = self.top_names[start] if start is not None else self.outputs
+            self._backward_from(tops, kwargs)
+        names = list(dict.fromkeys([*self.inputs, *(diffs or [])]))
+        return {n: self.blobs[n].diff for n in names}
+
+    def _backward_from(self, tops: list[str], given: dict[str, np.ndarray]) -> None:
         outs, grads = [], []
-        for name in self.outputs:
+        for name in tops:
             value = self._values[name]
             if not value.requires_grad:
                 raise OptionError(
                     "nothing to back-propagate: this TEST net has no loss; set force_backward: "
                     "true in the prototxt and write the output diffs first"
                 )
-            given = diffs.get(name)
-            if given is None:
-                given = value.grad.clone() if value.grad is not None else torch.zeros_like(value)
+            diff = given.get(name)
+            if diff is None:
+                grad = value.grad.clone() if value.grad is not None else torch.zeros_like(value)
             else:
-                given = torch.as_tensor(np.asarray(given, np.float32)).reshape(value.shape)
+                grad = torch.as_tensor(np.asarray(diff, np.float32)).reshape(value.shape)
             value.grad = None
             outs.append(value)
-            grads.append(given)
+            grads.append(grad)
         torch.autograd.backward(outs, grads)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        return self.module.save(path)
+    def _backward(self, start: int, end: int) -> None:
+        self.backward(start=self._layer_names[start], end=self._layer_names[end])
+
+    # -- whole data sets, in batches ----------------------------------------------------------
+    def _batches(self, arrays: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+        """Cut arrays into the net's batch size (the first input blob's num), the last batch
+        padded with zeros, as pycaffe's ``_batch`` does."""
+        if not arrays:
+            return [{}]
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) != 1:
+            raise OptionError(f"the arrays have different lengths {sorted(lengths)}")
+        total = lengths.pop()
+        size = next(iter(self._inputs.values())).shape[0] if self._inputs else total
+        out = []
+        for lo in range(0, total, size):
+            batch = {}
+            for name, arr in arrays.items():
+                part = np.asarray(arr[lo : lo + size], np.float32)
+                if len(part) < size:
+                    pad = np.zeros((size - len(part), *part.shape[1:]), np.float32)
+                    part = np.concatenate([part, pad])
+                batch[name] = part
+            out.append(batch)
+        return out
+
+    def forward_all(self, blobs: list[str] | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+        """``forward`` over arrays of any length, batch by batch; outputs concatenated."""
+        total = len(next(iter(kwargs.values()))) if kwargs else None
+        parts: dict[str, list[np.ndarray]] = {}
+        for batch in self._batches(kwargs):
+            for name, value in self.forward(blobs=blobs, **batch).items():
+                parts.setdefault(name, []).append(value.copy())
+        return {n: np.concatenate(v)[:total] for n, v in parts.items()}
+
+    def forward_backward_all(
+        self, blobs: list[str] | None = None, diffs: list[str] | None = None, **kwargs: Any
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``forward`` then ``backward`` over arrays of any length: keywords naming inputs are
+        fed forward, keywords naming outputs are their diffs."""
+        total = len(next(iter(kwargs.values()))) if kwargs else None
+        fwd_parts: dict[str, list[np.ndarray]] = {}
+        bwd_parts: dict[str, list[np.ndarray]] = {}
+        for batch in self._batches(kwargs):
+            ins = {k: v for k, v in batch.items() if k in self._inputs}
+            tops = {k: v for k, v in batch.items() if k not in self._inputs}
+            for name, value in self.forward(blobs=blobs, **ins).items():
+                fwd_parts.setdefault(name, []).append(value.copy())
+            for name, value in self.backward(diffs=diffs, **tops).items():
+                bwd_parts.setdefault(name, []).append(value.copy())
+        return ({n: np.concatenate(v)[:total] for n, v in fwd_parts.items()},
+                {n: np.concatenate(v)[:total] for n, v in bwd_parts.items()})  # fmt: skip
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def before_forward(self, callback: Callable[[int], None]) -> None:
+        """``callback(layer index)`` before each layer's forward."""
+        index = {n: i for i, n in enumerate(self._layer_names)}
+        self.module.before_layer.append(lambda name: callback(index[name]))
+
+    def after_forward(self, callback: Callable[[int], None]) -> None:
+        index = {n: i for i, n in enumerate(self._layer_names)}
+        self.module.after_layer.append(lambda name: callback(index[name]))
+
+
+def _layer_name(net: Net, name: str | None) -> str | None:
+    """pycaffe names Input layers as start/end points too; decaf's graph starts after them."""
+    if name is None:
+        return None
+    computing = {lp.name for _, lp in net.module.order}
+    if name in computing:
+        return name
+    if name not in net._layer_names:
+        raise CaffeLayerError(f"no layer named {name!r}")
+    later = net._layer_names[net._layer_names.index(name) :]
+    return next((n for n in later if n in computing), None)
 
 
 class Classifier(Net):

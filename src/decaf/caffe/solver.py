@@ -92,8 +92,8 @@ class Solver:
                 torch.manual_seed(p.random_seed)
             self.net = self._build(TRAIN)
             self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
-        for t in self.test_nets:
-            self._share(t)
+        for t in self.test_nets:  # test nets use the train net's blobs by layer name
+            t.share_with(self.net)
         self.log = log
         self.interrupted = False  # did the last step()/solve() stop early?
         self._should_stop: Callable[[], bool] | None = None
@@ -178,17 +178,6 @@ class Solver:
         net = CaffeNet(self._net_param(phase, index), phase=phase, level=level, stages=stages,
                        base=self.base, allow_python=self.allow_python)  # fmt: skip
         return net.train(phase == TRAIN)
-
-    def _share(self, test: CaffeNet) -> None:
-        """Test nets use the train net's blobs by layer name (ShareTrainedLayersWith)."""
-        train = {lp.name: self.net.layers[k] for k, lp in self.net.order}
-        for key, lp in test.order:
-            src = train.get(lp.name)
-            layer = test.layers[key]
-            if src is None or len(layer.blobs) != len(src.blobs):
-                continue
-            for i in range(len(layer.blobs)):
-                layer.blobs[i] = src.blobs[i]
 
     def _learnable(self) -> list[tuple[str, torch.nn.Parameter, float, float]]:
         out = []
