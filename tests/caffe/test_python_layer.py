@@ -71,3 +71,50 @@ def test_python_loss_layer_forward_backward(tmp_path: Path) -> None:
         torch.testing.assert_close(ip.blobs[0].grad, w.grad)
     finally:
         sys.modules.pop("toy_loss_layer", None)
+
+
+def test_layer_modules_from_a_project_tree_need_python_path(tmp_path: Path) -> None:
+    """py-faster-rcnn keeps its layers in lib/: the error says how to reach them, and
+    --python-path DIR reaches them without leaving DIR on sys.path."""
+    lib = tmp_path / "lib" / "toy_layers"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("")
+    (lib / "loss.py").write_text(MODULE)
+    net = NET.replace('module: "toy_loss_layer"', 'module: "toy_layers.loss"')
+    try:
+        with pytest.raises(CaffeLayerError, match=r"toy_layers.loss.*--python-path DIR"):
+            CaffeNet(cio.read_net(net), phase=TRAIN, base=tmp_path, allow_python=True)
+        built = CaffeNet(cio.read_net(net), phase=TRAIN, base=tmp_path, allow_python=True,
+                         python_path=[tmp_path / "lib"])  # fmt: skip
+        assert built.layer_by_name("loss").impl.scale == 2.0
+        assert str(tmp_path / "lib") not in sys.path  # for the layer modules only
+        with pytest.raises(CaffeLayerError, match="not a folder"):
+            CaffeNet(cio.read_net(net), allow_python=True, python_path=[tmp_path / "nope"])
+    finally:
+        for name in ("toy_layers", "toy_layers.loss"):
+            sys.modules.pop(name, None)
+
+
+def test_cli_train_test_time_take_python_path(tmp_path: Path) -> None:
+    from decaf.cli import main
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "toy_relu_layer.py").write_text(
+        "import caffe\n\n\nclass Relu(caffe.Layer):\n"
+        "    def setup(self, bottom, top):\n        pass\n\n"
+        "    def reshape(self, bottom, top):\n        top[0].reshape(*bottom[0].data.shape)\n\n"
+        "    def forward(self, bottom, top):\n        top[0].data[...] = bottom[0].data.clip(0)\n"
+    )
+    (tmp_path / "deploy.prototxt").write_text(
+        'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 3 } } }\n'
+        'layer { name: "r" type: "Python" bottom: "x" top: "y"\n'
+        '  python_param { module: "toy_relu_layer" layer: "Relu" } }\n'
+    )
+    args = ["caffe", "time", "-m", str(tmp_path / "deploy.prototxt"), "--iterations", "1",
+            "--allow-python-layers"]  # fmt: skip
+    try:
+        assert main(args) == 2  # not importable without it
+        assert main([*args, "--python-path", str(lib)]) == 0
+    finally:
+        sys.modules.pop("toy_relu_layer", None)

@@ -85,13 +85,15 @@ layer { name: "acc" type: "Accuracy" bottom: "fc" bottom: "label" top: "acc"
 
 
 # the same net for deploy: one input, a softmax top, gradients to the input (force_backward)
-FORCED = """
+FORCED = (
+    """
 name: "deploy"
 force_backward: true
 layer { name: "data" type: "Input" top: "data"
   input_param { shape { dim: 4 dim: 3 dim: 6 dim: 6 } } }
-""" + NO_TOP[NO_TOP.index('layer { name: "conv1"') : NO_TOP.index('layer { name: "loss"')] + (
-    'layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }\n'
+"""
+    + NO_TOP[NO_TOP.index('layer { name: "conv1"') : NO_TOP.index('layer { name: "loss"')]
+    + ('layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }\n')
 )
 
 

@@ -113,7 +113,10 @@ def test_sgd_keeps_the_rate_inside_momentum_unlike_torch(tmp_path: Path) -> None
     assert got[2] != pytest.approx(torch_w[2], rel=1e-3)
 
 
-def test_snapshot_restore_continues_identically(tmp_path: Path) -> None:
+def test_snapshot_restore_continues_identically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # snapshot_prefix "snap" is relative to the working folder
     extra = 'type: "Adam" base_lr: 0.05 lr_policy: "fixed" momentum: 0.9 snapshot_prefix: "snap"'
     a = _solver(tmp_path, extra)
     straight = _run(a, 6)
@@ -295,3 +298,84 @@ def test_an_empty_net_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(CaffeLayerError, match="no layers in phase TEST"):
         CaffeNet(cio.read_net('name: "empty"\n'))
+
+
+POLY = """net: "net.prototxt"
+base_lr: 0.1
+lr_policy: "poly"
+power: 1
+max_iter: 10
+display: 5
+snapshot: 5
+snapshot_prefix: "{prefix}"
+{extra}"""
+
+
+def _poly_setup(tmp_path: Path, prefix: str = "snaps/s", extra: str = "") -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    _tiny_lmdb(tmp_path, 6)
+    (tmp_path / "net.prototxt").write_text(DDP_NET.format(batch=2))
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text(POLY.format(prefix=prefix, extra=extra))
+    return solver
+
+
+def test_snapshot_prefix_is_relative_to_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caffe's rule; when the prefix's folder is not there, beside the solver (BVLC's own
+    prototxts name folders of the Caffe root)."""
+    from decaf.caffe.tools import train
+
+    solver = _poly_setup(tmp_path / "project", prefix="snaps/s")
+    work = tmp_path / "work"
+    (work / "snaps").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    train(solver, max_iter=5)
+    assert sorted(p.name for p in (work / "snaps").iterdir()) == [
+        "s_iter_5.caffemodel", "s_iter_5.solverstate",
+    ]  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # no snaps/ here: beside the solver, by file name
+    train(solver, max_iter=5)
+    assert (tmp_path / "project" / "s_iter_5.caffemodel").is_file()
+
+
+def test_last_snapshot_once_and_final_test_only_on_test_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caffe's Solve: no second snapshot when `snapshot` divides max_iter; a last test only
+    when test_interval divides the last iteration."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "snaps").mkdir()
+    solver = _poly_setup(tmp_path, extra="test_iter: 1\ntest_interval: 4\n")
+    lines: list[str] = []
+    s = Solver(solver, log=lines.append)
+    s.solve()
+    snapshots = [line for line in lines if line.startswith("Snapshotting")]
+    assert len(snapshots) == 2 and "_iter_10." in snapshots[-1]
+    tests = [line.split(",")[0] for line in lines if "Testing net" in line]
+    assert tests == ["Iteration 0", "Iteration 4", "Iteration 8"]  # not at 10
+    s = Solver(solver, log=lines.append)
+    s.param.test_interval = 5
+    lines.clear()
+    s.solve()
+    assert [line.split(",")[0] for line in lines if "Testing net" in line][-1] == "Iteration 10"
+
+
+def test_max_iter_from_the_command_line_reaches_a_resumed_poly_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decaf.caffe.tools import train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "snaps").mkdir()
+    solver = _poly_setup(tmp_path)
+    train(solver)
+    lines: list[str] = []
+    done = train(solver, snapshot=tmp_path / "snaps" / "s_iter_10.solverstate", max_iter=20,
+                 log=lines.append)  # fmt: skip
+    assert done["iterations"] == 20
+    shown = {int(x.split(",")[0].split()[1]): float(x.rsplit("lr = ", 1)[1])
+             for x in lines if x.startswith("Iteration") and "lr = " in x}  # fmt: skip
+    # poly with power 1 over 20 iterations: 0.1 · (1 − it/20)
+    assert shown == {10: pytest.approx(0.05), 15: pytest.approx(0.025)}

@@ -141,9 +141,10 @@ def test_sigterm_snapshots_then_resume_finishes(styles: Path, tmp_path: Path) ->
 
 
 def test_caffe_cli_convert_train_test_time(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """decaf data convert → LMDB, then caffe train / test / time on a small net written here."""
+    monkeypatch.chdir(tmp_path)  # a relative snapshot_prefix is the working folder's (Caffe)
     for k, value in enumerate((30, 220)):
         d = tmp_path / "pics" / f"c{k}"
         d.mkdir(parents=True)
@@ -245,7 +246,10 @@ def test_caffe_convert_round_trip_and_bad_files(
     assert "--allow-python-layers" in capsys.readouterr().err
 
 
-def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
+def test_caffe_train_sigterm_keeps_a_resumable_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative snapshot_prefix is the working folder's (Caffe)
     for k, value in enumerate((30, 220)):
         d = tmp_path / "pics" / f"c{k}"
         d.mkdir(parents=True)
@@ -267,7 +271,8 @@ def test_caffe_train_sigterm_keeps_a_resumable_snapshot(tmp_path: Path) -> None:
     )
     cmd = [sys.executable, "-m", "decaf", "caffe", "train", "--solver",
            str(tmp_path / "solver.prototxt")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)  # fmt: skip
     assert proc.stderr is not None
     for line in proc.stderr:  # training has started once display lines appear
         if "Iteration" in line:

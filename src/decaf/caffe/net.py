@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,14 @@ def _with_automatic_tops(layers: list[Any]) -> tuple[list[Any], dict[int, Any]]:
     return out, written
 
 
+def _folders(paths: Sequence[str | os.PathLike]) -> tuple[Path, ...]:
+    """``python_path`` checked: each one an existing folder."""
+    for path in paths:
+        if not Path(path).is_dir():
+            raise CaffeLayerError(f"--python-path {path}: not a folder")
+    return tuple(Path(p) for p in paths)
+
+
 def _module_key(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name) or "_"
 
@@ -135,6 +143,7 @@ class _Build:
     given: dict[str, tuple[int, ...]]
     base: Path | None
     allow_python: bool
+    python_path: tuple[Path, ...] = ()
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     example: dict[str, torch.Tensor] = field(default_factory=dict)
     produced: list[str] = field(default_factory=list)
@@ -159,9 +168,11 @@ class CaffeNet(nn.Module):
         input_shapes: dict[str, tuple[int, ...]] | None = None,
         base: str | os.PathLike | None = None,
         allow_python: bool = False,
+        python_path: Sequence[str | os.PathLike] = (),
     ) -> None:
         """``base``: the folder relative data sources (LMDB, mean files) and Python-layer modules
-        are looked up in. ``allow_python``: build ``Python`` layers (they run arbitrary code)."""
+        are looked up in. ``allow_python``: build ``Python`` layers (they run arbitrary code);
+        ``python_path``: more folders their modules are imported from (py-faster-rcnn's lib)."""
         super().__init__()
         self.proto = net
         self.phase = phase
@@ -171,7 +182,7 @@ class CaffeNet(nn.Module):
         self.inputs: list[str] = []
         self.mults: dict[str, tuple[float, float]] = {}
         build = _Build(dict(input_shapes or {}), Path(base) if base is not None else None,
-                       allow_python)  # fmt: skip
+                       allow_python, _folders(python_path))  # fmt: skip
         self.layer_params, self._written = _with_automatic_tops(self.layer_params)
         for lp in self.layer_params:
             if lp.type in SOURCE_TYPES and not all(t in build.given for t in lp.top):
@@ -252,7 +263,9 @@ class CaffeNet(nn.Module):
                 )
             from decaf.caffe.python_layer import PythonLayer
 
-            layer: CaffeLayer = PythonLayer(lp, bottom_shapes, self.phase, build.base)
+            layer: CaffeLayer = PythonLayer(
+                lp, bottom_shapes, self.phase, build.base, build.python_path
+            )
         else:
             cls = LAYERS.get(lp.type)
             if cls is None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,23 +124,45 @@ class _Bridge(torch.autograd.Function):
         return (None, *[torch.from_numpy(np.array(b.diff, np.float32)) for b in bottom])
 
 
+_IMPORT_LOCK = threading.Lock()  # sys.path is the process's: one layer import at a time
+
+
+def _import_layer(lp: Any, folders: list[Path]) -> type:
+    """The layer class, imported with ``folders`` (the prototxt's, then ``--python-path``)
+    put first on ``sys.path`` for that import only."""
+    p = lp.python_param
+    added = [str(f) for f in folders if str(f) not in sys.path]
+    with _IMPORT_LOCK:
+        sys.path[:0] = added
+        try:
+            module = importlib.import_module(p.module)
+        except ImportError as exc:
+            where = ", ".join(str(f) for f in folders) or "nowhere"
+            raise CaffeLayerError(
+                f"{lp.name}: cannot import Python layer module {p.module!r} ({exc}); looked in "
+                f"{where} and sys.path. Make it importable: --python-path DIR (from Python: "
+                "python_path=[DIR]), where DIR holds the module's top package, as "
+                "py-faster-rcnn's lib/ does"
+            ) from None
+        finally:
+            for path in added:
+                sys.path.remove(path)
+    cls = getattr(module, p.layer, None)
+    if cls is None:
+        raise CaffeLayerError(f"{lp.name}: module {p.module!r} has no class {p.layer!r}")
+    return cls
+
+
 class PythonLayer(CaffeLayer):
     def __init__(self, lp: Any, bottoms: list[tuple[int, ...]], phase: int,
-                 base: Path | None = None) -> None:  # fmt: skip
+                 base: Path | None = None, python_path: Sequence[Path] = ()) -> None:  # fmt: skip
         super().__init__(lp, bottoms, phase)
         p = lp.python_param
         import decaf.caffe as shim
 
         sys.modules.setdefault("caffe", shim)  # user modules do `import caffe`
-        paths = [str(base)] if base is not None else []
-        for path in paths:
-            if path not in sys.path:
-                sys.path.insert(0, path)
-        try:
-            module = importlib.import_module(p.module)
-            cls = getattr(module, p.layer)
-        except (ImportError, AttributeError) as exc:
-            raise CaffeLayerError(f"{lp.name}: cannot load {p.module}.{p.layer}: {exc}") from None
+        folders = ([base] if base is not None else []) + [Path(f) for f in python_path]
+        cls = _import_layer(lp, folders)
         self.impl = cls()
         self.impl.param_str = p.param_str
         self.impl.param_str_ = p.param_str

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -67,8 +67,10 @@ class Solver:
         allow_python: bool = False,
         run_dir: str | os.PathLike | None = None,
         progress: bool = False,
+        python_path: Sequence[str | os.PathLike] = (),
     ) -> None:
         self.allow_python = allow_python
+        self.python_path = tuple(python_path)
         if isinstance(solver, str | os.PathLike):
             self.path: Path | None = Path(solver)
             self.param = cio.read_solver(solver)
@@ -96,6 +98,7 @@ class Solver:
             t.share_with(self.net)
         self.log = log
         self.interrupted = False  # did the last step()/solve() stop early?
+        self._last_snapshot = -1  # the iteration the last snapshot holds
         self._should_stop: Callable[[], bool] | None = None
         self.losses: list[float] = []
         self.test_scores: list[dict[str, float]] = []
@@ -176,7 +179,8 @@ class Solver:
         level = state.level if state is not None else 0
         stages = list(state.stage) if state is not None else []
         net = CaffeNet(self._net_param(phase, index), phase=phase, level=level, stages=stages,
-                       base=self.base, allow_python=self.allow_python)  # fmt: skip
+                       base=self.base, allow_python=self.allow_python,
+                       python_path=self.python_path)  # fmt: skip
         return net.train(phase == TRAIN)
 
     def _learnable(self) -> list[tuple[str, torch.nn.Parameter, float, float]]:
@@ -231,35 +235,38 @@ class Solver:
 
     def solve(self, should_stop: Callable[[], bool] | None = None,
               max_seconds: float | None = None) -> dict[str, float]:  # fmt: skip
-        """Run to ``max_iter``; snapshot at the end (snapshot_after_train, or always when
-        stopped: a stopped run keeps its work) and test once more."""
+        """Run to ``max_iter`` as ``Solver::Solve``: a last snapshot unless the last iteration
+        just wrote one (``snapshot_after_train``; a stopped run always keeps its work), then,
+        when the run was not stopped and ``test_interval`` divides the iteration, a last test."""
         start = time.perf_counter()
         stopped = self.step(self.param.max_iter - self.iter, should_stop, max_seconds)
         if not self.world.is_main:
             self.seconds = time.perf_counter() - start
             return {}
-        if self.param.snapshot_after_train or stopped:
+        p = self.param
+        if (p.snapshot_after_train or stopped) and self._last_snapshot != self.iter:
             self.snapshot()
-        if self.test_nets:
+        if not stopped and self.test_nets and p.test_interval and self.iter % p.test_interval == 0:
             self.test_all()
         self.seconds = time.perf_counter() - start
         return self.test_scores[0] if self.test_scores else {}
 
     # -- snapshots ---------------------------------------------------------------------------
     def _prefix(self) -> Path:
-        """Where snapshots go: a relative ``snapshot_prefix`` is taken from the solver file's
-        folder (Caffe uses the working folder; the solver's is what its other paths use here)."""
+        """Where snapshots go. A relative ``snapshot_prefix`` is taken from the working folder,
+        as Caffe does, when its folder exists there; else from the solver file's folder (where
+        BVLC's prototxts, written for the Caffe root, find their nets too). A prefix that is a
+        folder gets the solver file's name."""
         p = self.param
-        if p.snapshot_prefix:
-            prefix = Path(p.snapshot_prefix)
-            if not prefix.is_absolute():
-                prefix = self.base / prefix
-                if not prefix.parent.is_dir():
-                    prefix = self.base / prefix.name
-            if prefix.is_dir():
-                prefix = prefix / (self.path.stem if self.path else "snapshot")
-            return prefix
-        return self.path.with_suffix("") if self.path else Path("snapshot")
+        if not p.snapshot_prefix:
+            return self.path.with_suffix("") if self.path else Path("snapshot")
+        prefix = Path(p.snapshot_prefix)
+        if not prefix.is_absolute() and not prefix.parent.is_dir():
+            beside = self.base / prefix
+            prefix = beside if beside.parent.is_dir() else self.base / prefix.name
+        if prefix.is_dir() or p.snapshot_prefix.endswith("/"):
+            prefix = prefix / (self.path.stem if self.path else "snapshot")
+        return prefix
 
     def snapshot(self) -> tuple[Path, Path]:
         """Write ``<prefix>_iter_N.caffemodel`` and ``.solverstate`` (both atomically)."""
@@ -275,6 +282,7 @@ class Solver:
             for h in histories:
                 state.history.append(cio.array_to_blobproto(h[j].detach().cpu().numpy()))
         cio.write_weights(state, state_path)
+        self._last_snapshot = self.iter
         if self.log:
             self.log(f"Snapshotting to {model} and {state_path}")
         return model, state_path

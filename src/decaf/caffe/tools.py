@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,14 +41,15 @@ def with_batch(proto: Any, batch: int) -> Any:
 
 def time_net(model: str | os.PathLike, weights: str | os.PathLike | None = None,
              iterations: int = 20, batch: int | None = None, fuse: bool = True,
-             allow_python: bool = False) -> dict[str, Any]:  # fmt: skip
+             allow_python: bool = False,
+             python_path: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:  # fmt: skip
     """``caffe time``: the median forward pass (TEST phase, inference, random inputs)."""
     checks.at_least("--iterations", iterations, 1)
     model = Path(model)
     proto = cio.read_net(model)
     if batch is not None:
         proto = with_batch(proto, batch)
-    net = CaffeNet(proto, allow_python=allow_python, base=model.parent)
+    net = CaffeNet(proto, allow_python=allow_python, base=model.parent, python_path=python_path)
     if not net.inputs:
         raise OptionError(f"{model}: caffe time needs declared inputs; this net has none")
     shapes = {n: tuple(net.blob_shapes[n]) for n in net.inputs}
@@ -65,11 +66,13 @@ def time_net(model: str | os.PathLike, weights: str | os.PathLike | None = None,
 
 
 def test_net(model: str | os.PathLike, weights: str | os.PathLike, iterations: int = 50,
-             allow_python: bool = False) -> dict[str, Any]:  # fmt: skip
+             allow_python: bool = False,
+             python_path: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:  # fmt: skip
     """``caffe test``: each output of a net with data layers, averaged over batches."""
     checks.at_least("--iterations", iterations, 1)
     model = Path(model)
-    net = CaffeNet(cio.read_net(model), base=model.parent, allow_python=allow_python)
+    net = CaffeNet(cio.read_net(model), base=model.parent, allow_python=allow_python,
+                   python_path=python_path)  # fmt: skip
     if net.inputs:
         raise OptionError(f"{model}: caffe test needs data layers; this net takes {net.inputs}")
     net.copy_from(weights)
@@ -110,7 +113,8 @@ def train(solver: str | os.PathLike, weights: str | os.PathLike | None = None,
           snapshot: str | os.PathLike | None = None, max_iter: int | None = None,
           allow_python: bool = False, log: Callable[[str], None] | None = None,
           minutes: float | None = None, run_dir: str | os.PathLike | None = None,
-          progress: bool = False) -> dict[str, Any]:  # fmt: skip
+          progress: bool = False,
+          python_path: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:  # fmt: skip
     """``caffe train``: Caffe's solver from ``solver``, optionally from weights or a snapshot,
     on decaf's engine (``run_dir`` gets ``metrics.csv``; default ``<solver>.run/``; ``minutes``
     is a time budget). Ctrl-C or SIGTERM stops after the current iteration, with a snapshot."""
@@ -124,7 +128,8 @@ def train(solver: str | os.PathLike, weights: str | os.PathLike | None = None,
         checks.positive("--minutes", minutes)
     solver = Path(solver)
     run = Path(run_dir) if run_dir is not None else solver.with_suffix(".run")
-    s = Solver(solver, log=log, allow_python=allow_python, run_dir=run, progress=progress)
+    s = Solver(solver, log=log, allow_python=allow_python, run_dir=run, progress=progress,
+               python_path=python_path)  # fmt: skip
     if max_iter is not None:
         s.param.max_iter = max_iter
         s.policy = replace(s.policy, max_iter=max_iter)  # poly/cosine schedules end there too

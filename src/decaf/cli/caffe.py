@@ -12,6 +12,11 @@ from decaf.cli.common import JsonOpt, emit, group
 AllowPython = Annotated[
     bool, typer.Option(help="Build Python layers (they run code from the prototxt's modules).")
 ]
+PythonPath = Annotated[
+    list[Path] | None,
+    typer.Option("--python-path", help="A folder Python layer modules are imported from "
+                 "(repeatable), like py-faster-rcnn's lib/."),
+]  # fmt: skip
 caffe_app = group("Caffe models without Caffe.")
 convert_app = group("Convert Caffe files.")
 caffe_app.add_typer(convert_app, name="convert")
@@ -27,6 +32,7 @@ def time_command(
     batch: Annotated[int | None, typer.Option(help="Override the input batch size.")] = None,
     fuse: Annotated[bool, typer.Option(help="Fold BatchNorm/Scale into convolutions.")] = True,
     allow_python_layers: AllowPython = False,
+    python_path: PythonPath = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Time forward passes, like ``caffe time`` (TEST phase, inference, random input).
@@ -37,7 +43,7 @@ def time_command(
     """
     from decaf.caffe.tools import time_net
 
-    r = time_net(model, weights, iterations, batch, fuse, allow_python_layers)
+    r = time_net(model, weights, iterations, batch, fuse, allow_python_layers, python_path or ())
     emit(r, f"{model}: forward {r['median_ms']:.2f} ms median over {iterations} (min "
          f"{r['min_ms']:.2f} ms), inputs {r['inputs']}", as_json)  # fmt: skip
 
@@ -75,6 +81,7 @@ def train_command(
         Path | None, typer.Option(help="Where metrics.csv goes (default: SOLVER.run/).")
     ] = None,
     allow_python_layers: AllowPython = False,
+    python_path: PythonPath = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train like ``caffe train``: Caffe's solvers and schedules, snapshots, test nets, on
@@ -90,7 +97,7 @@ def train_command(
 
     log = None if as_json else console.print
     r = train(solver, weights, snapshot, max_iter, allow_python_layers, log, minutes, run_dir,
-              progress=not as_json)  # fmt: skip
+              progress=not as_json, python_path=python_path or ())  # fmt: skip
     if not r.pop("main"):
         return  # under torchrun, rank 0 reports
     emit(r, f"stopped at iteration {r['iterations']}: {r['scores']}" if r["interrupted"] else
@@ -106,6 +113,7 @@ def test_command(
     weights: Annotated[Path, typer.Option(help="caffemodel.")],
     iterations: Annotated[int, typer.Option(help="Batches to average over.")] = 50,
     allow_python_layers: AllowPython = False,
+    python_path: PythonPath = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score a trained net like ``caffe test``: each output averaged over N batches.
@@ -116,7 +124,7 @@ def test_command(
     """
     from decaf.caffe.tools import test_net
 
-    r = test_net(model, weights, iterations, allow_python_layers)
+    r = test_net(model, weights, iterations, allow_python_layers, python_path or ())
     emit(r, "\n".join(f"{k} = {v:.5g}" for k, v in r["scores"].items()), as_json)
 
 
