@@ -5,8 +5,9 @@ or colour) becomes a ``Datum`` of uint8 CHW bytes in **BGR** order (Caffe read i
 OpenCV) under the key ``%08d_<filename>``, in list order (optionally shuffled). :class:`DataLayer`
 reads it like Caffe's: a cursor that wraps to the first key, ``batch_size`` per forward, and the
 ``transform_param`` rules — (x − mean)·scale, random crop in TRAIN and centred in TEST, random
-mirror in *both* phases when ``mirror: true``. LevelDB has no maintained Python package; a
-``backend: LEVELDB`` source is refused with that message.
+mirror in *both* phases when ``mirror: true``. LevelDB sources (Caffe's default backend, used by
+the MNIST/CIFAR converters and the siamese example) are read through ``plyvel``, whose bundled
+LevelDB reads Caffe's snappy-compressed tables; whichever kind the folder holds is read.
 """
 
 from __future__ import annotations
@@ -88,6 +89,36 @@ def write_lmdb(
             shutil.rmtree(tmp)
 
 
+def copy_to_lmdb(src: str | os.PathLike, dest: str | os.PathLike, progress: Any = None) -> int:
+    """A LevelDB (or LMDB) of Datum records copied, key for key, into a new LMDB: the folder
+    appears complete or not. Each record must parse as a Datum."""
+    import lmdb
+
+    dest = Path(dest)
+    if dest.exists():
+        raise OptionError(f"{dest}: already exists")
+    tmp = temp_dir_beside(dest)
+    try:
+        env = lmdb.open(str(tmp), map_size=MAP_SIZE, subdir=True)
+        written = 0
+        with env.begin(write=True) as txn:
+            for key, value in iter_records(src):
+                try:
+                    caffe_pb2.Datum().ParseFromString(value)
+                except Exception:  # noqa: BLE001 - protobuf's DecodeError differs by backend
+                    raise CaffeLayerError(f"{src}: record {key[:60]!r} is not a Datum") from None
+                txn.put(key, value)
+                written += 1
+                if progress:
+                    progress(written, None)
+        env.close()
+        tmp.rename(dest)
+        return written
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
 def datum_to_array(datum: Any) -> np.ndarray:
     """A Datum's pixels as float32 (C, H, W)."""
     if datum.encoded:
@@ -119,28 +150,97 @@ def resolve_source(source: str, base: Path | None) -> Path:
     )
 
 
-class _SharedEnvironments:
-    """Read-only LMDB environments shared by the layers of this process, counted and closed.
+def is_leveldb(path: Path) -> bool:
+    return path.is_dir() and (path / "CURRENT").is_file() and not (path / "data.mdb").exists()
 
-    LMDB forbids opening one environment twice in a process, and a train and a test net often
-    read the same source, so layers share one; the last layer to let go closes it. The lock
-    makes acquiring and releasing safe from several threads."""
+
+def backend_of(path: Path, declared: int | None = None) -> str:
+    """ "lmdb" or "leveldb": what the folder holds (an LMDB has data.mdb, a LevelDB CURRENT),
+    else what the prototxt declares (Caffe's default is LevelDB)."""
+    if (path / "data.mdb").is_file() or path.is_file():
+        return "lmdb"
+    if is_leveldb(path):
+        return "leveldb"
+    return "lmdb" if declared == caffe_pb2.DataParameter.LMDB else "leveldb"
+
+
+def _open(path: Path, backend: str) -> Any:
+    if backend == "leveldb":
+        import plyvel
+
+        try:
+            return plyvel.DB(str(path), create_if_missing=False)
+        except plyvel.Error as exc:
+            raise CaffeLayerError(f"{path}: not a readable LevelDB ({exc})") from None
+    import lmdb
+
+    try:
+        return lmdb.open(str(path), readonly=True, lock=False, subdir=path.is_dir())
+    except lmdb.Error as exc:
+        raise CaffeLayerError(f"{path}: not a readable LMDB ({exc})") from None
+
+
+class _LevelCursor:
+    """A LevelDB iterator with py-lmdb's cursor calls (first/next/value), sorted by key."""
+
+    def __init__(self, db: Any) -> None:
+        self._it = db.iterator()
+        self._item: tuple[bytes, bytes] | None = None
+
+    def first(self) -> bool:
+        self._it.seek_to_start()
+        return self.next()
+
+    def next(self) -> bool:
+        self._item = next(self._it, None)
+        return self._item is not None
+
+    def value(self) -> bytes:
+        assert self._item is not None
+        return self._item[1]
+
+
+def cursor(env: Any, backend: str) -> tuple[Any, Any]:
+    """(a handle to keep, a cursor over the records in key order) for an open database."""
+    if backend == "leveldb":
+        return None, _LevelCursor(env)
+    txn = env.begin()
+    return txn, txn.cursor()
+
+
+def iter_records(path: str | os.PathLike) -> Any:
+    """Every (key, value) of an LMDB or LevelDB, in key order (for conversion)."""
+    path = Path(path)
+    backend = backend_of(path)
+    key, env = ENVIRONMENTS.acquire(path, backend)
+    try:
+        if backend == "leveldb":
+            yield from env.iterator()
+        else:
+            with env.begin() as txn:
+                yield from txn.cursor()
+    finally:
+        ENVIRONMENTS.release(key)
+
+
+class _SharedEnvironments:
+    """Read-only LMDB and LevelDB handles shared by the layers of this process, counted and
+    closed.
+
+    Neither LMDB nor LevelDB lets one process open a database twice, and a train and a test net
+    often read the same source, so layers share one; the last layer to let go closes it. The
+    lock makes acquiring and releasing safe from several threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: dict[str, tuple[Any, int]] = {}
 
-    def acquire(self, path: Path) -> tuple[str, Any]:
-        import lmdb
-
+    def acquire(self, path: Path, backend: str = "lmdb") -> tuple[str, Any]:
         key = str(path.resolve())
         with self._lock:
             env, users = self._open.get(key, (None, 0))
             if env is None:
-                try:
-                    env = lmdb.open(key, readonly=True, lock=False, subdir=True)
-                except lmdb.Error as exc:
-                    raise CaffeLayerError(f"{path}: not a readable LMDB ({exc})") from None
+                env = _open(Path(key), backend)
             self._open[key] = (env, users + 1)
         return key, env
 
@@ -212,20 +312,15 @@ class DataLayer(_SourceLayer):
     def __init__(self, lp: Any, phase: int, base: Path | None = None) -> None:
         super().__init__(lp, [], phase)
         p = lp.data_param
-        if p.backend != caffe_pb2.DataParameter.LMDB:
-            raise CaffeLayerError(
-                f"{lp.name}: LevelDB sources cannot be read here (no maintained Python package);"
-                " convert it to LMDB (decaf data convert lmdb) and set backend: LMDB"
-            )
         if p.batch_size < 1:
             raise CaffeLayerError(f"{lp.name}: data_param.batch_size is required")
         self.source = resolve_source(p.source, base)
-        key, self.env = ENVIRONMENTS.acquire(self.source)
-        # close() lets go of the LMDB now; garbage collection does it otherwise
+        self.backend = backend_of(self.source, p.backend)
+        key, self.env = ENVIRONMENTS.acquire(self.source, self.backend)
+        # close() lets go of the database now; garbage collection does it otherwise
         self.close = weakref.finalize(self, ENVIRONMENTS.release, key)
         self.batch = p.batch_size
-        self.txn = self.env.begin()
-        self.cursor = self.txn.cursor()
+        self.txn, self.cursor = cursor(self.env, self.backend)
         if not self.cursor.first():
             raise CaffeLayerError(f"{lp.name}: {self.source} is empty")
         for _ in range(p.rand_skip and random.randint(0, p.rand_skip)):

@@ -54,7 +54,9 @@ def mean_command(
 
 @convert_app.command("lmdb")
 def convert_lmdb_command(
-    data: Annotated[str, typer.Argument(help="Folder of class folders, or a Caffe list file.")],
+    data: Annotated[
+        str, typer.Argument(help="Folder of class folders, a Caffe list file, or a LevelDB.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="LMDB folder to create.")],
     resize: Annotated[
         str | None, typer.Option(help="HxW to resize every picture to, e.g. 256x256.")
@@ -69,15 +71,27 @@ def convert_lmdb_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Pictures → LMDB of Caffe Datum (BGR, CHW bytes), like convert_imageset. Use --shuffle for
-    training data: a class-sorted LMDB makes SGD diverge.
+    training data: a class-sorted LMDB makes SGD diverge. A LevelDB (the MNIST and CIFAR
+    converters' default) is copied record for record.
 
     Example:
 
       decaf data convert lmdb digits/ -o train_lmdb --resize 28x28 --gray --shuffle
+      decaf data convert lmdb mnist_train_leveldb -o mnist_train_lmdb
     """
-    from decaf.caffe.data import write_lmdb
+    from decaf.caffe.data import copy_to_lmdb, is_leveldb, write_lmdb
     from decaf.core.errors import OptionError
     from decaf.data.folders import scan
+
+    if is_leveldb(Path(data)):
+        if resize or gray or shuffle:
+            raise OptionError("--resize, --gray and --shuffle apply to pictures; a LevelDB is "
+                              "copied as it is")  # fmt: skip
+        with count_progress("convert", not as_json) as update:
+            n = copy_to_lmdb(data, output, progress=update)
+        emit({"output": str(output), "records": n}, f"wrote {output}: {n} Datum records from "
+             f"the LevelDB {data}", as_json)  # fmt: skip
+        return
 
     size = None
     if resize is not None:
