@@ -77,6 +77,7 @@ def convert_lmdb_command(
     Example:
 
       decaf data convert lmdb digits/ -o train_lmdb --resize 28x28 --gray --shuffle
+
       decaf data convert lmdb mnist_train_leveldb -o mnist_train_lmdb
     """
     from decaf.caffe.data import copy_to_lmdb, is_leveldb, write_lmdb
