@@ -10,9 +10,15 @@ torch's thread settings before torch starts its thread pool.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
+
+if "torch" not in sys.modules:  # library users get the CLI's thread settings (core/threads.py)
+    from decaf.core.threads import configure as _configure
+
+    _configure()
 
 _LAZY = {
     "stylize": ("decaf.stylize", None),

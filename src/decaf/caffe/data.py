@@ -199,6 +199,15 @@ class _LevelCursor:
         assert self._item is not None
         return self._item[1]
 
+    def close(self) -> None:
+        self._it.close()  # before its database closes: plyvel crashes on a dangling iterator
+
+
+def _let_go(cursor: Any, key: str) -> None:
+    if isinstance(cursor, _LevelCursor):
+        cursor.close()
+    ENVIRONMENTS.release(key)
+
 
 def cursor(env: Any, backend: str) -> tuple[Any, Any]:
     """(a handle to keep, a cursor over the records in key order) for an open database."""
@@ -215,7 +224,8 @@ def iter_records(path: str | os.PathLike) -> Any:
     key, env = ENVIRONMENTS.acquire(path, backend)
     try:
         if backend == "leveldb":
-            yield from env.iterator()
+            with env.iterator() as it:
+                yield from it
         else:
             with env.begin() as txn:
                 yield from txn.cursor()
@@ -317,10 +327,10 @@ class DataLayer(_SourceLayer):
         self.source = resolve_source(p.source, base)
         self.backend = backend_of(self.source, p.backend)
         key, self.env = ENVIRONMENTS.acquire(self.source, self.backend)
-        # close() lets go of the database now; garbage collection does it otherwise
-        self.close = weakref.finalize(self, ENVIRONMENTS.release, key)
         self.batch = p.batch_size
         self.txn, self.cursor = cursor(self.env, self.backend)
+        # close() lets go of the database now; garbage collection does it otherwise
+        self.close = weakref.finalize(self, _let_go, self.cursor, key)
         if not self.cursor.first():
             raise CaffeLayerError(f"{lp.name}: {self.source} is empty")
         for _ in range(p.rand_skip and random.randint(0, p.rand_skip)):

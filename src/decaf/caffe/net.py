@@ -169,10 +169,13 @@ class CaffeNet(nn.Module):
         base: str | os.PathLike | None = None,
         allow_python: bool = False,
         python_path: Sequence[str | os.PathLike] = (),
+        weights: Any = None,
     ) -> None:
         """``base``: the folder relative data sources (LMDB, mean files) and Python-layer modules
         are looked up in. ``allow_python``: build ``Python`` layers (they run arbitrary code);
-        ``python_path``: more folders their modules are imported from (py-faster-rcnn's lib)."""
+        ``python_path``: more folders their modules are imported from (py-faster-rcnn's lib).
+        ``weights`` (a caffemodel): loaded by layer name, and only the layers it lacks are
+        filled — the same net as filling all and loading, without the fillers' time."""
         super().__init__()
         self.proto = net
         self.phase = phase
@@ -197,7 +200,7 @@ class CaffeNet(nn.Module):
                 self._register(lp, layer)
                 build.consumed.update(lp.bottom)
             else:
-                self._add_layer(lp, build)
+                self._add_layer(lp, build, defer_fill=weights is not None)
         if not self.order:
             phase_name = "TRAIN" if phase == TRAIN else "TEST"
             raise CaffeLayerError(f"net {net.name or '(unnamed)'!r} has no layers in phase "
@@ -211,7 +214,12 @@ class CaffeNet(nn.Module):
         #: called with each layer's name before / after its forward (pycaffe's before_forward)
         self.before_layer: list[Callable[[str], None]] = []
         self.after_layer: list[Callable[[str], None]] = []
+        #: inference (eval mode, no gradients) folds BatchNorm/Scale into convolutions by
+        #: itself (see :meth:`fuse`); pycaffe's Net turns it on
+        self.auto_fuse = False
         self._freeze_unlearned()
+        if weights is not None:
+            self._load_then_fill(weights)
 
     def _register(self, lp: Any, layer: nn.Module) -> str:
         key = self._key(lp.name)
@@ -247,7 +255,16 @@ class CaffeNet(nn.Module):
             build.produce(top, torch.zeros(shape))
             self.inputs.append(top)
 
-    def _add_layer(self, lp: Any, build: _Build) -> None:
+    def _load_then_fill(self, weights: Any) -> None:
+        """Blobs from ``weights``; fillers for the blobs no loaded layer holds."""
+        loaded = set(self.copy_from(weights))
+        held = {id(b) for key, lp in self.order if lp.name in loaded
+                for b in self.layers[key].blobs}  # fmt: skip
+        for key, lp in self.order:
+            if lp.name not in loaded:
+                self._fill(self.layers[key], lp, skip=held)
+
+    def _add_layer(self, lp: Any, build: _Build, defer_fill: bool = False) -> None:
         """A computing layer: built from its bottoms' shapes, run once on example blobs so its
         tops' shapes are known to the layers after it."""
         missing = [b for b in lp.bottom if b not in build.shapes]
@@ -271,11 +288,15 @@ class CaffeNet(nn.Module):
             if cls is None:
                 raise CaffeLayerError(f"{lp.name}: layer type {lp.type!r} is not supported")
             layer = cls(lp, bottom_shapes, lp.phase if lp.HasField("phase") else self.phase)
-            self._fill(layer, lp)
+            if not defer_fill:
+                self._fill(layer, lp)
         self._share_params(lp, layer, self._key(lp.name), build.owners)
         self._register(lp, layer)
         with torch.no_grad():
             outs = layer(*[build.example[b] for b in lp.bottom])
+            if lp.type == "BatchNorm":  # a TRAIN pass on the example moved its statistics
+                for blob in layer.blobs:
+                    blob.zero_()
         for top, value in zip(lp.top, outs, strict=False):
             build.produce(top, value)
         build.consumed.update(b for b in lp.bottom if b not in lp.top)
@@ -345,15 +366,15 @@ class CaffeNet(nn.Module):
         return key
 
     @staticmethod
-    def _fill(layer: CaffeLayer, lp: Any) -> None:
+    def _fill(layer: CaffeLayer, lp: Any, skip: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        """The layer's fillers, except into blobs in ``skip`` (ids of blobs already loaded)."""
         fields = FILLER_FIELDS.get(lp.type)
         if fields is None:
             return
         param = getattr(lp, fields[0])
-        if len(layer.blobs) > 0:
-            fill(layer.blobs[0].data, getattr(param, fields[1]))
-        if fields[2] and len(layer.blobs) > 1:
-            fill(layer.blobs[1].data, getattr(param, fields[2]))
+        for i, name in enumerate(fields[1:]):
+            if name and i < len(layer.blobs) and id(layer.blobs[i]) not in skip:
+                fill(layer.blobs[i].data, getattr(param, name))
 
     # -- inference plan --------------------------------------------------------------------
     def fuse(self) -> CaffeNet:
@@ -363,52 +384,83 @@ class CaffeNet(nn.Module):
         w' = w·γ/σ and b' = (b − μ)·γ/σ + β, and activations run channels-last. The blobs a
         fused net exposes are the same values up to float rounding; the folded copies do not
         follow later edits of the weights (call :meth:`fuse` again), and training ignores them.
+        :attr:`auto_fuse` does the same by itself and follows edits made through torch.
         """
-        plan: list[tuple[str, Any, Any]] = []
-        skip: set[int] = set()
-        order = self.order
-        for i, (key, lp) in enumerate(order):
-            if i in skip:
-                continue
-            layer = self.layers[key]
-            if lp.type == "Convolution" and len(lp.top) == 1 and not layer.transposed:
-                top = lp.top[0]
-                w = layer.blobs[0].detach()
-                b = layer.blobs[1].detach() if layer.bias_term else torch.zeros(w.shape[0])
-                j = i + 1
-                folded = False
-                if j < len(order) and order[j][1].type == "BatchNorm" and \
-                        list(order[j][1].bottom) == [top] == list(order[j][1].top):  # fmt: skip
-                    bn = self.layers[order[j][0]]
-                    if bn.use_global:
-                        s = bn.blobs[2].detach()
-                        f = 0.0 if float(s) == 0 else 1.0 / float(s)
-                        mean, var = bn.blobs[0].detach() * f, bn.blobs[1].detach() * f
-                        inv = 1.0 / torch.sqrt(var + bn.eps)
-                        w, b = w * inv.view(-1, 1, 1, 1), (b - mean) * inv
-                        skip.add(j)
-                        folded = True
-                        j += 1
-                if folded and j < len(order) and order[j][1].type == "Scale" and \
-                        list(order[j][1].bottom) == [top] == list(order[j][1].top):  # fmt: skip
-                    sc = self.layers[order[j][0]]
-                    if not sc.two and sc.blobs[0].numel() == w.shape[0]:
-                        g = sc.blobs[0].detach().reshape(-1)
-                        w, b = w * g.view(-1, 1, 1, 1), b * g
-                        if sc.bias_term:
-                            b = b + sc.blobs[1].detach().reshape(-1)
-                        skip.add(j)
-                if folded:
-                    w = w.contiguous(memory_format=torch.channels_last)
-                    plan.append((key, lp, _FusedConv(layer, w, b)))
-                    continue
-            plan.append((key, lp, layer))
-        self._plan = plan
+        self._plan, _ = self._fused_plan()
         return self
 
     def unfuse(self) -> CaffeNet:
         self._plan = None
         return self
+
+    def _fused_plan(self) -> tuple[list[tuple[str, Any, Any]], int]:
+        """The layers to run with conv → BatchNorm → Scale chains folded; how many folded."""
+        plan: list[tuple[str, Any, Any]] = []
+        skip: set[int] = set()
+        for i, (key, lp) in enumerate(self.order):
+            if i in skip:
+                continue
+            folded = self._fold(i)
+            if folded is None:
+                plan.append((key, lp, self.layers[key]))
+                continue
+            w, b, used = folded
+            skip.update(used)
+            w = w.contiguous(memory_format=torch.channels_last)
+            plan.append((key, lp, _FusedConv(self.layers[key], w, b)))
+        return plan, len([step for step in plan if isinstance(step[2], _FusedConv)])
+
+    def _in_place_after(self, i: int, kind: str, top: str) -> Any | None:
+        """Layer i + 1 when it is a ``kind`` layer working in place on ``top``."""
+        if i + 1 >= len(self.order):
+            return None
+        key, lp = self.order[i + 1]
+        ok = lp.type == kind and list(lp.bottom) == [top] == list(lp.top)
+        return self.layers[key] if ok else None
+
+    def _fold(self, i: int) -> tuple[torch.Tensor, torch.Tensor, list[int]] | None:
+        """Layer i folded with the BatchNorm (and Scale) after it: (w', b', folded indices)."""
+        key, lp = self.order[i]
+        conv = self.layers[key]
+        if lp.type != "Convolution" or len(lp.top) != 1 or conv.transposed:
+            return None
+        top = lp.top[0]
+        bn = self._in_place_after(i, "BatchNorm", top)
+        if bn is None or not bn.use_global:
+            return None
+        w = conv.blobs[0].detach()
+        b = conv.blobs[1].detach() if conv.bias_term else torch.zeros(w.shape[0])
+        s = float(bn.blobs[2].detach())
+        f = 0.0 if s == 0 else 1.0 / s
+        mean, var = bn.blobs[0].detach() * f, bn.blobs[1].detach() * f
+        inv = 1.0 / torch.sqrt(var + bn.eps)
+        w, b = w * inv.view(-1, 1, 1, 1), (b - mean) * inv
+        sc = self._in_place_after(i + 1, "Scale", top)
+        if sc is None or sc.two or sc.blobs[0].numel() != w.shape[0]:
+            return w, b, [i + 1]
+        g = sc.blobs[0].detach().reshape(-1)
+        w, b = w * g.view(-1, 1, 1, 1), b * g
+        if sc.bias_term:
+            b = b + sc.blobs[1].detach().reshape(-1)
+        return w, b, [i + 1, i + 2]
+
+    def _weights_key(self) -> tuple[tuple[int, int], ...]:
+        return tuple((id(p), p._version) for p in self.parameters())
+
+    def _auto_plan(self) -> list[tuple[str, Any, Any]] | None:
+        """The folded plan for :attr:`auto_fuse`, rebuilt when a parameter was replaced or
+        changed in place through torch (its version counter moves); None when nothing folds."""
+        key = self._weights_key()
+        cached = getattr(self, "_auto", None)
+        if cached is None or cached[0] != key:
+            plan, folded = self._fused_plan()
+            cached = self._auto = (key, plan if folded else None)
+        return cached[1]
+
+    def weights_changed(self) -> None:
+        """Tell the net its weights were written behind torch's back (numpy views, ``.data``):
+        the automatic folded plan is rebuilt before the next forward."""
+        self._auto = None
 
     # -- running -----------------------------------------------------------------------------
     def forward(self, **blobs: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -431,6 +483,8 @@ class CaffeNet(nn.Module):
                 raise CaffeLayerError(f"missing inputs {missing}; the net takes {self.inputs}")
         values = {**(self.blob_values if start is not None else {}), **blobs}
         plan = getattr(self, "_plan", None)
+        if plan is None and self.auto_fuse and not self.training and not torch.is_grad_enabled():
+            plan = self._auto_plan()
         if plan is not None:
             values = {
                 k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
@@ -590,9 +644,7 @@ def load(
     **kwargs: Any,
 ) -> CaffeNet:
     fuse = kwargs.pop("fuse", False)
-    net = CaffeNet(cio.read_net(prototxt), phase=phase, **kwargs)
-    if weights is not None:
-        net.copy_from(weights)
+    net = CaffeNet(cio.read_net(prototxt), phase=phase, weights=weights, **kwargs)
     net.train(phase == TRAIN)
     return net.fuse() if fuse else net
 

@@ -33,11 +33,14 @@ from decaf.core.errors import OptionError
 class Blob(BlobShape):
     """A named array with ``data`` and ``diff`` views, like ``caffe._caffe.Blob``."""
 
-    def __init__(self, tensor: torch.Tensor) -> None:
+    def __init__(self, tensor: torch.Tensor, on_view: Callable[[], None] | None = None) -> None:
         self._tensor = tensor
+        self._on_view = on_view
 
     @property
     def data(self) -> np.ndarray:
+        if self._on_view is not None:  # a writable view of a weight leaves the net's hands
+            self._on_view()
         return self._tensor.detach().numpy()
 
     @property
@@ -62,13 +65,17 @@ class LayerView:
     """``net.layers[i]``: ``type``, ``blobs`` (as :class:`Blob` s), ``phase``; anything else
     comes from the torch module underneath (``.run`` of the recurrent layers, say)."""
 
-    def __init__(self, lp: Any, module: Any | None, phase: int) -> None:
+    def __init__(self, lp: Any, module: Any | None, phase: int,
+                 on_view: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.name, self.type, self._module = lp.name, lp.type, module
         self.phase = Phase(phase)
+        self._on_view = on_view
 
     @property
     def blobs(self) -> list[Blob]:
-        return [Blob(b) for b in self._module.blobs] if self._module is not None else []
+        if self._module is None:
+            return []
+        return [Blob(b, self._on_view) for b in self._module.blobs]
 
     def __getattr__(self, name: str) -> Any:
         module = self.__dict__.get("_module")
@@ -106,10 +113,10 @@ class Net:
 
     def __init__(self, prototxt: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         weights, phase = _parse_net_args(args, kwargs)
-        self.module = CaffeNet(cio.read_net(prototxt), phase=phase, **kwargs)
+        h5 = weights is not None and str(weights).endswith((".h5", ".hdf5"))
+        self.module = CaffeNet(cio.read_net(prototxt), phase=phase,
+                               weights=None if h5 else weights, **kwargs)  # fmt: skip
         self.module.train(phase == TRAIN)
-        if weights is not None:
-            self.copy_from(weights)
         self._inputs = {
             name: torch.zeros(self.module.blob_shapes[name]) for name in self.module.inputs
         }
@@ -117,7 +124,16 @@ class Net:
         self._values: dict[str, torch.Tensor] = dict(self._inputs)
         keys = {id(lp): key for key, lp in self.module.order}
         self._layers = [LayerView(lp, self.module.layers[keys[id(lp)]] if id(lp) in keys
-                                  else None, phase) for lp in self.module.layer_params]  # fmt: skip
+                                  else None, phase, self._weights_seen)
+                        for lp in self.module.layer_params]  # fmt: skip
+        self.module.auto_fuse = True
+        if h5:
+            self.load_hdf5(weights)
+
+    def _weights_seen(self) -> None:
+        """Writes through numpy views of the weights cannot be seen: once one is handed out,
+        this net runs unfolded (always right; ``net.module.fuse()`` folds what stands then)."""
+        self.module.auto_fuse = False
 
     # -- names and indices ------------------------------------------------------------------
     @property
@@ -227,22 +243,23 @@ class Net:
         with h5py.File(dest, "w") as f:
             for name, blobs in self.params.items():
                 for i, blob in enumerate(blobs):
-                    f.create_dataset(f"data/{name}/{i}", data=blob.data)
+                    f.create_dataset(f"data/{name}/{i}", data=blob._tensor.detach().numpy())
                     f.create_dataset(f"diff/{name}/{i}", data=blob.diff)
         return dest
 
     def load_hdf5(self, path: str | os.PathLike) -> None:
         import h5py
 
-        params = self.params
-        with h5py.File(path, "r") as f:
+        params = {view.name: list(view._module.blobs) for view in self._layers
+                  if view._module is not None and len(view._module.blobs)}  # fmt: skip
+        with h5py.File(path, "r") as f, torch.no_grad():
             for name in f.get("data", {}):
                 for i, blob in enumerate(params.get(name, [])):
                     arr = f[f"data/{name}/{i}"][()]
-                    if arr.size != blob.count:
+                    if arr.size != blob.numel():
                         raise OptionError(f"{path}: {name} blob {i} has shape {arr.shape}, "
-                                          f"the net wants {blob.shape}")  # fmt: skip
-                    blob.data[...] = arr.reshape(blob.shape)
+                                          f"the net wants {tuple(blob.shape)}")  # fmt: skip
+                    blob.copy_(torch.from_numpy(arr.astype(np.float32)).reshape(blob.shape))
 
     # -- running ----------------------------------------------------------------------------
     def _feed(self, kwargs: dict[str, Any]) -> None:
