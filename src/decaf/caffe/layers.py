@@ -174,7 +174,10 @@ class Pooling(CaffeLayer):
             for o, n, k, s, p in zip(out, (h, w), kernel, self.stride, self.pad, strict=True)
         ]
         if self.method == 0:
-            if any(need) and self.ceil and self.pad == (0, 0):
+            # torch's own rounding up drops a window only when it would start past the input;
+            # pad only where that differs from Caffe (kernel < stride)
+            if any(need) and self.ceil and self.pad == (0, 0) and \
+                    any(k < s for k, s in zip(kernel, self.stride, strict=True)):  # fmt: skip
                 x = F.pad(x, (0, need[1], 0, need[0]), value=float("-inf"))
                 y = F.max_pool2d(x, kernel, self.stride, 0, ceil_mode=False)
             else:

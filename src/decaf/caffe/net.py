@@ -444,18 +444,17 @@ class CaffeNet(nn.Module):
             b = b + sc.blobs[1].detach().reshape(-1)
         return w, b, [i + 1, i + 2]
 
-    def _weights_key(self) -> tuple[tuple[int, int], ...]:
-        return tuple((id(p), p._version) for p in self.parameters())
-
     def _auto_plan(self) -> list[tuple[str, Any, Any]] | None:
-        """The folded plan for :attr:`auto_fuse`, rebuilt when a parameter was replaced or
-        changed in place through torch (its version counter moves); None when nothing folds."""
-        key = self._weights_key()
+        """The folded plan for :attr:`auto_fuse`, rebuilt when a parameter was changed in
+        place through torch (its version counter moves) or replaced (:meth:`share_with`,
+        :meth:`weights_changed`); None when nothing folds."""
         cached = getattr(self, "_auto", None)
-        if cached is None or cached[0] != key:
-            plan, folded = self._fused_plan()
-            cached = self._auto = (key, plan if folded else None)
-        return cached[1]
+        if cached is not None and cached[1] == tuple(p._version for p in cached[0]):
+            return cached[2]
+        plan, folded = self._fused_plan()
+        params = list(self.parameters())
+        self._auto = (params, tuple(p._version for p in params), plan if folded else None)
+        return self._auto[2]
 
     def weights_changed(self) -> None:
         """Tell the net its weights were written behind torch's back (numpy views, ``.data``):
@@ -539,6 +538,7 @@ class CaffeNet(nn.Module):
                 continue
             for i in range(len(layer.blobs)):
                 layer.blobs[i] = src.blobs[i]
+        self.weights_changed()
 
     def layer_by_name(self, name: str) -> CaffeLayer:
         return self.layers[_module_key(name)]  # type: ignore[return-value]
