@@ -138,9 +138,9 @@ def _measure(proto: Path, weights: Path, batches: list[int], repeats: int,
         session = _onnx(proto, weights, batch, tmp)
         load[f"onnxruntime_b{batch}_export_and_session"] = time.perf_counter() - t0
         runners = {
-            "decaf": lambda: net.forward(data=x)[net.outputs[0]],
-            "opencv": lambda: (ref.setInput(x), ref.forward())[1],
-            "onnxruntime": lambda: session.run(None, {"data": x})[0],
+            "decaf": lambda x=x: net.forward(data=x)[net.outputs[0]],
+            "opencv": lambda x=x: (ref.setInput(x), ref.forward())[1],
+            "onnxruntime": lambda x=x, s=session: s.run(None, {"data": x})[0],
         }
         results = {who: run() for who, run in runners.items() for _ in range(2)}  # warm-up
         times: dict[str, list[float]] = {who: [] for who in runners}

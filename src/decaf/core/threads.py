@@ -16,8 +16,11 @@ one thread             381 ms / 20.7 ms       383 ms / 20.3 ms
 =====================  ====================  =======================
 
 No fixed setting is best in both, so :func:`configure` looks before it chooses: it samples the
-machine's CPU use for 0.1 s (``/proc/stat``) and asks for ``OMP_WAIT_POLICY=PASSIVE`` only when
-other processes keep at least half a core busy. The wait policy is read once, when OpenMP
+machine's CPU use for 0.1 s (``/proc/stat``) and, only when other processes keep at least half a
+core busy, asks for ``OMP_WAIT_POLICY=PASSIVE`` and as many threads as cores the others leave
+free (one, on this machine with one core busy: the fastest row of the right-hand column; the
+Caffe benchmark, ``benchmarks/caffe_infer.py --busy``, agrees). ``import decaf`` runs it, so
+library users get it as the CLI's do. The wait policy is read once, when OpenMP
 starts, so this must run before torch is imported: the CLI entry point calls it first.
 Choosing a policy never changes results, only speed.
 
@@ -72,14 +75,30 @@ def busy_cores(window: float = 0.1) -> float | None:
     return (1 - (idle1 - idle0) / total) * (os.cpu_count() or 1)
 
 
+#: the first decision of this process (OpenMP reads its settings once, so later calls repeat it)
+_DECIDED: list[ThreadSettings] = []
+
+
 def configure(threads: int | None = None) -> ThreadSettings:
     """Set the intra-op thread count and, on a busy machine, a passive OpenMP wait policy,
-    unless the user chose them. Safe to call more than once (the first call decides)."""
+    unless the user chose them. Safe to call more than once: the first call decides, later
+    ones return its settings (an explicit ``threads`` still sets torch's count)."""
+    if _DECIDED and threads is None:
+        return _DECIDED[0]
+    settings = _decide(threads)
+    if not _DECIDED:
+        _DECIDED.append(settings)
+    return settings
+
+
+def _decide(threads: int | None) -> ThreadSettings:
     env = os.environ
     given = threads or _int(env.get("DECAF_THREADS")) or _int(env.get("OMP_NUM_THREADS"))
     count = given or default_threads()
-    env.setdefault("OMP_NUM_THREADS", str(count))
     policy, source, seen = _wait_policy()
+    if not given and source == "measured" and policy == "PASSIVE" and seen is not None:
+        count = max(1, min(count, round(count - seen)))  # the cores the others leave free
+    env.setdefault("OMP_NUM_THREADS", str(count))
     if "torch" in sys.modules:
         import torch
 
