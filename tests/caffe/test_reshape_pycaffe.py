@@ -256,3 +256,52 @@ def test_share_with_hdf5_weights_and_callbacks(tmp_path: Path) -> None:
     c.forward()
     assert seen[0] == 1 and seen[-1] == len(c.layers) - 1  # indices as pycaffe counts them
     assert c._forward(0, len(c.layers) - 1) == 0.0  # no loss layer
+
+
+def test_io_helpers_and_the_classifier_follow_pycaffe(tmp_path: Path) -> None:
+    from decaf.caffe import io as cio
+
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    datum = cio.array_to_datum(arr, label=3)
+    assert datum.label == 3 and np.array_equal(cio.datum_to_array(datum), arr)
+    floats = cio.datum_to_array(cio.array_to_datum(arr.astype(np.float32) / 7))
+    np.testing.assert_allclose(floats, arr / 7, rtol=1e-6)
+    im = np.random.default_rng(0).random((8, 10, 3)).astype(np.float32)
+    crops = cio.oversample([im], (4, 6))
+    assert crops.shape == (10, 4, 6, 3)
+    np.testing.assert_array_equal(crops[3], im[4:8, 4:10])  # bottom-right corner
+    np.testing.assert_array_equal(crops[4], im[2:6, 2:8])  # centre
+    np.testing.assert_array_equal(crops[9], im[2:6, 2:8][:, ::-1])  # its mirror
+    assert cio.resize_image(im, (16, 20)).shape == (16, 20, 3)
+    proto = tmp_path / "deploy.prototxt"
+    proto.write_text(FORCED)
+    torch.manual_seed(0)
+    weights = tmp_path / "w.caffemodel"
+    caffe.Net(str(proto), caffe.TEST).save(weights)
+    clf = caffe.Classifier(str(proto), str(weights), image_dims=(8, 8), raw_scale=255,
+                           channel_swap=(2, 1, 0))  # fmt: skip
+    pictures = [np.random.default_rng(i).random((12, 9, 3)).astype(np.float32) for i in range(2)]
+    probs = clf.predict(pictures)
+    assert probs.shape == (2, 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    flat = [np.full((12, 9, 3), 0.5, np.float32)]  # every crop alike: oversampling changes nothing
+    np.testing.assert_allclose(clf.predict(flat), clf.predict(flat, oversample=False), rtol=1e-5)
+
+
+def test_module_level_calls(tmp_path: Path) -> None:
+    assert {"Convolution", "Input", "Data", "Python", "ROIPooling"} <= set(caffe.layer_type_list())
+    caffe.set_mode_cpu()
+    caffe.set_device(0)
+    with pytest.warns(UserWarning, match="CPU"):
+        caffe.set_mode_gpu()
+    caffe.set_random_seed(3)
+    a = _net(tmp_path, FCN, caffe.TEST).params["conv1"][0].data.copy()
+    caffe.set_random_seed(3)
+    b = _net(tmp_path, FCN, caffe.TEST).params["conv1"][0].data.copy()
+    np.testing.assert_array_equal(a, b)
+    (tmp_path / "net.prototxt").write_text(NO_TOP)
+    (tmp_path / "solver.prototxt").write_text(
+        'net: "net.prototxt"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 1\ntype: "SGD"\n'
+    )
+    assert caffe.AdamSolver(str(tmp_path / "solver.prototxt")).type == "Adam"
+    assert caffe.get_solver(str(tmp_path / "solver.prototxt")).type == "SGD"

@@ -507,6 +507,58 @@ def load_image(path: str | os.PathLike, color: bool = True) -> np.ndarray:
     return arr
 
 
+def resize_image(im: np.ndarray, new_dims: tuple[int, int], interp_order: int = 1) -> np.ndarray:
+    """pycaffe's ``caffe.io.resize_image``: an H×W×K image to ``new_dims`` (spline order
+    ``interp_order``), values kept as they are."""
+    from skimage.transform import resize
+
+    im = np.asarray(im, np.float32)
+    out = resize(im, (*tuple(new_dims), im.shape[2]), order=interp_order, preserve_range=True,
+                 anti_aliasing=False, mode="constant")  # as pycaffe (old skimage)  # fmt: skip
+    return out.astype(np.float32)
+
+
+def oversample(images: list[np.ndarray], crop_dims: tuple[int, int]) -> np.ndarray:
+    """pycaffe's ``caffe.io.oversample``: per image the four corner crops and the centre crop,
+    then their mirrors — 10 crops each, in pycaffe's order."""
+    ch, cw = (int(d) for d in crop_dims)
+    crops = []
+    for im in images:
+        h, w = im.shape[:2]
+        tops, lefts = [0, 0, h - ch, h - ch, (h - ch) // 2], [0, w - cw, 0, w - cw, (w - cw) // 2]
+        views = [im[t : t + ch, x : x + cw] for t, x in zip(tops, lefts, strict=True)]
+        crops += views + [v[:, ::-1] for v in views]
+    return np.stack(crops).astype(np.float32)
+
+
+def array_to_datum(arr: np.ndarray, label: int | None = None, pb: ModuleType = PROTO) -> Any:
+    """pycaffe's ``caffe.io.array_to_datum``: a (C, H, W) array; uint8 goes to ``data``,
+    anything else to ``float_data``."""
+    arr = np.asarray(arr)
+    if arr.ndim != 3:
+        raise CaffeFormatError(f"a Datum holds a (C, H, W) array, not one of shape {arr.shape}")
+    datum = pb.Datum(channels=arr.shape[0], height=arr.shape[1], width=arr.shape[2])
+    if arr.dtype == np.uint8:
+        datum.data = arr.tobytes()
+    else:
+        datum.float_data.extend(arr.astype(np.float32).flat)
+    if label is not None:
+        datum.label = int(label)
+    return datum
+
+
+def datum_to_array(datum: Any) -> np.ndarray:
+    """pycaffe's ``caffe.io.datum_to_array``: uint8 (C, H, W) from ``data``, else float."""
+    shape = (datum.channels, datum.height, datum.width)
+    if datum.encoded:
+        raise CaffeFormatError("an encoded Datum holds a compressed picture: decode it first")
+    if len(datum.data):
+        if len(datum.data) != int(np.prod(shape)):
+            raise CaffeFormatError(f"a Datum of shape {shape} holds {len(datum.data)} bytes")
+        return np.frombuffer(datum.data, np.uint8).reshape(shape)
+    return np.asarray(datum.float_data, np.float32).reshape(shape)
+
+
 # -- dialects -----------------------------------------------------------------------------------
 
 

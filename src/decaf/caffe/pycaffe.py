@@ -482,28 +482,70 @@ class Classifier(Net):
         self.image_dims = tuple(image_dims) if image_dims is not None else self.crop_dims
 
     def predict(self, inputs: list[np.ndarray], oversample: bool = True) -> np.ndarray:
-        from skimage.transform import resize
-
         name = self.inputs[0]
-        h, w = self.image_dims
-        ch, cw = self.crop_dims
-        resized = [resize(np.asarray(im, np.float32), (h, w), order=1, preserve_range=True)
-                   for im in inputs]  # fmt: skip
-        crops = []
-        for im in resized:
-            if oversample:
-                tops = [0, 0, h - ch, h - ch, (h - ch) // 2]
-                lefts = [0, w - cw, 0, w - cw, (w - cw) // 2]
-                views = [
-                    im[t : t + ch, left : left + cw] for t, left in zip(tops, lefts, strict=True)
-                ]
-                views += [v[:, ::-1] for v in views]
-            else:
-                t, left = (h - ch) // 2, (w - cw) // 2
-                views = [im[t : t + ch, left : left + cw]]
-            crops.extend(views)
+        resized = [cio.resize_image(im, self.image_dims) for im in inputs]
+        if oversample:
+            crops = cio.oversample(resized, self.crop_dims)
+        else:
+            (h, w), (ch, cw) = self.image_dims, self.crop_dims
+            t, left = (h - ch) // 2, (w - cw) // 2
+            crops = np.stack([im[t : t + ch, left : left + cw] for im in resized])
         batch = np.stack([self.transformer.preprocess(name, c) for c in crops])
-        self.module.blob_shapes[name] = batch.shape
         out = self.forward(**{name: batch})[self.outputs[0]]
         per = 10 if oversample else 1
         return out.reshape(len(inputs), per, -1).mean(1)
+
+
+# -- pycaffe's module-level calls -----------------------------------------------------------------
+
+
+def set_mode_cpu() -> None:
+    """decaf runs Caffe nets on the CPU: nothing to switch."""
+
+
+def set_mode_gpu() -> None:
+    """Scripts call this unconditionally; decaf says once that it stays on the CPU."""
+    import warnings
+
+    warnings.warn("decaf.caffe runs on the CPU; set_mode_gpu() changes nothing", stacklevel=2)
+
+
+def set_device(device: int) -> None:
+    """Kept for scripts that choose a GPU; decaf runs on the CPU."""
+    del device
+
+
+def set_random_seed(seed: int) -> None:
+    """Caffe's RNG seed: the fillers, dropout and random crops/mirrors that follow."""
+    import random
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def layer_type_list() -> list[str]:
+    """The layer types decaf builds (``caffe.layer_type_list()``)."""
+    from decaf.caffe.layers import LAYERS
+    from decaf.caffe.net import DATA_TYPES
+
+    return sorted({*LAYERS, *DATA_TYPES, "Input", "Python", "HDF5Output"})
+
+
+def _typed_solver(kind: str) -> Callable[..., Any]:
+    def make(path: str | os.PathLike, **kwargs: Any) -> Any:
+        from decaf.caffe.solver import Solver
+
+        return Solver(path, solver_type=kind, **kwargs)
+
+    make.__name__ = f"{kind}Solver"
+    make.__doc__ = f"pycaffe's ``caffe.{kind}Solver(path)``: {kind}, whatever the file says."
+    return make
+
+
+SGDSolver = _typed_solver("SGD")
+NesterovSolver = _typed_solver("Nesterov")
+AdaGradSolver = _typed_solver("AdaGrad")
+RMSPropSolver = _typed_solver("RMSProp")
+AdaDeltaSolver = _typed_solver("AdaDelta")
+AdamSolver = _typed_solver("Adam")

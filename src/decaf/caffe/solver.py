@@ -68,7 +68,9 @@ class Solver:
         run_dir: str | os.PathLike | None = None,
         progress: bool = False,
         python_path: Sequence[str | os.PathLike] = (),
+        solver_type: str | None = None,
     ) -> None:
+        """``solver_type`` overrides the file's ``type`` (pycaffe's ``caffe.AdamSolver``...)."""
         self.allow_python = allow_python
         self.python_path = tuple(python_path)
         if isinstance(solver, str | os.PathLike):
@@ -78,7 +80,8 @@ class Solver:
         else:
             self.path, self.param, self.base = None, solver, Path(".")
         p = self.param
-        self.type = p.type if p.HasField("type") else _LEGACY_TYPES[p.solver_type]
+        self.type = solver_type or (p.type if p.HasField("type") else
+                                    _LEGACY_TYPES[p.solver_type])  # fmt: skip
         if self.type not in SOLVER_TYPES:
             raise OptionError(f"unknown solver type {self.type!r}; Caffe has {SOLVER_TYPES}")
         if p.lr_policy == "":
