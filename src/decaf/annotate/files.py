@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from decaf.annotate import schema
@@ -43,8 +44,11 @@ def annotate_files(
     """Names and the response document for a picture or every picture in a folder.
 
     Options, the drawing's destination and the bundles are checked before any picture is
-    read; a picture that cannot be read gets its own ``error`` and the others go on."""
+    read. One picture that cannot be read is an :class:`ImageError` (the command exits 2); in a
+    folder, such a picture gets its own ``error`` and the others go on."""
     paths = picture_paths(target)
+    if Path(target).is_file():
+        load_image(target)  # the one picture must be readable, before any model loads
     wanted = schema.features_from(features, max_results)
     context = ImageContext(tuple(aspect_ratios))
     if draw is not None:

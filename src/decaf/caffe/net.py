@@ -18,9 +18,10 @@ with its data blobs given as inputs to :meth:`CaffeNet.forward`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,19 @@ def _with_automatic_tops(layers: list[Any]) -> tuple[list[Any], dict[int, Any]]:
         written[id(copy)] = lp
         out.append(copy)
     return out, written
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike | None) -> Iterator[None]:
+    """Errors raised inside name ``path``, the file they are about (once: not when the message
+    names it already)."""
+    try:
+        yield
+    except CaffeLayerError as exc:
+        text = str(exc)
+        if path is None or str(path) in text or Path(path).name in text:
+            raise
+        raise CaffeLayerError(f"{path}: {text}") from None
 
 
 def _folders(paths: Sequence[str | os.PathLike]) -> tuple[Path, ...]:
@@ -550,7 +564,11 @@ class CaffeNet(nn.Module):
         differ is an error naming it.
         """
         if isinstance(weights, str | os.PathLike):
-            weights = cio.read_weights(weights)
+            with naming(weights):
+                return self._copy_from(cio.read_weights(weights), strict_names)
+        return self._copy_from(weights, strict_names)
+
+    def _copy_from(self, weights: Any, strict_names: bool) -> list[str]:
         by_name = {layer.name: layer for layer in weights.layer if len(layer.blobs)}
         loaded = []
         for key, lp in self.order:
@@ -644,7 +662,8 @@ def load(
     **kwargs: Any,
 ) -> CaffeNet:
     fuse = kwargs.pop("fuse", False)
-    net = CaffeNet(cio.read_net(prototxt), phase=phase, weights=weights, **kwargs)
+    with naming(prototxt):
+        net = CaffeNet(cio.read_net(prototxt), phase=phase, weights=weights, **kwargs)
     net.train(phase == TRAIN)
     return net.fuse() if fuse else net
 

@@ -25,7 +25,7 @@ import torch
 
 from decaf.caffe import io as cio
 from decaf.caffe.layers import CaffeLayerError
-from decaf.caffe.net import TEST, TRAIN, CaffeNet, loss_weight
+from decaf.caffe.net import TEST, TRAIN, CaffeNet, loss_weight, naming
 from decaf.caffe.python_layer import BlobShape, Phase
 from decaf.core.errors import OptionError
 
@@ -114,8 +114,9 @@ class Net:
     def __init__(self, prototxt: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         weights, phase = _parse_net_args(args, kwargs)
         h5 = weights is not None and str(weights).endswith((".h5", ".hdf5"))
-        self.module = CaffeNet(cio.read_net(prototxt), phase=phase,
-                               weights=None if h5 else weights, **kwargs)  # fmt: skip
+        with naming(prototxt):
+            self.module = CaffeNet(cio.read_net(prototxt), phase=phase,
+                                   weights=None if h5 else weights, **kwargs)  # fmt: skip
         self.module.train(phase == TRAIN)
         self._inputs = {
             name: torch.zeros(self.module.blob_shapes[name]) for name in self.module.inputs

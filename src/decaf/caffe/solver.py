@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from decaf.caffe import io as cio
-from decaf.caffe.net import TEST, TRAIN, CaffeNet, score
+from decaf.caffe.net import TEST, TRAIN, CaffeNet, naming, score
 from decaf.core.errors import OptionError
 from decaf.train.caffe_optim import RULES, CaffeOptimizer, CaffeRate
 from decaf.train.hooks import HookBase, MetricsHook, StopHook, TimeBudgetHook
@@ -181,9 +181,10 @@ class Solver:
             p.test_state[index] if index < len(p.test_state) else None)  # fmt: skip
         level = state.level if state is not None else 0
         stages = list(state.stage) if state is not None else []
-        net = CaffeNet(self._net_param(phase, index), phase=phase, level=level, stages=stages,
-                       base=self.base, allow_python=self.allow_python,
-                       python_path=self.python_path)  # fmt: skip
+        with naming(self.path):
+            net = CaffeNet(self._net_param(phase, index), phase=phase, level=level,
+                           stages=stages, base=self.base, allow_python=self.allow_python,
+                           python_path=self.python_path)  # fmt: skip
         return net.train(phase == TRAIN)
 
     def _learnable(self) -> list[tuple[str, torch.nn.Parameter, float, float]]:

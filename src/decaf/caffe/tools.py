@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from decaf.caffe import io as cio
-from decaf.caffe.net import CaffeNet, from_bundle, score, time_forward, to_bundle
+from decaf.caffe.net import CaffeNet, from_bundle, naming, score, time_forward, to_bundle
 from decaf.core import checks
 from decaf.core.errors import OptionError
 from decaf.core.images import writable_file
@@ -46,10 +46,12 @@ def time_net(model: str | os.PathLike, weights: str | os.PathLike | None = None,
     """``caffe time``: the median forward pass (TEST phase, inference, random inputs)."""
     checks.at_least("--iterations", iterations, 1)
     model = Path(model)
-    proto = cio.read_net(model)
-    if batch is not None:
-        proto = with_batch(proto, batch)
-    net = CaffeNet(proto, allow_python=allow_python, base=model.parent, python_path=python_path)
+    with naming(model):
+        proto = cio.read_net(model)
+        if batch is not None:
+            proto = with_batch(proto, batch)
+        net = CaffeNet(proto, allow_python=allow_python, base=model.parent,
+                       python_path=python_path)  # fmt: skip
     if not net.inputs:
         raise OptionError(f"{model}: caffe time needs declared inputs; this net has none")
     shapes = {n: tuple(net.blob_shapes[n]) for n in net.inputs}
@@ -71,8 +73,9 @@ def test_net(model: str | os.PathLike, weights: str | os.PathLike, iterations: i
     """``caffe test``: each output of a net with data layers, averaged over batches."""
     checks.at_least("--iterations", iterations, 1)
     model = Path(model)
-    net = CaffeNet(cio.read_net(model), base=model.parent, allow_python=allow_python,
-                   python_path=python_path)  # fmt: skip
+    with naming(model):
+        net = CaffeNet(cio.read_net(model), base=model.parent, allow_python=allow_python,
+                       python_path=python_path)  # fmt: skip
     if net.inputs:
         raise OptionError(f"{model}: caffe test needs data layers; this net takes {net.inputs}")
     net.copy_from(weights)
@@ -103,7 +106,8 @@ def convert_model(src: str | os.PathLike, output: str | os.PathLike,
             raise OptionError("converting a caffemodel needs its prototxt (--model)")
         if output.suffix != ".pt":
             raise OptionError("a caffemodel converts to a .pt bundle")
-        net = CaffeNet(cio.read_net(model))
+        with naming(model):
+            net = CaffeNet(cio.read_net(model))
         net.copy_from(src)
         to_bundle(net, output, Path(model).read_text())
     return {"output": str(output), "layers": len(net.order)}
