@@ -136,7 +136,7 @@ def _annotations(root: Path) -> list[tuple[str, str, Path]]:
         coco = root / f"coco_{Path(name).stem}"
         coco.mkdir()
         (coco / "a.png").write_bytes(_png())
-        (coco / "annotations.json").write_text(text)
+        (coco / "instances_train.json").write_text(text)
         out.append(("coco", name, coco))
     return out
 

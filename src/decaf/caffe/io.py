@@ -42,6 +42,8 @@ def _read_text(src: str | os.PathLike) -> tuple[str, str]:
     path = Path(src)
     if not path.is_file():
         raise CaffeFormatError(f"{path}: no such file")
+    if path.stat().st_size > MAX_MESSAGE_BYTES:
+        raise CaffeFormatError(f"{path}: over 2 GiB, too big for a prototxt")
     try:
         return path.read_text(), str(path)
     except UnicodeDecodeError:
@@ -58,18 +60,41 @@ def parse_text(src: str | os.PathLike, message: Message) -> Message:
     return message
 
 
+def _decode_strings(message: Message) -> None:
+    """Read every string field once: protobuf decodes UTF-8 only when a field is read, so a
+    corrupt name would otherwise fail later, far from the file. Blobs hold no strings."""
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_STRING and field.is_repeated:
+            list(value)  # repeated strings decode one by one, when read
+        if field.message_type is None or field.message_type.name == "BlobProto":
+            continue
+        items = value if field.is_repeated else [value]
+        for item in items:
+            _decode_strings(item)
+
+
+#: protobuf's own limit for one message: a caffemodel or binaryproto past it is not one
+MAX_MESSAGE_BYTES = 2**31 - 1
+
+
 def parse_binary(src: str | os.PathLike, message: Message) -> Message:
     path = Path(src)
     if not path.is_file():
         raise CaffeFormatError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_MESSAGE_BYTES:
+        raise CaffeFormatError(f"{path}: {size:,} bytes; protobuf messages end at "
+                               f"{MAX_MESSAGE_BYTES:,} (2 GiB)")  # fmt: skip
     data = path.read_bytes()
     if not data:
         raise CaffeFormatError(f"{path}: empty file")
     try:
         message.ParseFromString(data)
-    except DecodeError as exc:
+        _decode_strings(message)
+    except (DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CaffeFormatError(
-            f"{path}: not a valid {type(message).__name__} (truncated or not a Caffe file: {exc})"
+            f"{path}: not a valid {type(message).__name__} (truncated or not a Caffe file: "
+            f"{str(exc)[:200]})"
         ) from None
     return message
 
@@ -331,7 +356,13 @@ def read_net(src: str | os.PathLike, pb: ModuleType = PROTO) -> Any:
 
 def read_weights(src: str | os.PathLike, pb: ModuleType = PROTO) -> Any:
     """A ``NetParameter`` with blobs from a binary ``.caffemodel``."""
-    return upgrade_net(parse_binary(src, pb.NetParameter()))
+    net = parse_binary(src, pb.NetParameter())
+    try:  # the upgrade reads fields _decode_strings may not reach (legacy V0/V1 layers)
+        return upgrade_net(net)
+    except UnicodeDecodeError as exc:
+        raise CaffeFormatError(
+            f"{src}: not a valid caffemodel (a name is not UTF-8: {exc})"
+        ) from None
 
 
 def write_weights(net: Any, dest: str | os.PathLike) -> Path:

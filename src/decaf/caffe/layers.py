@@ -143,6 +143,11 @@ class Pooling(CaffeLayer):
             self.pad = (p.pad_h, p.pad_w) if has("pad_h") else (p.pad, p.pad)
             if 0 in self.kernel:
                 raise CaffeLayerError(f"{lp.name}: kernel_size is required")
+            if any(2 * q > k for q, k in zip(self.pad, self.kernel, strict=True)):
+                raise CaffeLayerError(
+                    f"{lp.name}: pad {self.pad} is over half the kernel {self.kernel} (Caffe "
+                    "needs pad < kernel; decaf, on torch's pooling, pad ≤ kernel / 2)"
+                )
         self.ceil = p.round_mode == 0
         self.out = self.output_size(bottoms[0][2], bottoms[0][3])
 

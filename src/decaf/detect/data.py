@@ -66,6 +66,10 @@ def voc_samples(root: Path, split: str, convention: str) -> list[Sample]:
     return samples
 
 
+#: COCO's own train2017 instances file is 0.45 GB; anything past this is refused unread
+MAX_JSON_BYTES = 4 << 30
+
+
 def coco_samples(root: Path, split: str) -> tuple[list[Sample], list[str]]:
     """Samples and class names (by category id) of a COCO instances file."""
     candidates = [
@@ -75,14 +79,18 @@ def coco_samples(root: Path, split: str) -> tuple[list[Sample], list[str]]:
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise DataError(f"{root}: no instances_{split}.json here or in annotations/")
+    if found.stat().st_size > MAX_JSON_BYTES:
+        raise DataError(f"{found}: {found.stat().st_size:,} bytes, more than the "
+                        f"{MAX_JSON_BYTES:,} an instances file may have here")  # fmt: skip
     try:
         doc = json.loads(found.read_text())
         categories = sorted(doc["categories"], key=lambda c: c["id"])
         names = {c["id"]: str(c["name"]) for c in categories}
         images = doc["images"]
         anns = doc.get("annotations", [])
-    except (ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{found}: not a COCO instances file ({err})") from err
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
+        why = "nested too deeply" if isinstance(err, RecursionError) else err
+        raise DataError(f"{found}: not a COCO instances file ({why})") from None
     by_image: dict[Any, list[dict]] = {}
     for a in anns:
         by_image.setdefault(a.get("image_id"), []).append(a)
