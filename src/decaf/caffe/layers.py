@@ -183,7 +183,8 @@ class Pooling(CaffeLayer):
             # pad only where that differs from Caffe (kernel < stride)
             if any(need) and self.ceil and self.pad == (0, 0) and \
                     any(k < s for k, s in zip(kernel, self.stride, strict=True)):  # fmt: skip
-                x = F.pad(x, (0, need[1], 0, need[0]), value=float("-inf"))
+                # Caffe starts a max at -FLT_MAX: a window wholly past the input gives that
+                x = F.pad(x, (0, need[1], 0, need[0]), value=torch.finfo(x.dtype).min)
                 y = F.max_pool2d(x, kernel, self.stride, 0, ceil_mode=False)
             else:
                 y = F.max_pool2d(x, kernel, self.stride, self.pad, ceil_mode=self.ceil)
@@ -192,6 +193,12 @@ class Pooling(CaffeLayer):
                 x, kernel, self.stride, self.pad, ceil_mode=self.ceil, count_include_pad=True
             )
         if tuple(y.shape[2:]) != out:
+            if self.method == 1:  # AVE with kernel < stride: Caffe's last window is empty
+                raise CaffeLayerError(
+                    f"{self.name}: average pooling a {h}×{w} bottom with kernel {kernel} < "
+                    f"stride {self.stride}: Caffe's last window covers nothing (it divides by "
+                    "zero there); decaf refuses"
+                )
             raise CaffeLayerError(
                 f"{self.name}: pooling gives {tuple(y.shape[2:])}, Caffe gives {out}"
             )
