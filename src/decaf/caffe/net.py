@@ -201,24 +201,7 @@ class CaffeNet(nn.Module):
         build = _Build(dict(input_shapes or {}), Path(base) if base is not None else None,
                        allow_python, _folders(python_path))  # fmt: skip
         self.layer_params, self._written = _with_automatic_tops(self.layer_params)
-        for lp in self.layer_params:
-            if lp.type in SOURCE_TYPES and not all(t in build.given for t in lp.top):
-                self._add_source(lp, build)
-            elif lp.type == "Input" or lp.type in DATA_TYPES:
-                self._add_input(lp, build)
-            elif lp.type == "HDF5Output":
-                from decaf.caffe.data import HDF5OutputLayer
-
-                layer = HDF5OutputLayer(lp, [build.shapes[b] for b in lp.bottom], phase,
-                                        build.base)  # fmt: skip
-                self._register(lp, layer)
-                build.consumed.update(lp.bottom)
-            else:
-                self._add_layer(lp, build, defer_fill=weights is not None)
-        if not self.order:
-            phase_name = "TRAIN" if phase == TRAIN else "TEST"
-            raise CaffeLayerError(f"net {net.name or '(unnamed)'!r} has no layers in phase "
-                                  f"{phase_name}: nothing to run or convert")  # fmt: skip
+        self._build_layers(build, defer_fill=weights is not None)
         self.blob_shapes = build.shapes
         #: every blob once, in the order Caffe creates them (pycaffe's ``net.blobs`` order)
         self.blob_names = list(dict.fromkeys(build.produced))
@@ -234,6 +217,27 @@ class CaffeNet(nn.Module):
         self._freeze_unlearned()
         if weights is not None:
             self._load_then_fill(weights)
+
+    def _build_layers(self, build: _Build, defer_fill: bool) -> None:
+        """Every layer of the filtered net, in order, each from its bottoms' shapes."""
+        for lp in self.layer_params:
+            if lp.type in SOURCE_TYPES and not all(t in build.given for t in lp.top):
+                self._add_source(lp, build)
+            elif lp.type == "Input" or lp.type in DATA_TYPES:
+                self._add_input(lp, build)
+            elif lp.type == "HDF5Output":
+                from decaf.caffe.data import HDF5OutputLayer
+
+                layer = HDF5OutputLayer(lp, [build.shapes[b] for b in lp.bottom], self.phase,
+                                        build.base)  # fmt: skip
+                self._register(lp, layer)
+                build.consumed.update(lp.bottom)
+            else:
+                self._add_layer(lp, build, defer_fill=defer_fill)
+        if not self.order:
+            phase_name = "TRAIN" if self.phase == TRAIN else "TEST"
+            raise CaffeLayerError(f"net {self.proto.name or '(unnamed)'!r} has no layers in "
+                                  f"phase {phase_name}: nothing to run or convert")  # fmt: skip
 
     def _register(self, lp: Any, layer: nn.Module) -> str:
         key = self._key(lp.name)
