@@ -33,7 +33,36 @@ def save_checked(payload: dict[str, Any], dest: str | os.PathLike, kind: str) ->
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     data = plain({"format": kind, "version": VERSION, **payload})
-    return atomic_write(dest, lambda tmp: torch.save(data, tmp))
+    return atomic_write(dest, lambda tmp: _torch_save(data, tmp))
+
+
+class _Writes:
+    """A file that remembers the OSError of a failed write: torch.save reports a full disk
+    as a RuntimeError ("unexpected pos"), which would hide the cause."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _torch_save(data: Any, tmp: Path) -> None:
+    with tmp.open("wb") as fh:
+        out = _Writes(fh)
+        try:
+            torch.save(data, out)
+        except RuntimeError:
+            if out.error is not None:
+                raise out.error from None  # the atomic write turns it into a WriteError
+            raise
 
 
 def load_checked(src: str | os.PathLike, kind: str) -> dict[str, Any]:

@@ -23,3 +23,8 @@ class WeightsError(DecafError):
 
 class OptionError(DecafError, ValueError):
     """An option or argument is out of range or contradicts another one."""
+
+
+class WriteError(DecafError, OSError):
+    """An output could not be written to the end (a full disk, a file-size limit, a quota):
+    the target keeps its old content, or stays absent."""

@@ -8,6 +8,7 @@ files, truncation, a pixel budget checked *before* decoding) and the mode conver
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -21,7 +22,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from decaf.core.errors import ImageError, OptionError
+from decaf.core.errors import DecafError, ImageError, OptionError, WriteError
 
 #: Default pixel budget (width × height) for any decoded image: 89.5 MP, Pillow's own warning
 #: threshold. A 10 kB PNG can claim 100 000 × 100 000 pixels (a decompression bomb); we refuse
@@ -301,6 +302,10 @@ def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+#: errno values that mean the disk (or a limit) is full rather than a bug
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
 @contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success rename it onto ``dest``.
@@ -322,6 +327,12 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, dest)
+    except OSError as exc:
+        if exc.errno not in _FULL or isinstance(exc, DecafError):
+            raise
+        raise WriteError(f"{dest}: not written ({os.strerror(exc.errno)}); "
+                         f"{'the old file is kept' if dest.exists() else 'nothing was left'}"
+                         ) from None  # fmt: skip
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
