@@ -263,6 +263,19 @@ class _Best:
             self.loss, self.image = loss, batch_to_float_array(x)
 
 
+#: style pictures are kept at up to this long side (each pyramid level resizes them again)
+STYLE_LONG_SIDE_MAX = 4096
+
+
+def _resized(img: Image.Image, long_side: int) -> Image.Image:
+    """``img`` with its long side at ``long_side``: Lanczos on the 8-bit picture, which is what
+    :func:`_resize` does to an array of it, without the float copies of a full-size photo."""
+    w, h = img.size
+    s = long_side / max(w, h)
+    return img.convert("RGB").resize((max(1, round(w * s)), max(1, round(h * s))),
+                                     Image.LANCZOS)  # fmt: skip
+
+
 def _as_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
 
@@ -492,8 +505,11 @@ def _colour_inputs(content: Image.Image, styles: Sequence[Image.Image], opts: St
     """(content at full size, the content the optimiser sees, the style arrays) after colour
     preservation: histogram matching moves the styles' colours to the content's; luminance
     transfer optimises luminance only."""
-    content_full = _resize(_as_array(content), opts.size)
-    style_arrays = [_as_array(s) for s in styles]
+    # resized as 8-bit pictures first (what _resize does anyway): a 75-MP photo as float64
+    # arrays would take several GB before it shrinks to opts.size
+    content_full = _as_array(_resized(content, opts.size))
+    style_arrays = [_as_array(_resized(s, STYLE_LONG_SIDE_MAX) if max(s.size) >
+                              STYLE_LONG_SIDE_MAX else s) for s in styles]  # fmt: skip
     if opts.preserve_color == "histogram":
         style_arrays = [color.match_color(s, content_full) for s in style_arrays]
     work_content = content_full
