@@ -83,7 +83,11 @@ def main() -> None:
             target(data)
 
     os.chdir(WORK)  # nothing a reader might write lands in the project
-    atheris.Setup([sys.argv[0], *sys.argv[2:]], one)
+    flags = sys.argv[2:]
+    if not any(f.startswith("-rss_limit_mb") for f in flags):
+        # torch's libraries alone map 1-2.5 GB, past libFuzzer's 2 GB default
+        flags.append("-rss_limit_mb=8192")
+    atheris.Setup([sys.argv[0], *flags], one)
     atheris.Fuzz()
 
 
