@@ -27,7 +27,8 @@ with atheris.instrument_imports(include=["decaf"]):
     from decaf.data.annotations import read_xml
     from decaf.detect.data import coco_samples
 
-WORK = Path(tempfile.mkdtemp(prefix="decaf_fuzz_"))
+#: where inputs are written for the readers that take paths (the tests pass their tmp_path)
+WORK = Path(os.environ.get("DECAF_FUZZ_DIR") or tempfile.mkdtemp(prefix="decaf_fuzz_"))
 
 
 def _file(data: bytes, name: str) -> Path:

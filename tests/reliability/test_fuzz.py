@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,10 @@ TARGETS = ["image", "prototxt", "caffemodel", "binaryproto", "voc_xml", "coco", 
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_short_fuzz_pass_finds_nothing(target: str, tmp_path: Path) -> None:
     """2,000 coverage-guided inputs per reader (the note gives the long runs' figures)."""
+    env = {**os.environ, "DECAF_FUZZ_DIR": str(tmp_path)}
     run = subprocess.run([sys.executable, str(FUZZ), target, "-runs=2000", "-max_len=2048",
                           "-seed=1", f"-artifact_prefix={tmp_path}/"],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+                         capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Done 2000 runs" in run.stderr
 
