@@ -13,7 +13,7 @@ from decaf.annotate import schema
 from decaf.annotate.annotator import Annotator
 from decaf.annotate.draw import draw_response
 from decaf.annotate.schema import Feature, ImageContext
-from decaf.core.errors import OptionError
+from decaf.core.errors import ImageError, OptionError
 from decaf.core.images import (
     IMAGE_EXTENSIONS,
     atomic_write,
@@ -47,8 +47,6 @@ def annotate_files(
     read. One picture that cannot be read is an :class:`ImageError` (the command exits 2); in a
     folder, such a picture gets its own ``error`` and the others go on."""
     paths = picture_paths(target)
-    if Path(target).is_file():
-        load_image(target)  # the one picture must be readable, before any model loads
     wanted = schema.features_from(features, max_results)
     context = ImageContext(tuple(aspect_ratios))
     if draw is not None:
@@ -58,6 +56,9 @@ def annotate_files(
     annotator = Annotator(classifier, detector, device)
     names = [str(p) for p in paths]
     document = annotator.many(names, wanted, context, progress=progress)
+    only = document["responses"][0] if Path(target).is_file() else {}
+    if set(only) == {"error"}:  # the one picture asked for could not be read: exit 2
+        raise ImageError(only["error"]["message"].removeprefix("Bad image data: "))
     if draw is not None and "error" not in document["responses"][0]:
         canvas = draw_response(load_image(names[0]), document["responses"][0])
         atomic_write(draw, lambda tmp: canvas.save(tmp, format=image_format_for(draw)))
