@@ -129,10 +129,7 @@ def datum_to_array(datum: Any) -> np.ndarray:
         img = np.asarray(Image.open(io.BytesIO(datum.data)))
         img = img[..., None] if img.ndim == 2 else img[..., ::-1]  # decode → BGR
         return img.transpose(2, 0, 1).astype(np.float32)
-    shape = (datum.channels, datum.height, datum.width)
-    if datum.data:
-        return np.frombuffer(datum.data, np.uint8).reshape(shape).astype(np.float32)
-    return np.asarray(datum.float_data, np.float32).reshape(shape)
+    return cio.datum_to_array(datum).astype(np.float32)
 
 
 def resolve_source(source: str, base: Path | None) -> Path:
