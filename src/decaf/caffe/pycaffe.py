@@ -234,25 +234,32 @@ class Net:
     def save(self, path: str | os.PathLike) -> Path:
         return self.module.save(path)
 
+    def _weights(self) -> dict[str, list[torch.Tensor]]:
+        """Each layer's blobs as tensors (not numpy views: they leave the folded plan on)."""
+        return {view.name: list(view._module.blobs) for view in self._layers
+                if view._module is not None and len(view._module.blobs)}  # fmt: skip
+
     def save_hdf5(self, path: str | os.PathLike) -> Path:
-        """Caffe's HDF5 weights: ``data/<layer>/<i>`` (and ``diff/<layer>/<i>``)."""
+        """Caffe's HDF5 weights: ``data/<layer>/<i>`` and ``diff/<layer>/<i>``, written
+        atomically."""
         import h5py
 
-        from decaf.core.images import writable_file
+        from decaf.core.images import atomic_write, writable_file
 
-        dest = writable_file(path)
-        with h5py.File(dest, "w") as f:
-            for name, blobs in self.params.items():
-                for i, blob in enumerate(blobs):
-                    f.create_dataset(f"data/{name}/{i}", data=blob._tensor.detach().numpy())
-                    f.create_dataset(f"diff/{name}/{i}", data=blob.diff)
-        return dest
+        def write(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as f:
+                for name, blobs in self._weights().items():
+                    for i, t in enumerate(blobs):
+                        grad = t.grad if t.grad is not None else torch.zeros_like(t)
+                        f.create_dataset(f"data/{name}/{i}", data=t.detach().numpy())
+                        f.create_dataset(f"diff/{name}/{i}", data=grad.numpy())
+
+        return atomic_write(writable_file(path), write)
 
     def load_hdf5(self, path: str | os.PathLike) -> None:
         import h5py
 
-        params = {view.name: list(view._module.blobs) for view in self._layers
-                  if view._module is not None and len(view._module.blobs)}  # fmt: skip
+        params = self._weights()
         with h5py.File(path, "r") as f, torch.no_grad():
             for name in f.get("data", {}):
                 for i, blob in enumerate(params.get(name, [])):
