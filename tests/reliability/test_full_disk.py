@@ -61,3 +61,21 @@ def test_a_snapshot_that_does_not_fit_keeps_the_previous_one(tmp_path: Path) -> 
 
     assert load_checked(dest, SNAPSHOT_FORMAT)["weights"].numel() == 100  # the old one loads
     assert [p.name for p in tmp_path.iterdir()] == [dest.name]  # no temporary left
+
+
+def test_an_lmdb_that_does_not_fit_is_one_error_and_leaves_nothing(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for i in range(20):  # 20 × 12 kB of noise: over the limit
+        (tmp_path / "src" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(
+            tmp_path / "src" / f"c{i % 2}" / f"{i}.png"
+        )
+    db = tmp_path / "db"
+    run = _run([sys.executable, "-m", "decaf", "data", "convert", "lmdb", str(tmp_path / "src"),
+                "-o", str(db)])  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    errors = [x for x in run.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and str(db) in errors[0] and "not written" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no database, no temporary

@@ -173,7 +173,8 @@ def test_cli_fast_adain_export_and_errors(
         _picture(30, 40, k).save(folder / f"p{k}.png")
     assert main(["stylize", str(folder), "--method", "fast", "--model", str(bundle),
                  "-o", str(tmp_path / "outs"), "--json"]) == 0  # fmt: skip
-    assert sorted(p.name for p in (tmp_path / "outs").iterdir()) == ["p0.png", "p1.png"]
+    made = sorted(p.name for p in (tmp_path / "outs").iterdir())
+    assert made == [".decaf-stylize.json", "p0.png", "p1.png"]  # the settings, for a rerun
     capsys.readouterr()
     assert main(["export", "onnx", "--model", str(bundle), "-o", str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").stat().st_size > 1000

@@ -17,6 +17,8 @@ import random
 import shutil
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,36 @@ import torch
 from decaf.caffe import io as cio
 from decaf.caffe.layers import CaffeLayer, CaffeLayerError
 from decaf.caffe.proto import caffe_pb2
-from decaf.core.errors import ImageError, OptionError
+from decaf.core.errors import ImageError, OptionError, WriteError
 from decaf.core.images import load_image, temp_dir_beside
 
 MAP_SIZE = 1 << 40  # LMDB reserves address space, not disk
+
+
+@contextmanager
+def _new_lmdb(dest: Path, exists: str = "already exists") -> Iterator[Any]:
+    """A write transaction on a new LMDB built in a folder beside ``dest`` and renamed onto it
+    when the block ends well: the database appears complete or not at all. A failure (a full
+    disk too: LMDB reports a failed write as its own error) leaves neither ``dest`` nor the
+    temporary folder."""
+    import lmdb
+
+    if dest.exists():
+        raise OptionError(f"{dest}: {exists}")
+    tmp = temp_dir_beside(dest)
+    try:
+        env = lmdb.open(str(tmp), map_size=MAP_SIZE, subdir=True)
+        try:
+            with env.begin(write=True) as txn:
+                yield txn
+        finally:
+            env.close()
+        tmp.rename(dest)
+    except lmdb.Error as exc:
+        raise WriteError(f"{dest}: not written ({exc}); nothing was left") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def write_lmdb(
@@ -46,77 +74,52 @@ def write_lmdb(
 
     A picture that fails to decode stops the job, unless ``on_bad(path, why)`` is given: it is
     told, and the picture left out (``ImageSet.bad_file`` raises itself under "stop")."""
-    import lmdb
     from PIL import Image
 
-    dest = Path(dest)
-    if dest.exists():
-        raise OptionError(f"{dest}: already exists (convert_imageset refuses too)")
     order = list(samples)
     if shuffle:
         random.Random(seed).shuffle(order)
-    tmp = temp_dir_beside(dest)
-    try:
-        env = lmdb.open(str(tmp), map_size=MAP_SIZE, subdir=True)
-        with env.begin(write=True) as txn:
-            written = 0
-            for i, (path, label) in enumerate(order):
-                try:
-                    img = load_image(path)
-                except ImageError as exc:
-                    if on_bad is None:
-                        raise
-                    on_bad(Path(path), str(exc))
-                    continue
-                if resize is not None:
-                    img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(img.convert("L"))[..., None] if gray else np.asarray(img)
-                arr = arr[..., ::-1] if not gray else arr  # RGB → BGR
-                chw = np.ascontiguousarray(arr.transpose(2, 0, 1))
-                datum = caffe_pb2.Datum(
-                    channels=chw.shape[0], height=chw.shape[1], width=chw.shape[2],
-                    data=chw.tobytes(), label=int(label),
-                )  # fmt: skip
-                txn.put(f"{written:08d}_{Path(path).name}".encode(), datum.SerializeToString())
-                written += 1
-                if progress:
-                    progress(i + 1, len(order))
-        env.close()
-        tmp.rename(dest)
-        return written
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    written = 0
+    with _new_lmdb(Path(dest), "already exists (convert_imageset refuses too)") as txn:
+        for i, (path, label) in enumerate(order):
+            try:
+                img = load_image(path)
+            except ImageError as exc:
+                if on_bad is None:
+                    raise
+                on_bad(Path(path), str(exc))
+                continue
+            if resize is not None:
+                img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(img.convert("L"))[..., None] if gray else np.asarray(img)
+            arr = arr[..., ::-1] if not gray else arr  # RGB → BGR
+            chw = np.ascontiguousarray(arr.transpose(2, 0, 1))
+            datum = caffe_pb2.Datum(
+                channels=chw.shape[0], height=chw.shape[1], width=chw.shape[2],
+                data=chw.tobytes(), label=int(label),
+            )  # fmt: skip
+            txn.put(f"{written:08d}_{Path(path).name}".encode(), datum.SerializeToString())
+            written += 1
+            if progress:
+                progress(i + 1, len(order))
+    return written
 
 
 def copy_to_lmdb(src: str | os.PathLike, dest: str | os.PathLike, progress: Any = None) -> int:
     """A LevelDB (or LMDB) of Datum records copied, key for key, into a new LMDB: the folder
     appears complete or not. Each record must parse as a Datum."""
-    import lmdb
-
-    dest = Path(dest)
-    if dest.exists():
-        raise OptionError(f"{dest}: already exists")
-    tmp = temp_dir_beside(dest)
-    try:
-        env = lmdb.open(str(tmp), map_size=MAP_SIZE, subdir=True)
-        written = 0
-        with env.begin(write=True) as txn:
-            for key, value in iter_records(src):
-                try:
-                    caffe_pb2.Datum().ParseFromString(value)
-                except Exception:  # noqa: BLE001 - protobuf's DecodeError differs by backend
-                    raise CaffeLayerError(f"{src}: record {key[:60]!r} is not a Datum") from None
-                txn.put(key, value)
-                written += 1
-                if progress:
-                    progress(written, None)
-        env.close()
-        tmp.rename(dest)
-        return written
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    written = 0
+    with _new_lmdb(Path(dest)) as txn:
+        for key, value in iter_records(src):
+            try:
+                caffe_pb2.Datum().ParseFromString(value)
+            except Exception:  # noqa: BLE001 - protobuf's DecodeError differs by backend
+                raise CaffeLayerError(f"{src}: record {key[:60]!r} is not a Datum") from None
+            txn.put(key, value)
+            written += 1
+            if progress:
+                progress(written, None)
+    return written
 
 
 def datum_to_array(datum: Any) -> np.ndarray:

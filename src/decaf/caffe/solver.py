@@ -24,6 +24,7 @@ stop and time hooks:
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -92,16 +93,22 @@ class Solver:
         )  # fmt: skip
         # random_seed makes the fillers repeatable without touching the caller's generators;
         # the global ones are seeded only when training starts (see step), as the Trainer does
+        py_state = random.getstate()  # the data layers' shuffles and skips use Python's
         with torch.random.fork_rng(devices=[]):
             if p.random_seed >= 0:
                 torch.manual_seed(p.random_seed)
-            self.net = self._build(TRAIN)
-            self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
+                random.seed(p.random_seed)
+            try:
+                self.net = self._build(TRAIN)
+                self.test_nets = [self._build(TEST, i) for i in range(self._test_count())]
+            finally:
+                random.setstate(py_state)
         for t in self.test_nets:  # test nets use the train net's blobs by layer name
             t.share_with(self.net)
         self.log = log
         self.interrupted = False  # did the last step()/solve() stop early?
         self._last_snapshot = -1  # the iteration the last snapshot holds
+        self._seeded = False  # random_seed is applied once per solver, when training starts
         self._should_stop: Callable[[], bool] | None = None
         self.losses: list[float] = []
         self.test_scores: list[dict[str, float]] = []
@@ -227,9 +234,11 @@ class Solver:
         """Run ``iters`` iterations; True when they were cut short (``should_stop``, Ctrl-C,
         SIGTERM or ``max_seconds``)."""
         p = self.param
-        if self.iter == 0 and p.random_seed >= 0:  # dropout & co. start from random_seed
-            torch.manual_seed(p.random_seed)
-            np.random.seed(p.random_seed % 2**32)
+        if not self._seeded and p.random_seed >= 0:  # dropout & co. start from random_seed,
+            torch.manual_seed(p.random_seed)  # after a restore too, as Caffe seeds at start-up:
+            np.random.seed(p.random_seed % 2**32)  # a resumed run is then repeatable
+            random.seed(p.random_seed)  # crops and mirrors
+        self._seeded = True
         t = self.trainer
         t.loop = replace(t.loop, max_iter=self.iter + iters, max_seconds=max_seconds)
         self._should_stop = should_stop

@@ -101,7 +101,8 @@ def stylize_to(
     if kind == "video":
         return _video(Path(content), output, run, float(options.get("smooth", 0.5)), on_item)
     if kind == "folder":
-        return _folder(Path(content), output, run, on_item)
+        key = _run_key(method, list(styles), options, run)
+        return _folder(Path(content), output, run, on_item, key)
     return _picture(content, output, run)
 
 
@@ -245,30 +246,80 @@ def folder_destinations(src: Path, output: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+#: in a folder output: the settings its pictures were made with (see :func:`_run_key`)
+MANIFEST = ".decaf-stylize.json"
+
+
+def _stamp(value: Any) -> Any:
+    """A file as (path, size, modification time), so an edited style or model is a new run."""
+    if isinstance(value, (list, tuple)):
+        return [_stamp(v) for v in value]
+    if isinstance(value, (str, os.PathLike)) and Path(value).is_file():
+        st = Path(value).stat()
+        return [str(Path(value).resolve()), st.st_size, st.st_mtime_ns]
+    return value if isinstance(value, (int, float, bool, type(None))) else str(value)
+
+
+def _run_key(method: str, styles: list[str], options: dict[str, Any], run: _Runner) -> dict:
+    """What decides a folder run's pictures. A rerun with the same key into the same folder
+    skips the pictures already there: each was written whole (atomically), so a run killed
+    midway loses only the picture it was on."""
+    return {
+        "method": method,
+        "model": _stamp(str(run.stylizer.path)),
+        "styles": _stamp(styles),
+        "options": {k: _stamp(v) for k, v in sorted(options.items())},
+    }
+
+
+def _done_before(output: Path, key: dict) -> bool:
+    import json
+
+    try:
+        return json.loads((output / MANIFEST).read_text()) == json.loads(json.dumps(key))
+    except (OSError, ValueError):
+        return False
+
+
 def _folder(
-    src: Path, output: Path, run: _Runner, on_item: Callable[[int, int], None] | None
+    src: Path,
+    output: Path,
+    run: _Runner,
+    on_item: Callable[[int, int], None] | None,
+    key: dict,
 ) -> StylizeReport:
+    import json
+
+    from decaf.core.images import atomic_write
+
     pairs = folder_destinations(src, output)
     output.mkdir(parents=True, exist_ok=True)
     writable_file(output / "probe.png")
-    start, written = time.perf_counter(), []
+    resume = _done_before(output, key)
+    atomic_write(output / MANIFEST, lambda tmp: tmp.write_text(json.dumps(key, indent=1)))
+    start, written, kept = time.perf_counter(), [], []
     try:
         for k, (picture, dest) in enumerate(pairs):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            save_image(run(load_image(picture)), dest)
-            written.append(str(dest))
+            if resume and dest.is_file() and dest.stat().st_mtime >= picture.stat().st_mtime:
+                kept.append(str(dest))
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                save_image(run(load_image(picture)), dest)
+                written.append(str(dest))
             if on_item is not None:
                 on_item(k + 1, len(pairs))
     except KeyboardInterrupt:
         return StylizeReport(
-            {"output": str(output), "written": written, "interrupted": True},
-            f"interrupted; {len(written)} pictures written to {output}",
+            {"output": str(output), "written": written, "kept": kept, "interrupted": True},
+            f"interrupted; {len(written)} pictures written to {output}; run the same command "
+            "again to finish (done pictures are kept)",
             True,
         )
     seconds = time.perf_counter() - start
+    again = f", {len(kept)} kept from an earlier run with the same settings" if kept else ""
     return StylizeReport(
-        {"output": str(output), "written": written, "seconds": round(seconds, 2)},
-        f"wrote {len(written)} pictures to {output} ({seconds:.1f} s)",
+        {"output": str(output), "written": written, "kept": kept, "seconds": round(seconds, 2)},
+        f"wrote {len(written)} pictures to {output} ({seconds:.1f} s){again}",
     )
 
 
