@@ -1,15 +1,12 @@
 """Benchmark: decaf's Gatys style transfer against the neural-style (VGG-19) reference pictures.
 
-For each case (tubingen × starry_night, golden_gate × the_scream, tubingen × the_scream from
-../shared/data when present, and the built-in default chelsea × swirl) it runs ``decaf.stylize``
+For each case (the 4 paintings × 2 photos of ../shared/data when present, and the built-in
+default chelsea × swirl) it runs ``decaf.stylize``
 at 512 px in a fresh process and records wall time, seconds per iteration at the full 512 px
-size (median) and peak resident memory. It then scores every picture with *judge* networks the
-optimiser did not use (EfficientNet-Lite2 and Lite1 when optimising with Lite0):
-
-* style distance: mean over judge layers of the relative Gram error
-  ‖G(out) − G(style)‖²/‖G(style)‖²,
-  with output and style resized to 256 px (large strokes) and to 512 px (fine texture);
-* content distance: relative feature error ‖F(out) − F(content)‖²/‖F(content)‖² at 512 px.
+size (median) and peak resident memory. It then scores every picture with the judges of
+benchmarks/judges.py, networks the optimiser never uses, of two families (EfficientNet-Lite2
+and the open_nsfw Caffe ResNet-50-1by2 through OpenCV dnn), each at shallow and deep layers and
+at 256 and 512 px: style distance (relative Gram error) and content distance.
 
 The same scores are computed for jcjohnson/neural-style's reference outputs (VGG-19, 512 px), so
 each line prints ours next to the reference and their ratio (< 1 means ours is closer).
@@ -38,13 +35,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judges import judges, score_all  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results"
-
-JUDGE_STYLE_LAYERS = ("blocks.1", "blocks.2", "blocks.3", "blocks.4", "blocks.5")
-JUDGE_CONTENT_LAYERS = ("blocks.3", "blocks.4")
-JUDGES = ("efficientnet_lite2", "efficientnet_lite1")
 
 
 @dataclass(frozen=True)
@@ -55,83 +51,33 @@ class Case:
     reference: str | None
 
 
+PHOTOS = ("tubingen", "golden_gate")
+#: painting file stem → the short name of neural-style's reference pictures
+PAINTINGS = {"starry_night": "starry", "the_scream": "scream", "shipwreck": "shipwreck",
+             "woman-with-hat-matisse": "matisse"}  # fmt: skip
+
+
 def cases() -> list[Case]:
+    """The 4 paintings × 2 photos of ../shared/data (with neural-style's picture where it
+    published one), and the built-in default."""
     out = []
     if SHARED.is_dir():
-        ph, pa, ref = SHARED / "photos", SHARED / "paintings", SHARED / "reference"
-        out += [
-            Case(
-                "tubingen_starry",
-                str(ph / "tubingen.jpg"),
-                str(pa / "starry_night.jpg"),
-                str(ref / "ref_tubingen_starry.png"),
-            ),
-            Case(
-                "golden_gate_scream",
-                str(ph / "golden_gate.jpg"),
-                str(pa / "the_scream.jpg"),
-                str(ref / "ref_golden_gate_scream.png"),
-            ),
-            Case(
-                "tubingen_scream",
-                str(ph / "tubingen.jpg"),
-                str(pa / "the_scream.jpg"),
-                str(ref / "ref_tubingen_scream.png"),
-            ),
-        ]
+        for photo in PHOTOS:
+            for painting, short in PAINTINGS.items():
+                ref = SHARED / "reference" / f"ref_{photo}_{short}.png"
+                out.append(Case(f"{photo}_{short}", str(SHARED / "photos" / f"{photo}.jpg"),
+                                str(SHARED / "paintings" / f"{painting}.jpg"),
+                                str(ref) if ref.is_file() else None))  # fmt: skip
     out.append(Case("default_chelsea_swirl", "chelsea", "swirl", None))
     return out
 
 
-# --- the judge ---------------------------------------------------------------------------------
-class Judge:
-    """Scores pictures with a network the optimiser did not use."""
-
-    def __init__(self, backbone: str) -> None:
-        from decaf.zoo.encoder import Encoder
-
-        layers = sorted(set(JUDGE_STYLE_LAYERS) | set(JUDGE_CONTENT_LAYERS))
-        self.name = backbone
-        self.ext = Encoder(backbone, layers)
-
-    @torch.no_grad()
-    def feats(self, img: Image.Image, long_side: int) -> dict[str, torch.Tensor]:
-        w, h = img.size
-        s = long_side / max(w, h)
-        img = img.convert("RGB").resize((round(w * s), round(h * s)), Image.LANCZOS)
-        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-        return self.ext(x.contiguous())
-
-    def style_distance(self, out: Image.Image, style: Image.Image, long_side: int) -> float:
-        from decaf.stylize.losses import gram, relative_sq_error
-
-        fo, fs = self.feats(out, long_side), self.feats(style, long_side)
-        return float(
-            np.mean(
-                [float(relative_sq_error(gram(fo[n]), gram(fs[n]))) for n in JUDGE_STYLE_LAYERS]
-            )
-        )
-
-    def content_distance(self, out: Image.Image, content: Image.Image) -> float:
-        from decaf.stylize.losses import relative_sq_error
-
-        fo, fc = self.feats(out, 512), self.feats(content, 512)
-        return float(
-            np.mean([float(relative_sq_error(fo[n], fc[n])) for n in JUDGE_CONTENT_LAYERS])
-        )
-
-
-def score(judges: list[Judge], out: Image.Image, case: Case) -> dict[str, float]:
+def score(js: list, out: Image.Image, case: Case) -> dict[str, float]:
+    """Every judge's distances for one picture (see benchmarks/judges.py)."""
     import decaf.stylize as st
 
     content = st.resolve_content(case.content)
-    style = st.resolve_style(case.style)
-    row: dict[str, float] = {}
-    for j in judges:
-        row[f"{j.name}.style256"] = j.style_distance(out, style, 256)
-        row[f"{j.name}.style512"] = j.style_distance(out, style, 512)
-        row[f"{j.name}.content"] = j.content_distance(out, content)
-    return row
+    return score_all(js, out, st.resolve_style(case.style), content)
 
 
 # --- one run in a fresh process ----------------------------------------------------------------
@@ -190,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if not SHARED.is_dir():
         print("note: ../shared/data is absent; only the built-in default case runs")
     OUT.mkdir(parents=True, exist_ok=True)
-    judges = [Judge(j) for j in JUDGES]
+    js = judges()
     records = []
     for case in chosen:
         out_path = OUT / f"{case.name}_{args.tag}.png"
@@ -203,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
             "iterations": runs[0]["iterations"],
             "size": runs[0]["size"],
-            "ours": score(judges, Image.open(out_path), case),
+            "ours": score(js, Image.open(out_path), case),
         }
         if case.reference and Path(case.reference).is_file():
-            rec["reference"] = score(judges, Image.open(case.reference), case)
+            rec["reference"] = score(js, Image.open(case.reference), case)
         records.append(rec)
         if args.json:
             print(json.dumps(rec))

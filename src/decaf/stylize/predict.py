@@ -194,7 +194,8 @@ class FastStylizer:
             raise OptionError(f"tiles must be at least 256 px, got {tile}")
         content = resize_long_side(content.convert("RGB"), size)
         if isinstance(self.net, AdaINNet):
-            out = self._adain(content, style_images, style_weights, alpha, preserve_color, masks)
+            out = self._adain(content, style_images, style_weights, alpha, preserve_color, masks,
+                              tile)  # fmt: skip
         else:
             if style_images:
                 raise OptionError(f"{self.path.name} has fixed styles ({', '.join(self.styles)}); "
@@ -223,31 +224,46 @@ class FastStylizer:
 
     def _tiled(self, x: torch.Tensor, weights: torch.Tensor, tile: int) -> torch.Tensor:
         """Overlapping tiles sharing the instance-norm statistics of a whole-picture preview."""
-        h, w = x.shape[-2:]
-        s = PREVIEW / max(h, w)
-        preview = x if s >= 1 else F.interpolate(
-            x, size=(max(8, round(h * s)), max(8, round(w * s))), mode="bilinear",
-            antialias=True, align_corners=False)  # fmt: skip
         with torch.inference_mode():
             with shared_statistics("record") as stats:
-                self._torch(preview, weights)
-            out = torch.zeros(1, 3, h, w)
-            total = torch.zeros(1, 1, h, w)
-            step = tile - OVERLAP
-            for y0 in range(0, max(h - OVERLAP, 1), step):
-                for x0 in range(0, max(w - OVERLAP, 1), step):
-                    y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                    with shared_statistics("replay", stats):
-                        part = self._torch(x[..., y0:y1, x0:x1], weights)
-                    ramp = _feather(y1 - y0, x1 - x0, top=y0 > 0, left=x0 > 0,
-                                    bottom=y1 < h, right=x1 < w)  # fmt: skip
-                    out[..., y0:y1, x0:x1] += part * ramp
-                    total[..., y0:y1, x0:x1] += ramp
-        return out / total
+                self._torch(_preview(x), weights)
+
+            def part(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+                with shared_statistics("replay", stats):
+                    return self._torch(x[..., y0:y1, x0:x1], weights)
+
+            return _tiles(x.shape[-2:], tile, part)
+
+    def _adain_tiled(self, x: torch.Tensor, stats: list, wts: list[float] | None, alpha: float,
+                     masks: Sequence[np.ndarray] | None, tile: int) -> torch.Tensor:  # fmt: skip
+        """AdaIN in overlapping tiles, for pictures whose features would not fit at once: each
+        tile's features are normalised by the channel statistics of the whole picture's (from
+        a preview) rather than its own, so the tiles agree where they meet."""
+        from decaf.stylize.nets import channel_stats
+
+        net: AdaINNet = self.net  # type: ignore[assignment]
+        h, w = x.shape[-2:]
+        with torch.inference_mode():
+            c_mean, c_std = channel_stats(net.encode(pad_to_multiple(_preview(x), net.stride)))
+
+            def part(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+                fc = net.encode(pad_to_multiple(x[..., y0:y1, x0:x1], net.stride))
+                norm = (fc - c_mean) / c_std
+                if masks is None:
+                    t = norm * _blend(stats, wts, 1) + _blend(stats, wts, 0)
+                else:
+                    t = torch.zeros_like(fc)
+                    for (mean, std), m in zip(stats, masks, strict=True):
+                        mt = _mask_part(m, (y0 / h, y1 / h, x0 / w, x1 / w), fc.shape[-2:])
+                        t = t + mt.to(fc.device) * (norm * std + mean)
+                t = alpha * t + (1 - alpha) * fc
+                return net.decode(t)[..., : y1 - y0, : x1 - x0].cpu()
+
+            return _tiles((h, w), tile, part)
 
     def _adain(self, content: Image.Image, styles: Sequence[Image.Image],
                weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
-               masks: Sequence[np.ndarray] | None) -> Image.Image:  # fmt: skip
+               masks: Sequence[np.ndarray] | None, tile: int | None) -> Image.Image:  # fmt: skip
         net: AdaINNet = self.net  # type: ignore[assignment]
         if not styles:
             raise OptionError("AdaIN needs at least one style picture (--style)")
@@ -255,27 +271,25 @@ class FastStylizer:
             raise OptionError(f"{len(weights)} weights for {len(styles)} styles")
         if masks is not None and len(masks) != len(styles):
             raise OptionError(f"{len(masks)} masks for {len(styles)} styles")
-        src = np.asarray(content, np.float64) / 255
         stats = []
         with torch.inference_mode():
             for s in styles:
                 s = resize_long_side(s.convert("RGB"), 512)
                 if preserve_color == "histogram":  # Gatys et al.: the content's palette
+                    src = np.asarray(resize_long_side(content, PREVIEW), np.float64) / 255
                     arr = color.match_color(np.asarray(s, np.float64) / 255, src)
                     s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
                 stats.append(channel_stats(net.encode(picture_tensor(s).to(self.device))))
             x = picture_tensor(content).to(self.device)
             h, w = x.shape[-2:]
+            wts = [1 / len(styles)] * len(styles) if weights is None else list(weights)
+            if sum(wts) <= 0 or min(wts) < 0:
+                raise OptionError("style weights must be non-negative, not all zero")
+            if tile is not None and max(h, w) > tile:
+                return to_pil(self._adain_tiled(x, stats, wts, alpha, masks, tile))
             xp = pad_to_multiple(x, net.stride)
             if masks is None:
-                wts = [1 / len(styles)] * len(styles) if weights is None else list(weights)
-                total = sum(wts)
-                if total <= 0 or min(wts) < 0:
-                    raise OptionError("style weights must be non-negative, not all zero")
-                # AdaIN is affine in the style's (mean, std), so a blend of AdaIN outputs is
-                # AdaIN with the blended statistics: one pass for any number of styles
-                mean = sum((wk / total) * m for wk, (m, _) in zip(wts, stats, strict=True))
-                std = sum((wk / total) * sd for wk, (_, sd) in zip(wts, stats, strict=True))
+                mean, std = _blend(stats, wts, 0), _blend(stats, wts, 1)
                 session = self._onnx()
                 if session is not None:
                     feed = {"image": xp.numpy(), "mean": mean.numpy(), "std": std.numpy(),  # CPU
@@ -295,6 +309,54 @@ class FastStylizer:
             t = alpha * t + (1 - alpha) * fc
             y = net.decode(t)[..., :h, :w]
         return to_pil(y)
+
+
+def _preview(x: torch.Tensor) -> torch.Tensor:
+    """The picture at most PREVIEW px on its long side: where whole-picture statistics come
+    from when the picture itself is processed in tiles."""
+    h, w = x.shape[-2:]
+    s = PREVIEW / max(h, w)
+    if s >= 1:
+        return x
+    size = (max(8, round(h * s)), max(8, round(w * s)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _mask_part(mask: np.ndarray, region: tuple[float, float, float, float],
+               size: torch.Size) -> torch.Tensor:  # fmt: skip
+    """The part of a whole-picture mask under a tile (``region``: top, bottom, left, right as
+    fractions of the picture), at the tile's feature ``size``."""
+    mh, mw = mask.shape[:2]
+    top, left = min(int(region[0] * mh), mh - 1), min(int(region[2] * mw), mw - 1)
+    bottom, right = max(top + 1, round(region[1] * mh)), max(left + 1, round(region[3] * mw))
+    crop = torch.from_numpy(np.ascontiguousarray(mask[top:bottom, left:right], np.float32))
+    return F.interpolate(crop[None, None], size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _blend(stats: list, weights: list[float], which: int) -> torch.Tensor:
+    """The weighted mean of the styles' channel means (``which`` 0) or deviations (1). AdaIN is
+    affine in them, so a blend of AdaIN outputs is AdaIN with blended statistics: one pass
+    for any number of styles."""
+    total = sum(weights)
+    return sum((wk / total) * st[which] for wk, st in zip(weights, stats, strict=True))
+
+
+def _tiles(size: tuple[int, int], tile: int,
+           part: Callable[[int, int, int, int], torch.Tensor]) -> torch.Tensor:  # fmt: skip
+    """A (1, 3, H, W) result assembled from ``part(y0, y1, x0, x1)`` on overlapping tiles,
+    feathered across the overlaps."""
+    h, w = size
+    out = torch.zeros(1, 3, h, w)
+    total = torch.zeros(1, 1, h, w)
+    step = tile - OVERLAP
+    for y0 in range(0, max(h - OVERLAP, 1), step):
+        for x0 in range(0, max(w - OVERLAP, 1), step):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ramp = _feather(y1 - y0, x1 - x0, top=y0 > 0, left=x0 > 0, bottom=y1 < h,
+                            right=x1 < w)  # fmt: skip
+            out[..., y0:y1, x0:x1] += part(y0, y1, x0, x1) * ramp
+            total[..., y0:y1, x0:x1] += ramp
+    return out / total
 
 
 def _feather(h: int, w: int, top: bool, left: bool, bottom: bool, right: bool) -> torch.Tensor:
