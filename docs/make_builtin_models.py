@@ -2,6 +2,10 @@
 
 * ``fast_builtin.pt`` (+ ``.onnx``): one CIN network over the four built-in procedural styles
   (swirl, mosaic, pointillism, hatching), what ``decaf stylize --method fast`` uses;
+* ``paintings_builtin.pt`` (+ ``.onnx``): one CIN network over four public-domain paintings
+  (The Starry Night, The Scream, The Shipwreck of the Minotaur, Woman with a Hat), what
+  ``--method fast --builtin starry_night`` uses. The paintings are read from
+  ``../shared/data/paintings`` (or ``--paintings DIR``) and are not shipped, only the weights;
 * ``adain_lite0.pt``: an AdaIN decoder on EfficientNet-Lite0 features (up to ``blocks.2``),
   what ``decaf stylize --method adain`` uses, trained on the procedural styles plus the texture
   and colour pictures that ship with scikit-image (no download).
@@ -10,7 +14,8 @@ Content pictures are the offline photos of scikit-image and scikit-learn with he
 crops, scales and flips. Everything runs through the public CLI, so this is also a worked
 example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
 
-    python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000] [--only fast|adain]
+    python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
+        [--paintings-iters 3000] [--paintings-width 16] [--only fast|adain|paintings]
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "src" / "decaf" / "stylize" / "models"
 RUNS = ROOT / "out" / "builtin_runs"  # snapshots and metrics.csv (not shipped)
 PROCEDURAL = ("swirl", "mosaic", "pointillism", "hatching")
+#: built-in style name → painting file in --paintings
+PAINTINGS = {
+    "starry_night": "starry_night.jpg",
+    "the_scream": "the_scream.jpg",
+    "shipwreck": "shipwreck.jpg",
+    "woman_with_hat": "woman-with-hat-matisse.jpg",
+}
 # alphabetical: the order the shipped decoder was trained with (style k is sampled by index)
 TEXTURES = ("brick", "colorwheel", "grass", "gravel", "hubble_deep_field", "immunohistochemistry")
 
@@ -45,8 +57,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fast-iters", type=int, default=3000)
     ap.add_argument("--adain-iters", type=int, default=3000)
-    ap.add_argument("--only", choices=("fast", "adain"))
+    ap.add_argument("--paintings-iters", type=int, default=3000)
+    ap.add_argument("--paintings-width", type=int, default=16)
+    ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
+    ap.add_argument("--only", choices=("fast", "adain", "paintings"))
+    ap.add_argument("--out", type=Path, default=MODELS, help="where the bundles go")
     args = ap.parse_args()
+    if args.only == "paintings":
+        paintings(args)
+        return 0
     MODELS.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "fast"):
         fast = MODELS / "fast_builtin.pt"
@@ -69,6 +88,28 @@ def main() -> int:
                  "--content-weight", "1", "--style-weight", "20", "--run-dir",
                  str(RUNS / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
     return 0
+
+
+def paintings(args: argparse.Namespace) -> None:
+    """One CIN network over the four paintings, each copied under its built-in name (the
+    bundle's style names come from the file names)."""
+    missing = [f for f in PAINTINGS.values() if not (args.paintings / f).is_file()]
+    if missing:
+        sys.exit(f"{args.paintings}: missing {', '.join(missing)}")
+    out = args.out / "paintings_builtin.pt"
+    runs = RUNS / f"paintings_w{args.paintings_width}"
+    with tempfile.TemporaryDirectory() as tmp:
+        styles = []
+        for name, file in PAINTINGS.items():
+            path = Path(tmp) / f"{name}.jpg"
+            path.write_bytes((args.paintings / file).read_bytes())
+            styles.append(str(path))
+        run(["train", "style", "--method", "cin", "--style", ",".join(styles),
+             "--iters", str(args.paintings_iters), "--size", "192", "--style-size", "256",
+             "--width", str(args.paintings_width), "--content-weight", "6", "--style-weight",
+             "30", "--tv-weight", "10", "--run-dir", str(runs),
+             "-o", str(out)])  # fmt: skip
+    run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 
 if __name__ == "__main__":

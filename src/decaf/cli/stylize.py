@@ -49,6 +49,9 @@ ContentWeight = _opt(float, f"gatys: {_D('content_weight')}")
 StyleWeight = _opt(float, "gatys: (default: 30 for gram, 1000 bn-stats, 3000 the MMDs)")
 TvWeight = _opt(float, f"gatys: {_D('tv_weight')}")
 StyleScale = _opt(float, f"gatys: style size relative to the content's {_D('style_scale')}.")
+StyleOctaves = _opt(
+    int, f"gatys: match the style at 1-4 octaves (large strokes) {_D('style_octaves')}."
+)
 StyleLayers = _opt(str, "gatys: comma list of layer names.")
 ContentLayers = _opt(str, "gatys: comma list of layer names.")
 LayerWeights = _opt(str, "gatys: per style layer weights, e.g. blocks.1=2,blocks.4=0.5.")
@@ -84,7 +87,8 @@ def stylize_command(
     steps: Steps = None, scales: Scales = None, init: Init = None, seed: Seed = None,
     backbone: Backbone = None, weights: Weights = None, content_weight: ContentWeight = None,
     style_weight: StyleWeight = None, tv_weight: TvWeight = None, style_scale: StyleScale = None,
-    style_layers: StyleLayers = None, content_layers: ContentLayers = None,
+    style_octaves: StyleOctaves = None, style_layers: StyleLayers = None,
+    content_layers: ContentLayers = None,
     layer_weights: LayerWeights = None, smoothing: Smoothing = None,
     optimizer: Optimizer = None, lr: Lr = None, model: Model = None, builtin: Builtin = None,
     alpha: Alpha = None, tile: Tile = None, engine: Engine = None, smooth: Smooth = None,

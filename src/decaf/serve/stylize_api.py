@@ -45,10 +45,29 @@ class Stylizers:
         self.fast = Lazy(lambda: FastStylizer(method="fast"))
         self.adain = Lazy(lambda: FastStylizer(method="adain"))
 
+    def fast_for(self, style: str | int) -> Any:
+        """The built-in fast network that has ``style`` (the procedural or the paintings one),
+        loaded once per process (``cached_stylizer`` is shared by threads)."""
+        if isinstance(style, int):
+            return self.fast.get()
+        from decaf.stylize.files import cached_stylizer
+        from decaf.stylize.predict import builtin_fast_for
+
+        path = builtin_fast_for([style])
+        if path == self.fast.get().path:
+            return self.fast.get()
+        return cached_stylizer(str(path), "fast")
+
+    def fast_styles(self) -> list[str]:
+        from decaf.stylize.predict import builtin_fast_models, bundle_styles
+
+        return [n for p in builtin_fast_models() for n in bundle_styles(str(p))]
+
     def warm(self) -> None:
-        """Load both networks and run each once, so the first request pays no set-up."""
+        """Load the networks and run each once, so the first request pays no set-up."""
         tiny = Image.new("RGB", (64, 64), (128, 128, 128))
-        self.fast.get()(tiny, 0)
+        for name in self.fast_styles():
+            self.fast_for(name)(tiny, name)
         self.adain.get()(tiny, style_images=[tiny])
 
     def styles(self) -> dict[str, Any]:
@@ -56,7 +75,7 @@ class Stylizers:
         any painting goes in ``styleImage``)."""
         from decaf.stylize import BUILTIN_STYLES
 
-        return {"fast": self.fast.get().styles, "adain": sorted(BUILTIN_STYLES),
+        return {"fast": self.fast_styles(), "adain": sorted(BUILTIN_STYLES),
                 "gatys": sorted(BUILTIN_STYLES), "methods": list(METHODS)}  # fmt: skip
 
 
@@ -95,9 +114,8 @@ def _feedforward(state: State, body: dict[str, Any], method: str) -> dict[str, A
     color = field_of(body, "preserveColor")
     start = time.perf_counter()
     if method == "fast":
-        net = state.styles.fast.get()
-        style = _style_name(body, net.styles, 0)
-        out = net(content, style, size=size, preserve_color=color)
+        style = _style_name(body, state.styles.fast_styles(), 0)
+        out = state.styles.fast_for(style)(content, style, size=size, preserve_color=color)
     else:
         style_img = field_of(body, "styleImage")
         if style_img is not None:

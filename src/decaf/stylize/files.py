@@ -179,6 +179,10 @@ def _feedforward_runner(method: str, styles: list[str], options: dict[str, Any])
     from decaf.stylize import resolve_style
 
     model = options.get("model")
+    if model is None and method == "fast" and styles:
+        from decaf.stylize.predict import builtin_fast_for
+
+        model = builtin_fast_for([int(s) if s.isdigit() else s for s in styles])
     stylizer = cached_stylizer(
         str(model) if model is not None else None, method, options.get("engine", "auto"),
         options.get("device", "cpu"),

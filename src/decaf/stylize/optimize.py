@@ -90,6 +90,9 @@ class StyleOptions:
     init: str = "content"  #: content | noise | style
     seed: int = 0
     style_scale: float = 1.0
+    #: the style is matched at this many octaves: the picture, then halved each time (a Gram
+    #: on the halved picture sees strokes twice as large through the same layers)
+    style_octaves: int = 1
     border: float = 1 / 32  #: mirrored margin around the picture, as a fraction of its long side
     style_weights: Sequence[float] | None = None  #: blend of several style images
     preserve_color: str | None = None  #: None | luminance | histogram
@@ -152,6 +155,8 @@ class StyleOptions:
             raise OptionError(f"border must be in 0..0.5, got {self.border}")
         if not 0.05 <= self.style_scale <= 8:
             raise OptionError(f"style_scale must be in 0.05..8, got {self.style_scale}")
+        if not (isinstance(self.style_octaves, int) and 1 <= self.style_octaves <= 4):
+            raise OptionError(f"style_octaves must be 1..4, got {self.style_octaves!r}")
         for label, value in (
             ("content_weight", self.content_weight),
             ("style_weight", self.style_weight_value()),
@@ -330,6 +335,16 @@ class _Counter:
             )
 
 
+def _octave(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``x`` halved ``k`` times (antialiased), at least 32 px on its short side."""
+    if k == 0:
+        return x
+    h, w = x.shape[-2:]
+    f = max(2.0**-k, 32 / min(h, w))
+    size = (max(1, round(h * f)), max(1, round(w * f)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 def _reflect_pad(x: torch.Tensor, fraction: float) -> torch.Tensor:
     """Mirror ``fraction`` of the long side around the picture before the network sees it.
 
@@ -351,7 +366,7 @@ class _Objective:
     content_layers: list[str]
     blend: list[float]
     content_targets: dict[str, torch.Tensor]
-    style_targets: list[dict[str, object]]
+    style_targets: list[list[dict[str, object]]]  #: per style, per octave, per layer
 
     @classmethod
     @torch.no_grad()
@@ -369,16 +384,19 @@ class _Objective:
         start: torch.Tensor,
     ) -> _Objective:
         c_feats = ext(_reflect_pad(content, opts.border))
-        start_feats = ext(_reflect_pad(start, opts.border))
         targets = []
         for s in styles:
-            s_feats = ext(_reflect_pad(s, opts.border))
-            targets.append(
-                {
-                    n: style_loss.fit(style_loss.target(s_feats[n]), start_feats[n])
-                    for n in style_layers
-                }
-            )
+            per_octave = []
+            for k in range(opts.style_octaves):
+                s_feats = ext(_reflect_pad(_octave(s, k), opts.border))
+                start_feats = ext(_reflect_pad(_octave(start, k), opts.border))
+                per_octave.append(
+                    {
+                        n: style_loss.fit(style_loss.target(s_feats[n]), start_feats[n])
+                        for n in style_layers
+                    }
+                )
+            targets.append(per_octave)
         c_targets = {n: c_feats[n] for n in content_layers}
         return cls(ext, opts, style_loss, style_layers, content_layers, blend, c_targets, targets)
 
@@ -387,10 +405,13 @@ class _Objective:
         lc = sum(content_loss(feats[n], self.content_targets[n]) for n in self.content_layers)
         lc = lc / len(self.content_layers)
         ls = x.new_zeros(())
-        for weight, targets in zip(self.blend, self.style_targets, strict=True):
-            for n in self.style_layers:
-                lw = self.opts.layer_weights.get(n, 1.0)
-                ls = ls + weight * lw * self.style_loss.score(feats[n], targets[n])
+        for k in range(self.opts.style_octaves):
+            if k > 0:
+                feats = self.ext(_reflect_pad(_octave(x, k), self.opts.border))
+            for weight, targets in zip(self.blend, self.style_targets, strict=True):
+                for n in self.style_layers:
+                    lw = self.opts.layer_weights.get(n, 1.0)
+                    ls = ls + weight * lw * self.style_loss.score(feats[n], targets[k][n])
         ls = ls / len(self.style_layers)
         tv = total_variation(x)
         o = self.opts

@@ -15,6 +15,7 @@ and no seams show.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -44,6 +45,9 @@ from decaf.stylize.nets import (
 MODELS = Path(__file__).resolve().parent / "models"
 StyleSpec = int | str | Sequence[float] | Mapping[int | str, float] | None
 BUILTIN_MODELS = {"fast": "fast_builtin.pt", "adain": "adain_lite0.pt"}
+#: the built-in fast networks, searched in this order for a style name (``--builtin NAME``):
+#: the procedural styles, then four public-domain paintings (docs/make_builtin_models.py)
+BUILTIN_FAST = ("fast_builtin.pt", "paintings_builtin.pt")
 PREVIEW = 1024  #: long side of the preview whose statistics tiles share
 OVERLAP = 128  #: pixels each tile overlaps its neighbours (feathered)
 
@@ -63,6 +67,38 @@ def builtin_model(method: str) -> Path:
             f"`decaf train style --method {method} ...` and pass it with --model"
         )
     return path
+
+
+@functools.lru_cache(maxsize=8)
+def bundle_styles(path: str) -> tuple[str, ...]:
+    """The style names a fast bundle holds (read once per file and process)."""
+    from decaf.core.bundle import load_bundle
+    from decaf.stylize.model import TASK
+
+    return tuple(load_bundle(path, task=TASK)["classes"])
+
+
+def builtin_fast_models() -> list[Path]:
+    """The built-in fast bundles of this install, in search order."""
+    builtin_model("fast")  # the first one must be there
+    return [MODELS / name for name in BUILTIN_FAST if (MODELS / name).is_file()]
+
+
+def builtin_fast_for(styles: Sequence[str | int]) -> Path:
+    """The built-in fast bundle that holds every named style (indices refer to the first):
+    ``--method fast --builtin starry_night`` finds the paintings network by itself."""
+    models = builtin_fast_models()
+    names = [s for s in styles if isinstance(s, str)]
+    for path in models:
+        if set(names) <= set(bundle_styles(str(path))):
+            return path
+    known = [n for p in models for n in bundle_styles(str(p))]
+    apart = [n for n in names if n in known]
+    if len(apart) == len(names) and names:
+        raise OptionError(f"{', '.join(names)} are in different built-in networks and cannot "
+                          "be blended; blend styles of one network")  # fmt: skip
+    wrong = [n for n in names if n not in known]
+    raise OptionError(f"{', '.join(wrong)}: not a built-in fast style ({', '.join(known)})")
 
 
 class FastStylizer:
