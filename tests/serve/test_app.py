@@ -157,7 +157,9 @@ def test_stylize_fast_and_adain_return_pictures(shared_annotator) -> None:
     with make_client(shared_annotator) as c:
         styles = c.get("/v1/styles").json()
         assert "mosaic" in styles["fast"] and "gatys" in styles["methods"]
+        assert "starry_night" in styles["fast"]  # the built-in painting network's styles too
         for body in ({"method": "fast", "style": "mosaic"},
+                     {"method": "fast", "style": "starry_night"},
                      {"method": "adain", "styleImage": {"content": png_b64(skimage.data.coffee())},
                       "alpha": 0.5}):  # fmt: skip
             r = c.post(

@@ -253,6 +253,47 @@ def test_builtin_models_ship_and_run() -> None:
     assert out.size == (96, 64)
 
 
+PAINTING_STYLES = ["starry_night", "the_scream", "shipwreck", "woman_with_hat"]
+
+
+def test_builtin_painting_styles_ship_and_are_found_by_name(tmp_path: Path) -> None:
+    """The second built-in network: four paintings, found by name from the CLI and the API."""
+    from decaf.cli import main
+    from decaf.stylize.predict import MODELS, builtin_fast_for, builtin_fast_models
+
+    assert [p.name for p in builtin_fast_models()] == ["fast_builtin.pt", "paintings_builtin.pt"]
+    assert builtin_fast_for(["starry_night"]) == MODELS / "paintings_builtin.pt"
+    assert builtin_fast_for(["swirl", 0]) == MODELS / "fast_builtin.pt"
+    with pytest.raises(OptionError, match="different built-in networks"):
+        builtin_fast_for(["swirl", "the_scream"])
+    with pytest.raises(OptionError, match="not a built-in fast style"):
+        builtin_fast_for(["monet"])
+    paintings = FastStylizer(MODELS / "paintings_builtin.pt")
+    assert paintings.styles == PAINTING_STYLES
+    pic = _picture(64, 96)
+    outs = [np.asarray(paintings(pic, name), np.float64) for name in PAINTING_STYLES]
+    assert min(np.abs(a - b).mean() for a in outs for b in outs if a is not b) > 5  # distinct
+    _picture(64, 96).save(tmp_path / "in.png")
+    assert main(["stylize", str(tmp_path / "in.png"), "--method", "fast", "--builtin",
+                 "shipwreck,woman_with_hat", "--style-weights", "0.5,0.5",
+                 "-o", str(tmp_path / "out.png")]) == 0  # fmt: skip
+    assert Image.open(tmp_path / "out.png").size == (96, 64)
+
+
+@pytest.mark.parametrize("name", ["fast_builtin", "paintings_builtin"])
+def test_shipped_onnx_graphs_hold_their_bundles_weights(name: str) -> None:
+    """Each shipped .onnx is its .pt exported: a graph left stale by retraining fails here."""
+    from decaf.stylize.predict import MODELS
+
+    onnx = FastStylizer(MODELS / f"{name}.pt", engine="onnx")
+    torch_run = FastStylizer(MODELS / f"{name}.pt", engine="torch")
+    pic = _picture(96, 128, 5)
+    for k in range(len(onnx.styles)):
+        a = np.asarray(onnx(pic, k), np.int16)
+        b = np.asarray(torch_run(pic, k), np.int16)
+        assert np.abs(a - b).max() <= 2, (name, onnx.styles[k])
+
+
 def test_concurrent_tiled_stylizations_match_solo_runs(tmp_path: Path) -> None:
     """Tiling statistics live in one tape per call: two threads tiling at once with different
     styles and pictures get exactly the pictures each gets alone."""

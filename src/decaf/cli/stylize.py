@@ -54,7 +54,11 @@ StyleOctaves = _opt(
 )
 StyleLayers = _opt(str, "gatys: comma list of layer names.")
 ContentLayers = _opt(str, "gatys: comma list of layer names.")
-LayerWeights = _opt(str, "gatys: per style layer weights, e.g. blocks.1=2,blocks.4=0.5.")
+LayerWeights = _opt(
+    str,
+    "gatys: per style layer weights, e.g. blocks.1=2,blocks.4=0.5 "
+    "(default: conv_stem=16,blocks.0=16,blocks.1=8,blocks.2=2, others 1).",
+)
 Smoothing = _opt(str, "gatys: SWAG smoothing, layer=temperature pairs, e.g. blocks.4=1.")
 Optimizer = _opt(str, "gatys: lbfgs | adam (default: lbfgs; adam for the MMD losses)")
 Lr = _opt(float, "gatys: Adam learning rate.")

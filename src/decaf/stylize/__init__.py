@@ -135,9 +135,13 @@ def feedforward(
     """The ``fast`` / ``adain`` branch of :func:`stylize` (one loaded network per model)."""
     from decaf.stylize.files import cached_stylizer
 
+    sources = _as_list(style)
+    if model is None and method == "fast" and all(isinstance(s, (str, int)) for s in sources):
+        from decaf.stylize.predict import builtin_fast_for
+
+        model = builtin_fast_for(sources)  # the procedural or the paintings network
     stylizer = cached_stylizer(str(model) if model is not None else None, method)
     picture = resolve_content(content)
-    sources = _as_list(style)
     if method == "adain":
         images = [resolve_style(s) for s in sources]
         return stylizer(picture, style_images=images, style_weights=style_weights, **options)

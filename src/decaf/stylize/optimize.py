@@ -86,7 +86,8 @@ class StyleOptions:
     tv_weight: float = 100.0
     style_layers: Sequence[str] | None = None
     content_layers: Sequence[str] | None = None
-    layer_weights: dict[str, float] = field(default_factory=dict)  #: per style layer, default 1
+    #: per style layer; empty: DEFAULT_LAYER_WEIGHTS for the default layers, else 1
+    layer_weights: dict[str, float] = field(default_factory=dict)
     smoothing: dict[str, float] = field(default_factory=dict)  #: SWAG temperature per layer
     #: lbfgs | adam; None = the loss's measured default (LOSS_DEFAULTS)
     optimizer: str | None = None
