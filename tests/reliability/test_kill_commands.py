@@ -1,4 +1,4 @@
-"""kill -9 of every trainer command at random moments, then its own resume: the final weights
+"""kill -9 of every trainer command at a random moment, then its own resume: the final weights
 equal an uninterrupted run's, bit for bit, and every snapshot left on disk is whole.
 
 test_kill.py proves it for the shared engine; this proves that each command wires the engine
@@ -211,10 +211,11 @@ def _resume(spec: Trainer, d: Path, resume: list[str]) -> dict[str, torch.Tensor
     return dict(_weights(spec.final(d)))
 
 
-@pytest.mark.parametrize("seed", [1, 2])
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(
-    straight: tuple[str, dict[str, torch.Tensor]], tmp_path: Path, seed: int
+    straight: tuple[str, dict[str, torch.Tensor]], tmp_path: Path
 ) -> None:
+    """One kill per command, at a moment drawn per command (a second kill point per command
+    cost two minutes of the suite and never failed where the first passed)."""
     name, expected = straight
     spec = TRAINERS[name]
     spec.make_data(tmp_path)
@@ -225,7 +226,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
         assert time.monotonic() < deadline, "the run never snapshotted"
         time.sleep(0.01)
-    time.sleep(random.Random(seed).uniform(0.0, 1.0))  # somewhere in the next iterations
+    time.sleep(random.Random(name).uniform(0.0, 1.0))  # somewhere in the next iterations
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert not spec.final(tmp_path).exists(), "killed too late: the run had finished"

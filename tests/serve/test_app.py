@@ -152,7 +152,7 @@ def test_deadline_gives_504(astronaut_b64) -> None:
         assert r.status_code == 504 and r.json()["error"]["status"] == "DEADLINE_EXCEEDED"
 
 
-def test_stylize_fast_and_adain_return_pictures(shared_annotator) -> None:
+def test_stylize_fast_adain_and_wct_return_pictures(shared_annotator) -> None:
     photo = png_b64(skimage.data.chelsea())
     with make_client(shared_annotator) as c:
         styles = c.get("/v1/styles").json()
@@ -161,7 +161,9 @@ def test_stylize_fast_and_adain_return_pictures(shared_annotator) -> None:
         for body in ({"method": "fast", "style": "mosaic"},
                      {"method": "fast", "style": "starry_night"},
                      {"method": "adain", "styleImage": {"content": png_b64(skimage.data.coffee())},
-                      "alpha": 0.5}):  # fmt: skip
+                      "alpha": 0.5},
+                     {"method": "wct", "styleImage": {"content": png_b64(skimage.data.coffee())}},
+                     {"method": "wct", "style": "hatching"}):  # fmt: skip
             r = c.post(
                 "/v1/images:stylize", json={"image": {"content": photo}, "size": 128, **body}
             )
@@ -172,7 +174,7 @@ def test_stylize_fast_and_adain_return_pictures(shared_annotator) -> None:
         assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
         bad = c.post("/v1/images:stylize", json={"image": {"content": photo}, "style": "nope"})
         assert bad.status_code == 400 and "nope" in bad.json()["error"]["message"]
-        for method in ("adain", "gatys"):  # style names are never taken as server paths
+        for method in ("adain", "wct", "gatys"):  # style names are never server paths
             r = c.post("/v1/images:stylize", json={"image": {"content": photo}, "method": method,
                                                    "style": "/etc/hostname"})  # fmt: skip
             assert r.status_code == 400 and "not a built-in style" in r.json()["error"]["message"]

@@ -131,7 +131,7 @@ def test_adain_alpha_masks_and_blend(tmp_path: Path) -> None:
         stylizer(pic, style_images=styles, masks=[half])
     with pytest.raises(OptionError, match="alpha"):
         stylizer(pic, style_images=styles, alpha=1.5)
-    with pytest.raises(OptionError, match="AdaIN model; use --method adain"):
+    with pytest.raises(OptionError, match="adain model takes style pictures; use --method adain"):
         FastStylizer(tmp_path / "adain.pt", method="fast")
 
 
@@ -239,7 +239,8 @@ def test_python_api_fast_method(tmp_path: Path) -> None:
 
 
 def test_builtin_models_ship_and_run() -> None:
-    """The shipped models: the CIN network over the four built-in styles and the AdaIN decoder."""
+    """The shipped models: the CIN network over the four built-in styles, the AdaIN decoder
+    and the WCT decoders."""
     from decaf.stylize import BUILTIN_STYLES, resolve_style
 
     fast = FastStylizer()
@@ -251,6 +252,12 @@ def test_builtin_models_ship_and_run() -> None:
     adain = FastStylizer(method="adain")
     out = adain(pic, style_images=[resolve_style("mosaic", size=128)])
     assert out.size == (96, 64)
+    # WCT takes the style's colours: the result's mean colour moves most of the way to it
+    style = resolve_style("hatching", size=128)
+    wct = np.asarray(FastStylizer(method="wct")(pic, style_images=[style]), np.float64)
+    target = np.asarray(style, np.float64).mean((0, 1))
+    before = np.abs(np.asarray(pic, np.float64).mean((0, 1)) - target).sum()
+    assert wct.shape == (64, 96, 3) and np.abs(wct.mean((0, 1)) - target).sum() < 0.5 * before
 
 
 PAINTING_STYLES = ["starry_night", "the_scream", "shipwreck", "woman_with_hat"]

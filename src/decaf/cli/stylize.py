@@ -24,15 +24,15 @@ def _opt(kind: Any, text: str, *flags: str) -> Any:
 
 
 Content = Annotated[str | None, typer.Argument(
-    help="Content photo: a file, or a scikit-image photo name (default chelsea); fast and "
-    "adain also take a folder or a video.")]  # fmt: skip
+    help="Content photo: a file, or a scikit-image photo name (default chelsea); fast, adain "
+    "and wct also take a folder or a video.")]  # fmt: skip
 Style = _opt(str, "Style picture(s), comma-separated: files or built-in styles (swirl, mosaic, "
              "pointillism, hatching). Default: swirl (fast: the model's first style).",
              "--style", "-s")  # fmt: skip
 Output = Annotated[Path, typer.Option("--output", "-o", help="Where to write the picture "
                                       "(a folder or a video for such content).")]  # fmt: skip
 Method = Annotated[str, typer.Option(
-    help="gatys (optimisation) | fast (a trained network) | adain (any style).")]  # fmt: skip
+    help="gatys (optimisation) | fast (a trained network) | adain | wct (any style).")]  # fmt: skip
 # shared by every method
 StyleWeights = _opt(str, "Blend weights for several styles, e.g. 0.7,0.3.")
 PreserveColor = _opt(str, "luminance | histogram: keep the content's colours.")
@@ -63,13 +63,14 @@ Smoothing = _opt(str, "gatys: SWAG smoothing, layer=temperature pairs, e.g. bloc
 Optimizer = _opt(str, "gatys: lbfgs | adam (default: lbfgs; adam for the MMD losses)")
 Lr = _opt(float, "gatys: Adam learning rate.")
 # the trained networks only
-Model = _opt(Path, "fast/adain: a style bundle (default: built-in).", "--model", "-m")
+Model = _opt(Path, "fast/adain/wct: a style bundle (default: built-in).", "--model", "-m")
 Builtin = _opt(str, "fast: a built-in style by name (same as --style NAME).")
-Alpha = _opt(float, "adain: style strength 0..1 (1).")
-Tile = _opt(int, "fast/adain: tile pictures over this long side (2048).")
-Engine = _opt(str, "fast/adain: auto | onnx | torch.")
-Smooth = _opt(float, "fast/adain videos: blend of the previous frame (0.5).")
-Masks = _opt(str, "adain: one grey mask picture per style, comma-separated.")
+Alpha = _opt(float, "adain/wct: style strength 0..1 (1).")
+Tile = _opt(int, "fast/adain/wct: tile pictures over this long side (2048).")
+Engine = _opt(str, "fast/adain: auto | onnx | torch (wct runs in PyTorch).")
+Smooth = _opt(float, "fast/adain/wct videos: blend of the previous frame (0.5).")
+Masks = _opt(str, "adain/wct: one grey mask picture per style, comma-separated.")
+WorkSize = _opt(int, "wct: run the deep levels at this long side, the last at full size.")
 Device = _opt(str, "auto, cpu, cuda or cuda:N (default: cpu).")
 
 EXAMPLES = """Examples:
@@ -81,6 +82,8 @@ EXAMPLES = """Examples:
   decaf stylize photos/ --method fast --builtin mosaic -o stylized/
 
   decaf stylize photo.jpg --method adain -s painting.jpg --alpha 0.8 -o out.png
+
+  decaf stylize photo.jpg --method wct -s painting.jpg -o out.png
 """
 
 
@@ -96,12 +99,14 @@ def stylize_command(
     layer_weights: LayerWeights = None, smoothing: Smoothing = None,
     optimizer: Optimizer = None, lr: Lr = None, model: Model = None, builtin: Builtin = None,
     alpha: Alpha = None, tile: Tile = None, engine: Engine = None, smooth: Smooth = None,
-    masks: Masks = None, device: Device = None, as_json: JsonOpt = False,
+    masks: Masks = None, work_size: WorkSize = None, device: Device = None,
+    as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> int:  # fmt: skip
     """Paint CONTENT in the style of --style: by optimisation (gatys, the default), with a
-    trained network (fast: built-in styles, or --model) or with AdaIN (adain: any style
-    picture). Options that do not apply to the chosen method are refused."""
+    trained network (fast: built-in styles, or --model), or from any style picture in one
+    pass (adain: AdaIN; wct: whitening and colouring at three depths). Options that do not
+    apply to the chosen method are refused."""
     import decaf.stylize as st
 
     # the parameters carry the library's option names; pass on only those the user set

@@ -51,7 +51,13 @@ def train_style_command(
         typer.Option("--style", "-s", help="Style pictures or built-in names, comma-separated."),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (.pt).")],
-    method: Annotated[str, typer.Option(help="fast | cin | stylebank | adain.")] = "fast",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="fast | cin | stylebank | adain | wct (wct: decoders that reconstruct; the styles "
+            "are more pictures to reconstruct)."
+        ),
+    ] = "fast",
     content: Annotated[
         Path | None, typer.Option(help="Folder of content pictures (default: offline photos).")
     ] = None,

@@ -1,8 +1,8 @@
 """``POST /v1/images:stylize`` (decaf's extension) and the long-running operations behind it.
 
 Request: ``{"image": {"content": B64}, "style": "swirl" | null, "styleImage": {"content": B64},
-"method": "fast" | "adain" | "gatys", "size": 512, "alpha": 1.0, "steps": 200,
-"preserveColor": "luminance" | "histogram" | null}``. ``fast`` and ``adain`` answer at once
+"method": "fast" | "adain" | "wct" | "gatys", "size": 512, "alpha": 1.0, "steps": 200,
+"preserveColor": "luminance" | "histogram" | null}``. ``fast``, ``adain`` and ``wct`` answer at once
 with ``{"image": {"content": PNG_B64}, "width", "height", "method", "seconds"}``; ``gatys``
 takes tens of seconds, so it answers with an Operation to poll at ``GET /v1/operations/ID``
 and cancel with ``POST /v1/operations/ID:cancel`` (the best picture so far is kept as the
@@ -27,7 +27,7 @@ from decaf.serve.wire import ApiError, field_of
 if TYPE_CHECKING:
     from decaf.serve.app import State
 
-METHODS = ("fast", "adain", "gatys")
+METHODS = ("fast", "adain", "wct", "gatys")
 GATYS_MAX_SIDE = 1024  # a request may not hold a worker thread for many minutes
 
 
@@ -43,7 +43,7 @@ class Stylizers:
         from decaf.stylize import FastStylizer
 
         self.fast = Lazy(lambda: FastStylizer(method="fast"))
-        self.adain = Lazy(lambda: FastStylizer(method="adain"))
+        self.arbitrary = {m: Lazy(lambda m=m: FastStylizer(method=m)) for m in ("adain", "wct")}
 
     def fast_for(self, style: str | int) -> Any:
         """The built-in fast network that has ``style`` (the procedural or the paintings one),
@@ -68,15 +68,17 @@ class Stylizers:
         tiny = Image.new("RGB", (64, 64), (128, 128, 128))
         for name in self.fast_styles():
             self.fast_for(name)(tiny, name)
-        self.adain.get()(tiny, style_images=[tiny])
+        for lazy in self.arbitrary.values():
+            lazy.get()(tiny, style_images=[tiny])
 
     def styles(self) -> dict[str, Any]:
-        """The style names each method takes (adain and gatys draw the procedural styles;
+        """The style names each method takes (adain, wct and gatys draw the procedural styles;
         any painting goes in ``styleImage``)."""
         from decaf.stylize import BUILTIN_STYLES
 
-        return {"fast": self.fast_styles(), "adain": sorted(BUILTIN_STYLES),
-                "gatys": sorted(BUILTIN_STYLES), "methods": list(METHODS)}  # fmt: skip
+        procedural = sorted(BUILTIN_STYLES)
+        return {"fast": self.fast_styles(), "adain": procedural, "wct": procedural,
+                "gatys": procedural, "methods": list(METHODS)}  # fmt: skip
 
 
 def _picture(obj: Any, what: str, max_bytes: int, max_pixels: int) -> Image.Image:
@@ -124,7 +126,7 @@ def _feedforward(state: State, body: dict[str, Any], method: str) -> dict[str, A
             from decaf.stylize import BUILTIN_STYLES, resolve_style
 
             style = resolve_style(_style_name(body, BUILTIN_STYLES, "swirl"), size=512)
-        out = state.styles.adain.get()(
+        out = state.styles.arbitrary[method].get()(
             content,
             style_images=[style],
             size=size,

@@ -82,7 +82,7 @@ STYLIZE_BODY = _json_body({
         "image": _IMAGE,
         "styleImage": _IMAGE,
         "style": {"type": "string"},
-        "method": {"type": "string", "enum": ["fast", "adain", "gatys"]},
+        "method": {"type": "string", "enum": ["fast", "adain", "wct", "gatys"]},
         "size": {"type": "integer"},
         "alpha": {"type": "number"},
         "steps": {"type": "integer"},

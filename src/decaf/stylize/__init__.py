@@ -31,7 +31,9 @@ from decaf.stylize.procedural import BUILTIN_STYLES, builtin_style
 #: Photos shipped by scikit-image, usable by name wherever a content picture is expected.
 DEFAULT_CONTENT = "chelsea"
 DEFAULT_STYLE = "swirl"
-METHODS = ("gatys", "fast", "adain")
+METHODS = ("gatys", "fast", "adain", "wct")
+#: the methods that run a trained network (adain and wct: any style picture)
+FEEDFORWARD = ("fast", "adain", "wct")
 
 
 def resolve_content(src: ImageSource | None) -> Image.Image:
@@ -99,7 +101,7 @@ def run(
     **options: Any,
 ) -> StyleResult:
     """Stylize and return the full result record. Options are :class:`StyleOptions` fields."""
-    if method in ("fast", "adain"):
+    if method in FEEDFORWARD:
         raise OptionError(f"run() is for optimisation; use decaf.stylize(..., method={method!r})")
     content_img, styles, opts = prepare(content, style, method, **options)
     return stylize_gatys(content_img, styles, opts, callback=callback)
@@ -116,10 +118,11 @@ def stylize(
     ``method="gatys"`` optimises the picture (options: :class:`StyleOptions` fields);
     ``method="fast"`` runs a trained network — the built-in one over the built-in styles, or
     ``model=BUNDLE`` — with ``style`` a style name, index or list of names blended by
-    ``style_weights``; ``method="adain"`` takes any style picture(s) (``alpha``,
-    ``style_weights``, ``masks``). Both take ``size``, ``preserve_color`` and ``tile``.
+    ``style_weights``; ``method="adain"`` and ``method="wct"`` (universal style transfer) take
+    any style picture(s) (``alpha``, ``style_weights``, ``masks``). All take ``size``,
+    ``preserve_color`` and ``tile``.
     """
-    if method in ("fast", "adain"):
+    if method in FEEDFORWARD:
         return feedforward(content, style, method, **options)
     return run(content, style, method, **options).image
 
@@ -132,7 +135,8 @@ def feedforward(
     style_weights: Sequence[float] | None = None,
     **options: Any,
 ) -> Image.Image:
-    """The ``fast`` / ``adain`` branch of :func:`stylize` (one loaded network per model)."""
+    """The ``fast`` / ``adain`` / ``wct`` branch of :func:`stylize` (one loaded network per
+    model)."""
     from decaf.stylize.files import cached_stylizer
 
     sources = _as_list(style)
@@ -142,11 +146,13 @@ def feedforward(
         model = builtin_fast_for(sources)  # the procedural or the paintings network
     stylizer = cached_stylizer(str(model) if model is not None else None, method)
     picture = resolve_content(content)
-    if method == "adain":
+    if method in ("adain", "wct"):
         images = [resolve_style(s) for s in sources]
         return stylizer(picture, style_images=images, style_weights=style_weights, **options)
     if not all(isinstance(s, (str, int)) for s in sources):
-        raise OptionError("method fast takes style names or indices; style pictures need adain")
+        raise OptionError(
+            "method fast takes style names or indices; style pictures need adain or wct"
+        )
     if len(sources) == 1 and style_weights is None:
         return stylizer(picture, sources[0], **options)
     weights = list(style_weights) if style_weights is not None else [1.0] * len(sources)

@@ -28,17 +28,18 @@ from decaf.core.images import (
 )
 from decaf.stylize.optimize import Progress, StyleOptions
 
-METHODS = ("gatys", "fast", "adain")
+METHODS = ("gatys", "fast", "adain", "wct")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 #: options every method takes
 SHARED_OPTIONS = frozenset({"size", "preserve_color", "style_weights"})
 #: options of the optimisation only
 GATYS_OPTIONS = frozenset(StyleOptions.__dataclass_fields__) - SHARED_OPTIONS
-#: options of the trained networks only (alpha and masks: AdaIN only)
-FEEDFORWARD_OPTIONS = frozenset({"model", "engine", "tile", "smooth", "alpha", "masks"})
+#: options of the trained networks only (alpha and masks: the arbitrary-style methods only)
+FEEDFORWARD_OPTIONS = frozenset({"model", "engine", "tile", "smooth", "alpha", "masks",
+                                 "work_size"})  # fmt: skip
 #: options of the optimisation only; "device" is shared, but StyleOptions holds it
 GATYS_ONLY = GATYS_OPTIONS - {"device"}
-ADAIN_OPTIONS = frozenset({"alpha", "masks"})
+ADAIN_OPTIONS = frozenset({"alpha", "masks", "work_size"})
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,13 @@ class StylizeReport:
 def check_options(method: str, options: dict[str, Any]) -> None:
     """Refuse an unknown method, and options the method would ignore (named as CLI flags)."""
     if method not in METHODS:
-        raise OptionError(f"unknown method {method!r}; use gatys, fast or adain")
+        raise OptionError(f"unknown method {method!r}; use gatys, fast, adain or wct")
     unknown = set(options) - SHARED_OPTIONS - GATYS_OPTIONS - FEEDFORWARD_OPTIONS
     if unknown:
         raise OptionError(f"unknown option(s) {sorted(unknown)}")
     if method == "gatys":
         foreign = set(options) & FEEDFORWARD_OPTIONS
-        hint = "they go with --method fast or adain"
+        hint = "they go with --method fast, adain or wct"
     else:
         foreign = set(options) & GATYS_ONLY
         hint = "they go with --method gatys (the optimisation)"
@@ -84,7 +85,7 @@ def stylize_to(
     on_item: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> StylizeReport:
-    """Stylize ``content`` (a file, a built-in photo name, or for fast/adain a folder or a
+    """Stylize ``content`` (a file, a built-in photo name, or for fast/adain/wct a folder or a
     video) with ``styles`` and write the result to ``output``. ``on_step`` reports Gatys's
     iterations, ``on_item`` pictures or frames done."""
     check_options(method, options)
@@ -94,7 +95,7 @@ def stylize_to(
         if kind != "picture":
             raise OptionError(
                 f"{content}: a {kind} is stylized by a trained network; use "
-                "--method fast or --method adain"
+                "--method fast, adain or wct"
             )
         return _gatys(content, list(styles), output, on_step, options)
     run = _feedforward_runner(method, list(styles), options)
@@ -188,10 +189,12 @@ def _feedforward_runner(method: str, styles: list[str], options: dict[str, Any])
         options.get("device", "cpu"),
     )  # fmt: skip
     kwargs: dict[str, Any] = {
-        k: options[k] for k in ("alpha", "size", "preserve_color", "tile") if k in options
+        k: options[k]
+        for k in ("alpha", "size", "preserve_color", "tile", "work_size")
+        if k in options
     }
     weights = options.get("style_weights")
-    if stylizer.method == "adain":
+    if stylizer.method in ("adain", "wct"):
         kwargs["style_images"] = [resolve_style(s) for s in styles or ["swirl"]]
         kwargs["style_weights"] = weights
         if options.get("masks") is not None:

@@ -323,6 +323,26 @@ def channel_stats(f: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, tor
     return f.mean((2, 3), keepdim=True), (f.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
 
 
+def decoder(channels: int, stride: int, width: int = 16) -> nn.Sequential:
+    """Features of ``channels`` at ``stride`` (a power of 2) back to a picture (before the
+    sigmoid): a 3×3 convolution, then per ×2 nearest-neighbour upsampling two 3×3 convolutions
+    whose widths halve towards full resolution (never below ``width``)."""
+    ups = int(stride).bit_length() - 1  # stride 2^k → k upsampling stages
+    # the last ×2 goes straight into the output convolution (two 3×3 convolutions at full
+    # resolution were 60 % of the decoder's cost)
+    c = width * 2 ** max(ups - 1, 0)
+    layers: list[nn.Module] = [_conv(channels, c, 3), nn.ReLU()]
+    for k in range(ups - 1):
+        cout = max(width, c // 2) if k > 0 else c
+        layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), _conv(c, cout, 3), nn.ReLU(),
+                   _conv(cout, cout, 3), nn.ReLU()]  # fmt: skip
+        c = cout
+    if ups:
+        layers.append(nn.Upsample(scale_factor=2.0, mode="nearest"))
+    layers.append(_conv(c, 3, 3, reflect=True))
+    return nn.Sequential(*layers)
+
+
 class AdaINNet(nn.Module):
     """A frozen zoo-backbone encoder (a prefix up to ``layer``) + a trained decoder.
 
@@ -336,18 +356,7 @@ class AdaINNet(nn.Module):
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.stride = stride
-        ups = int(stride).bit_length() - 1  # stride 2^k → k upsampling stages
-        # widths halve towards full resolution; the last ×2 goes straight into the output
-        # convolution (two 3×3 convolutions at full resolution were 60 % of the decoder's cost)
-        c = width * 2 ** (ups - 1)
-        layers: list[nn.Module] = [_conv(channels, c, 3), nn.ReLU()]
-        for k in range(ups - 1):
-            cout = max(width, c // 2) if k > 0 else c
-            layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), _conv(c, cout, 3), nn.ReLU(),
-                       _conv(cout, cout, 3), nn.ReLU()]  # fmt: skip
-            c = cout
-        layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), _conv(c, 3, 3, reflect=True)]
-        self.decoder = nn.Sequential(*layers)
+        self.decoder = decoder(channels, stride, width)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's last layer (an :class:`~decaf.zoo.encoder.Encoder` returns a dict of

@@ -31,7 +31,7 @@ from PIL import Image
 from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
 from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
-from decaf.stylize import color
+from decaf.stylize import color, wct
 from decaf.stylize.model import load_style_net
 from decaf.stylize.nets import (
     AdaINNet,
@@ -41,10 +41,13 @@ from decaf.stylize.nets import (
     pad_to_multiple,
     shared_statistics,
 )
+from decaf.stylize.wct import WCTNet
 
 MODELS = Path(__file__).resolve().parent / "models"
 StyleSpec = int | str | Sequence[float] | Mapping[int | str, float] | None
-BUILTIN_MODELS = {"fast": "fast_builtin.pt", "adain": "adain_lite0.pt"}
+BUILTIN_MODELS = {"fast": "fast_builtin.pt", "adain": "adain_lite0.pt", "wct": "wct_lite0.pt"}
+#: the methods that take any style picture (the others have styles trained in)
+ARBITRARY = ("adain", "wct")
 #: the built-in fast networks, searched in this order for a style name (``--builtin NAME``):
 #: the procedural styles, then four public-domain paintings (docs/make_builtin_models.py)
 BUILTIN_FAST = ("fast_builtin.pt", "paintings_builtin.pt")
@@ -116,10 +119,11 @@ class FastStylizer:
         path = Path(model) if model is not None else builtin_model(method)
         self.net, info = load_style_net(path)
         self.method: str = info["method"]
-        if method == "adain" and self.method != "adain":
-            raise OptionError(f"{path}: a {self.method} model, but --method adain wants AdaIN")
-        if method in ("fast", "cin", "stylebank") and self.method == "adain":
-            raise OptionError(f"{path}: an AdaIN model; use --method adain")
+        if method in ARBITRARY and self.method != method:
+            raise OptionError(f"{path}: a {self.method} model, not one for --method {method}")
+        if method not in ARBITRARY and self.method in ARBITRARY:
+            raise OptionError(f"{path}: this {self.method} model takes style pictures; use "
+                              f"--method {self.method}")  # fmt: skip
         self.styles: list[str] = info["styles"]
         self.path = path
         self.net.to(self.device, memory_format=torch.channels_last)
@@ -162,7 +166,7 @@ class FastStylizer:
         return self._session or None
 
     def _open_session(self) -> Any:
-        if self.engine == "torch" or isinstance(self.net, StyleBankNet):
+        if self.engine == "torch" or isinstance(self.net, StyleBankNet | WCTNet):
             return None
         try:
             import onnxruntime as ort
@@ -212,11 +216,14 @@ class FastStylizer:
         preserve_color: str | None = None,
         tile: int | None = 2048,
         masks: Sequence[np.ndarray] | None = None,
+        work_size: int | None = None,
     ) -> Image.Image:
         """Stylize ``content``. Transformer models take ``style`` (see :meth:`style_weights`);
         AdaIN takes ``style_images`` (+ ``style_weights`` or one ``masks`` array per style),
         ``alpha`` (1 = full style, 0 = the content through the decoder). ``preserve_color``:
-        luminance | histogram. Pictures larger than ``tile`` px are tiled (None: never)."""
+        luminance | histogram. Pictures larger than ``tile`` px are tiled (None: never).
+        ``work_size`` (wct): run the deep levels on the picture scaled to this long side and
+        only the shallowest at full resolution (large strokes at a fraction of the cost)."""
         if not 0 <= alpha <= 1:
             raise OptionError(f"alpha must be in [0, 1], got {alpha}")
         if preserve_color not in (None, "luminance", "histogram"):
@@ -228,8 +235,14 @@ class FastStylizer:
                               f"got {size}")  # fmt: skip
         if tile is not None and tile < 256:
             raise OptionError(f"tiles must be at least 256 px, got {tile}")
+        if work_size is not None and (self.method != "wct" or not 64 <= work_size <= MAX_SIDE):
+            raise OptionError(f"work_size goes with --method wct, in 64..{MAX_SIDE} px; "
+                              f"got {work_size} for {self.method}")  # fmt: skip
         content = resize_long_side(content.convert("RGB"), size)
-        if isinstance(self.net, AdaINNet):
+        if isinstance(self.net, WCTNet):
+            out = self._wct(content, style_images, style_weights, alpha, preserve_color, masks,
+                            tile, work_size)  # fmt: skip
+        elif isinstance(self.net, AdaINNet):
             out = self._adain(content, style_images, style_weights, alpha, preserve_color, masks,
                               tile)  # fmt: skip
         else:
@@ -252,9 +265,8 @@ class FastStylizer:
         src = np.asarray(content, np.float64) / 255
         if how == "luminance":
             res = color.recombine_luminance(res, src)
-        elif not isinstance(
-            self.net, AdaINNet
-        ):  # histogram: the result takes the content's palette
+        elif self.method not in ARBITRARY:  # histogram: the result takes the content's palette
+            # (arbitrary methods recolour the style pictures instead)
             res = color.match_color(res, src)
         return Image.fromarray((np.clip(res, 0, 1) * 255 + 0.5).astype(np.uint8))
 
@@ -297,30 +309,81 @@ class FastStylizer:
 
             return _tiles((h, w), tile, part)
 
+    def _style_tensors(self, content: Image.Image, styles: Sequence[Image.Image],
+                       preserve_color: str | None) -> list[torch.Tensor]:  # fmt: skip
+        """The style pictures at 512 px (in the content's palette for ``histogram``)."""
+        out = []
+        for s in styles:
+            s = resize_long_side(s.convert("RGB"), 512)
+            if preserve_color == "histogram":  # Gatys et al.: the content's palette
+                src = np.asarray(resize_long_side(content, PREVIEW), np.float64) / 255
+                arr = color.match_color(np.asarray(s, np.float64) / 255, src)
+                s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
+            out.append(picture_tensor(s).to(self.device))
+        return out
+
+    def _wct(self, content: Image.Image, styles: Sequence[Image.Image],
+             weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
+             masks: Sequence[np.ndarray] | None, tile: int | None,
+             work_size: int | None = None) -> Image.Image:  # fmt: skip
+        """Universal style transfer: each level, deep to shallow, re-encodes the previous
+        level's picture, whitens and colours its features, and decodes them."""
+        net: WCTNet = self.net  # type: ignore[assignment]
+        wts = _style_weights(styles, weights, masks)
+        with torch.inference_mode():
+            pics = self._style_tensors(content, styles, preserve_color)
+            x = picture_tensor(content).to(self.device)
+            h, w = x.shape[-2:]
+            small = work_size is not None and max(h, w) > work_size
+            if small:
+                s = work_size / max(h, w)
+                x = F.interpolate(x, size=(max(8, round(h * s)), max(8, round(w * s))),
+                                  mode="bilinear", antialias=True, align_corners=False)  # fmt: skip
+            for k, level in enumerate(net.levels):
+                if small and k == len(net.levels) - 1:  # the shallowest at full resolution
+                    x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+                    x = x.clamp(0, 1)
+                looks = [wct.moments(net.encode(level, s)) for s in pics]
+                x = self._wct_level(level, x, looks, wts, alpha, masks, tile)
+        return to_pil(x)
+
+    def _wct_level(self, level: str, x: torch.Tensor, looks: list, wts: list[float],
+                   alpha: float, masks: Sequence[np.ndarray] | None,
+                   tile: int | None) -> torch.Tensor:  # fmt: skip
+        """One level over the whole picture, in tiles when it is larger than ``tile``: the
+        content's moments come from a preview, so every tile gets the same transform."""
+        net: WCTNet = self.net  # type: ignore[assignment]
+        h, w = x.shape[-2:]
+        own = wct.moments(net.encode(level, pad_to_multiple(_preview(x), net.stride)))
+        if masks is None:
+            maps = [wct.transform(own, looks, wts, alpha)]
+        else:
+            maps = [wct.transform(own, [m], [1.0], alpha) for m in looks]
+
+        def part(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+            f = net.encode(level, pad_to_multiple(x[..., y0:y1, x0:x1], net.stride))
+            if masks is None:
+                t = maps[0](f)
+            else:
+                region = (y0 / h, y1 / h, x0 / w, x1 / w)
+                t = sum(_mask_part(m, region, f.shape[-2:]).to(f) * a(f)
+                        for a, m in zip(maps, masks, strict=True))  # fmt: skip
+            return net.decode(level, t)[..., : y1 - y0, : x1 - x0].cpu()
+
+        if tile is None or max(h, w) <= tile:
+            return part(0, h, 0, w)
+        return _tiles((h, w), tile, part)
+
     def _adain(self, content: Image.Image, styles: Sequence[Image.Image],
                weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
                masks: Sequence[np.ndarray] | None, tile: int | None) -> Image.Image:  # fmt: skip
         net: AdaINNet = self.net  # type: ignore[assignment]
-        if not styles:
-            raise OptionError("AdaIN needs at least one style picture (--style)")
-        if weights is not None and len(weights) != len(styles):
-            raise OptionError(f"{len(weights)} weights for {len(styles)} styles")
-        if masks is not None and len(masks) != len(styles):
-            raise OptionError(f"{len(masks)} masks for {len(styles)} styles")
-        stats = []
+        wts = _style_weights(styles, weights, masks)
         with torch.inference_mode():
-            for s in styles:
-                s = resize_long_side(s.convert("RGB"), 512)
-                if preserve_color == "histogram":  # Gatys et al.: the content's palette
-                    src = np.asarray(resize_long_side(content, PREVIEW), np.float64) / 255
-                    arr = color.match_color(np.asarray(s, np.float64) / 255, src)
-                    s = Image.fromarray((arr * 255 + 0.5).astype(np.uint8))
-                stats.append(channel_stats(net.encode(picture_tensor(s).to(self.device))))
+            stats = [channel_stats(net.encode(t))
+                     for t in self._style_tensors(content, styles, preserve_color)]  # fmt: skip
             x = picture_tensor(content).to(self.device)
             h, w = x.shape[-2:]
-            wts = [1 / len(styles)] * len(styles) if weights is None else list(weights)
-            if sum(wts) <= 0 or min(wts) < 0:
-                raise OptionError("style weights must be non-negative, not all zero")
             if tile is not None and max(h, w) > tile:
                 return to_pil(self._adain_tiled(x, stats, wts, alpha, masks, tile))
             xp = pad_to_multiple(x, net.stride)
@@ -345,6 +408,21 @@ class FastStylizer:
             t = alpha * t + (1 - alpha) * fc
             y = net.decode(t)[..., :h, :w]
         return to_pil(y)
+
+
+def _style_weights(styles: Sequence[Image.Image], weights: Sequence[float] | None,
+                   masks: Sequence[np.ndarray] | None) -> list[float]:  # fmt: skip
+    """The blend weights of an arbitrary-style call (equal when not given), checked."""
+    if not styles:
+        raise OptionError("an arbitrary-style method needs at least one style picture (--style)")
+    if weights is not None and len(weights) != len(styles):
+        raise OptionError(f"{len(weights)} weights for {len(styles)} styles")
+    if masks is not None and len(masks) != len(styles):
+        raise OptionError(f"{len(masks)} masks for {len(styles)} styles")
+    wts = [1 / len(styles)] * len(styles) if weights is None else [float(v) for v in weights]
+    if sum(wts) <= 0 or min(wts) < 0:
+        raise OptionError("style weights must be non-negative, not all zero")
+    return wts
 
 
 def _preview(x: torch.Tensor) -> torch.Tensor:

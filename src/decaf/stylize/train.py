@@ -33,7 +33,7 @@ from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
 from decaf.core.tensors import picture_tensor, to_tensor
 from decaf.stylize.losses import batched_gram, batched_relative_error, total_variation
-from decaf.stylize.model import METHODS, TASK, build_net, load_style_net
+from decaf.stylize.model import METHODS, TASK, WCT_LEVELS, build_net, load_style_net
 from decaf.stylize.nets import AdaINNet, StyleBankNet, channel_stats
 from decaf.zoo.encoder import Encoder
 
@@ -115,6 +115,7 @@ class FastOptions:
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     content_layers: tuple[str, ...] = ("blocks.2",)
     adain_layer: str = "blocks.2"  #: AdaIN: the encoder ends here
+    wct_levels: tuple[str, ...] = WCT_LEVELS  #: WCT: the stages with a decoder, deep first
     bank_period: int = 2  #: StyleBank: T style steps, then one auto-encoder step
     seed: int = 0
     display: int = 25
@@ -240,8 +241,12 @@ def train_style(
     net, names, config, old = _network(opts, len(styles), base, pretrained)
     counter = Counter()
     pictures = list(content) if content else offline_photos()
+    if opts.method == "wct":  # its decoders only reconstruct: the styles are more pictures
+        pictures += list(styles)
     data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), len(styles))
-    if opts.method == "adain":
+    if opts.method == "wct":
+        step = _wct_step(opts)
+    elif opts.method == "adain":
         style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
         step = _adain_step(AdaINLoss(opts), style_tensors, opts.size)
     else:
@@ -263,7 +268,7 @@ def train_style(
                "styles": names}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
         # AdaIN's encoder is the zoo's frozen network: the bundle keeps only the decoder
-        frozen = "encoder." if opts.method == "adain" else None
+        frozen = "encoder" if opts.method in ("adain", "wct") else None
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()
                  if frozen is None or not k.startswith(frozen)}  # fmt: skip
         save_bundle({"task": TASK, "arch": opts.method, "classes": names,
@@ -281,7 +286,7 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     """(network, style names, network config, styles it had before): a new network, or
     ``base`` frozen with ``n_styles`` new styles whose parameters alone will train."""
     config = {"width": opts.width, "blocks": opts.blocks, "backbone": opts.backbone,
-              "adain_layer": opts.adain_layer}  # fmt: skip
+              "adain_layer": opts.adain_layer, "wct_levels": list(opts.wct_levels)}  # fmt: skip
     names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
     if base is None:
         return build_net(opts.method, n_styles, config, pretrained), names, config, 0
@@ -364,6 +369,45 @@ def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int):
         return loss_fn(net, x, torch.cat(crops).to(x.device))
 
     return step
+
+
+def _wct_step(opts: FastOptions):
+    """Reconstruction at every level: pixels (L1) and, weighted by ``content_weight``, the
+    shallowest level's features of the result (relative error: sharpness at little cost;
+    deep feature losses cost 4× the rest of the step), on crops whose colours are jittered
+    hard, so the decoders meet colours photos rarely have."""
+
+    def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = _recolour(batch[0])
+        shallow = net.levels[-1]
+        with torch.no_grad():
+            feats = net.encode_all(x)
+        out: dict[str, torch.Tensor] = {}
+        total = x.new_zeros(())
+        for level in net.levels:
+            y = net.decode(level, feats[level])
+            pixels = F.l1_loss(y, x)
+            total = total + pixels
+            out[f"{level}.pixels"] = pixels.detach()
+            if opts.content_weight:
+                sharp = batched_relative_error(net.encode(shallow, y), feats[shallow])
+                total = total + opts.content_weight * sharp
+                out[f"{level}.features"] = sharp.detach()
+        return {"loss": total, **out}
+
+    return step
+
+
+def _recolour(x: torch.Tensor) -> torch.Tensor:
+    """Per picture: a random mix of its channels near the identity (hue and saturation
+    shifts), a random gamma and contrast, half of them; then clamped to [0, 1]."""
+    b = x.shape[0]
+    mix = torch.eye(3) + 0.5 * torch.randn(b, 3, 3)
+    mix = mix / mix.sum(-1, keepdim=True).clamp_min(0.3)
+    gamma = torch.exp(0.5 * torch.randn(b, 1, 1, 1))
+    keep = (torch.rand(b, 1, 1, 1) < 0.5).to(x)
+    y = torch.einsum("bij,bjhw->bihw", mix.to(x), x).clamp(0, 1) ** gamma.to(x)
+    return (keep * x + (1 - keep) * y).clamp(0, 1)
 
 
 def _random_crop(img: torch.Tensor, size: int, smallest: float = 0.3) -> torch.Tensor:
