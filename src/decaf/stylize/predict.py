@@ -130,6 +130,7 @@ class FastStylizer:
         self.engine = engine
         self._session: Any = None
         self._session_lock = threading.Lock()  # one session however many threads ask at once
+        self._graphs: dict[tuple[str, str], Any] = {}  # WCT: (level, encode|decode) → session
 
     # -- style selection ----------------------------------------------------------------------
     def style_weights(self, style: StyleSpec) -> torch.Tensor:
@@ -343,7 +344,7 @@ class FastStylizer:
                 if small and k == len(net.levels) - 1:  # the shallowest at full resolution
                     x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
                     x = x.clamp(0, 1)
-                looks = [wct.moments(net.encode(level, s)) for s in pics]
+                looks = [wct.moments(self._wct_run(level, "encode", s)) for s in pics]
                 x = self._wct_level(level, x, looks, wts, alpha, masks, tile)
         return to_pil(x)
 
@@ -354,25 +355,50 @@ class FastStylizer:
         content's moments come from a preview, so every tile gets the same transform."""
         net: WCTNet = self.net  # type: ignore[assignment]
         h, w = x.shape[-2:]
-        own = wct.moments(net.encode(level, pad_to_multiple(_preview(x), net.stride)))
+        whole = tile is None or max(h, w) <= tile
+        # a picture within the preview size is its own preview: its features serve both
+        first = self._wct_run(level, "encode", pad_to_multiple(_preview(x), net.stride))
+        own = wct.moments(first)
         if masks is None:
             maps = [wct.transform(own, looks, wts, alpha)]
         else:
             maps = [wct.transform(own, [m], [1.0], alpha) for m in looks]
 
         def part(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-            f = net.encode(level, pad_to_multiple(x[..., y0:y1, x0:x1], net.stride))
+            if whole and max(h, w) <= PREVIEW:
+                f = first
+            else:
+                f = self._wct_run(level, "encode",
+                                  pad_to_multiple(x[..., y0:y1, x0:x1], net.stride))  # fmt: skip
             if masks is None:
                 t = maps[0](f)
             else:
                 region = (y0 / h, y1 / h, x0 / w, x1 / w)
                 t = sum(_mask_part(m, region, f.shape[-2:]).to(f) * a(f)
                         for a, m in zip(maps, masks, strict=True))  # fmt: skip
-            return net.decode(level, t)[..., : y1 - y0, : x1 - x0].cpu()
+            return self._wct_run(level, "decode", t)[..., : y1 - y0, : x1 - x0].cpu()
 
-        if tile is None or max(h, w) <= tile:
+        if whole:
             return part(0, h, 0, w)
         return _tiles((h, w), tile, part)
+
+    def _wct_run(self, level: str, part: str, x: torch.Tensor) -> torch.Tensor:
+        """A WCT level's encoder or decoder: under ONNX Runtime (its graph exported on first
+        use) unless the engine is torch, the device a GPU, or onnxruntime missing."""
+        net: WCTNet = self.net  # type: ignore[assignment]
+        session = self._wct_graph(level, part)
+        if session is None:
+            return net.encode(level, x) if part == "encode" else net.decode(level, x)
+        name = session.get_inputs()[0].name
+        return torch.from_numpy(session.run(None, {name: x.contiguous().numpy()})[0])
+
+    def _wct_graph(self, level: str, part: str) -> Any:
+        if self.engine == "torch":
+            return None
+        with self._session_lock:
+            if (level, part) not in self._graphs:
+                self._graphs[level, part] = _wct_session(self.net, level, part, self.engine)
+        return self._graphs[level, part]
 
     def _adain(self, content: Image.Image, styles: Sequence[Image.Image],
                weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
@@ -504,6 +530,47 @@ class _AdaINGraph(torch.nn.Module):
         fc = self.net.encode(image)
         t = alpha * adain(fc, mean, std) + (1 - alpha) * fc
         return self.net.decode(t)
+
+
+class _WCTPart(torch.nn.Module):
+    """One WCT level's encoder (picture → features) or decoder (features → picture)."""
+
+    def __init__(self, net: WCTNet, level: str, part: str) -> None:
+        super().__init__()
+        self.net, self.level, self.part = net, level, part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.part == "encode":
+            return self.net.encode(self.level, x)
+        return self.net.decode(self.level, x)
+
+
+def _wct_session(net: WCTNet, level: str, part: str, engine: str) -> Any:
+    """An ONNX Runtime session over one WCT level's encoder or decoder, exported in memory
+    (None without onnxruntime, unless the onnx engine was asked for)."""
+    import warnings
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        if engine == "onnx":
+            raise OptionError("engine onnx needs onnxruntime") from None
+        return None
+    channels = net.decoders[level.replace(".", "_")][0].in_channels
+    stride = net.strides[level]
+    example = torch.rand(1, 3, 64, 64) if part == "encode" else torch.rand(
+        1, channels, 64 // stride, 64 // stride)  # fmt: skip
+    name = "image" if part == "encode" else "features"
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        axes = {name: {2: "h", 3: "w"}, "out": {2: "h", 3: "w"}}
+        torch.onnx.export(_WCTPart(net, level, part).eval(), (example,), buf, input_names=[name],
+                          output_names=["out"], opset_version=17, dynamo=False,
+                          dynamic_axes=axes)  # fmt: skip
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
 
 
 class _Exportable(torch.nn.Module):

@@ -1,0 +1,114 @@
+"""Benchmark: which levels and decoders universal style transfer should use, on real paintings.
+
+Each variant is a plan of levels run deep to shallow (``--method wct`` runs the shipped plan,
+``blocks.2`` with the AdaIN decoder then ``bn1``). A level is whitening and colouring of the
+features of the previous level's picture, decoded by:
+
+* ``blocks.4``, ``blocks.2``, ``bn1``: the reconstruction decoders of ``--reconstruction``
+  (``docs/make_builtin_models.py --only wct`` leaves them in out/builtin_runs);
+* ``adain``: the built-in AdaIN decoder, at its own level ``blocks.2``;
+* ``rgb``: no network, the transform applied to the pixels (a full colour transfer).
+
+Every variant stylizes the 4 paintings × 2 photos of ../shared/data at 512 px and is judged by
+benchmarks/judges.py against decaf's Gatys picture of the same pair (read from
+benchmarks/results, which ``benchmarks/stylize_fast.py --paintings`` writes): medians of the
+ratios over the 8 pairs, per judge, depth and scale.
+
+    python benchmarks/wct_variants.py [--reconstruction out/builtin_runs/wct_reconstruction.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import busy  # noqa: F401  (before torch: it chooses torch's thread settings)
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judges import judges, score_all  # noqa: E402
+from stylize_fast import OUT, _square, painting_pairs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+#: variant → [(decoder, alpha), ...], deep to shallow
+PLANS = {
+    "adain (the AdaIN method itself)": [],
+    "wct adain": [("adain", 1.0)],
+    "wct adain, rgb": [("adain", 1.0), ("rgb", 1.0)],
+    "wct blocks.4, blocks.2, bn1 (reconstruction only)": [
+        ("blocks.4", 1.0), ("blocks.2", 1.0), ("bn1", 1.0)],
+    "wct blocks.4 (alpha 0.5), blocks.2, bn1": [("blocks.4", 0.5), ("blocks.2", 1.0), ("bn1", 1.0)],
+    "wct blocks.2, bn1 (reconstruction only)": [("blocks.2", 1.0), ("bn1", 1.0)],
+    "wct adain, bn1 (shipped)": [("adain", 1.0), ("bn1", 1.0)],
+    "wct adain, bn1, rgb": [("adain", 1.0), ("bn1", 1.0), ("rgb", 1.0)],
+}  # fmt: skip
+
+
+def _level(kind: str, x: torch.Tensor, style: torch.Tensor, alpha: float, nets: dict
+           ) -> torch.Tensor:  # fmt: skip
+    from decaf.stylize import wct
+    from decaf.stylize.nets import pad_to_multiple
+
+    if kind == "rgb":
+        return wct.transform(wct.moments(x), [wct.moments(style)], [1.0], alpha)(x).clamp(0, 1)
+    if kind == "adain":
+        net = nets["adain"].net
+        f = net.encode(pad_to_multiple(x, net.stride))
+        t = wct.transform(wct.moments(f), [wct.moments(net.encode(style))], [1.0], alpha)(f)
+        return net.decode(t)[..., : x.shape[-2], : x.shape[-1]]
+    rec = nets["wct"]
+    looks = [wct.moments(rec.net.encode(kind, style))]
+    return rec._wct_level(kind, x, looks, [1.0], alpha, None, None)
+
+
+def run(plan: list[tuple[str, float]], content: Image.Image, style: Image.Image,
+        nets: dict) -> Image.Image:  # fmt: skip
+    from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
+
+    if not plan:
+        return nets["adain"](content, style_images=[style])
+    with torch.inference_mode():
+        s = picture_tensor(resize_long_side(style, 512))
+        x = picture_tensor(content)
+        for kind, alpha in plan:
+            x = _level(kind, x, s, alpha, nets)
+    return to_pil(x)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reconstruction", type=Path,
+                    default=ROOT / "out" / "builtin_runs" / "wct_reconstruction.pt")  # fmt: skip
+    args = ap.parse_args()
+    from decaf.stylize.predict import FastStylizer
+
+    if not args.reconstruction.is_file():
+        raise SystemExit(f"{args.reconstruction}: run docs/make_builtin_models.py --only wct")
+    nets = {"adain": FastStylizer(method="adain", engine="torch"),
+            "wct": FastStylizer(args.reconstruction, method="wct")}  # fmt: skip
+    js = judges()
+    ratios: dict[str, dict[str, dict[str, float]]] = {name: {} for name in PLANS}
+    for pair, content, style, _ in painting_pairs():
+        content = _square(content, 512)
+        gatys_file = OUT / f"fast_{pair}_gatys.png"
+        if not gatys_file.is_file():
+            raise SystemExit(f"{gatys_file}: run benchmarks/stylize_fast.py --paintings first")
+        ref = score_all(js, Image.open(gatys_file).convert("RGB"), style, content)
+        for name, plan in PLANS.items():
+            got = score_all(js, run(plan, content, style, nets), style, content)
+            ratios[name][pair] = {k: got[k] / ref[k] for k in ref}
+        print(f"{pair}: done", file=sys.stderr)
+    keys = list(ref)
+    print("| variant | " + " | ".join(k.replace("style.", "") for k in keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for name, rows in ratios.items():
+        cells = [f"{statistics.median(r[k] for r in rows.values()):.2f}" for k in keys]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
