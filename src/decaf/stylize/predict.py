@@ -220,7 +220,7 @@ class FastStylizer:
         work_size: int | None = None,
     ) -> Image.Image:
         """Stylize ``content``. Transformer models take ``style`` (see :meth:`style_weights`);
-        AdaIN takes ``style_images`` (+ ``style_weights`` or one ``masks`` array per style),
+        AdaIN and WCT take ``style_images`` (+ ``style_weights`` or one ``masks`` array per style),
         ``alpha`` (1 = full style, 0 = the content through the decoder). ``preserve_color``:
         luminance | histogram. Pictures larger than ``tile`` px are tiled (None: never).
         ``work_size`` (wct): run the deep levels on the picture scaled to this long side and
