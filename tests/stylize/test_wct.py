@@ -104,7 +104,7 @@ def test_a_trained_bundle_keeps_only_its_decoders_and_stylizes(trained: Path) ->
 
 def test_tiles_share_one_transform_and_match_the_whole() -> None:
     """The shipped model in tiles: each level's transform comes from the whole picture (a
-    preview), so the tiles agree with the untiled result (measured 0.55 of 255 at 384 px)."""
+    preview), so the tiles agree with the untiled result (measured 0.56 of 255 at 384 px)."""
     from unittest import mock
 
     from decaf.stylize import resolve_content, resolve_style
