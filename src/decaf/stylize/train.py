@@ -267,7 +267,7 @@ def train_style(
                "snapshot": str(result.snapshot) if result.snapshot else None,
                "styles": names}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
-        # AdaIN's encoder is the zoo's frozen network: the bundle keeps only the decoder
+        # AdaIN's and WCT's encoders are the zoo's frozen network: the bundle keeps the decoders
         frozen = "encoder" if opts.method in ("adain", "wct") else None
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()
                  if frozen is None or not k.startswith(frozen)}  # fmt: skip
