@@ -556,8 +556,7 @@ def _wct_session(net: WCTNet, level: str, part: str, engine: str) -> Any:
         if engine == "onnx":
             raise OptionError("engine onnx needs onnxruntime") from None
         return None
-    channels = net.decoders[level.replace(".", "_")][0].in_channels
-    stride = net.strides[level]
+    channels, stride = net.shapes[level]
     example = torch.rand(1, 3, 64, 64) if part == "encode" else torch.rand(
         1, channels, 64 // stride, 64 // stride)  # fmt: skip
     name = "image" if part == "encode" else "features"

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from decaf.core.errors import OptionError
-from decaf.stylize.nets import decoder, pad_to_multiple
+from decaf.stylize.nets import decoder
 
 EPS = 1e-5  #: eigenvalues below this (relative to the largest) are dropped, as Li et al. do
 
@@ -102,7 +102,7 @@ class WCTNet(nn.Module):
     ``encoders``: ``{level: module returning that level's features}`` (zoo :class:`Encoder` s;
     the first, deepest, returns every level);
     ``shapes``: ``{level: (channels, stride)}``. Only the decoders train, and only they are
-    kept in a bundle.
+    kept in a bundle. Running the levels is :meth:`decaf.stylize.predict.FastStylizer._wct`.
     """
 
     def __init__(self, encoders: dict[str, nn.Module], shapes: dict[str, tuple[int, int]],
@@ -115,8 +115,8 @@ class WCTNet(nn.Module):
         for p in self.encoders.parameters():
             p.requires_grad_(False)
         self.decoders = nn.ModuleDict({_key(k): decoder(*shapes[k], width) for k in self.levels})
-        self.strides = {k: shapes[k][1] for k in self.levels}
-        self.stride = max(self.strides.values())
+        self.shapes = {k: shapes[k] for k in self.levels}  #: level → (channels, stride)
+        self.stride = max(stride for _, stride in self.shapes.values())  # pictures pad to it
 
     def encode(self, level: str, x: torch.Tensor) -> torch.Tensor:
         out = self.encoders[_key(level)](x)
@@ -129,14 +129,3 @@ class WCTNet(nn.Module):
 
     def decode(self, level: str, t: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoders[_key(level)](t))
-
-    def forward(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0
-                ) -> torch.Tensor:  # fmt: skip
-        """One content and one style picture (batch 1), every level in turn."""
-        h, w = content.shape[-2:]
-        x = pad_to_multiple(content, self.stride)
-        for level in self.levels:
-            f = self.encode(level, x)
-            affine = transform(moments(f), [moments(self.encode(level, style))], [1.0], alpha)
-            x = self.decode(level, affine(f))
-        return x[..., :h, :w]
