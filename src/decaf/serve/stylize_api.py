@@ -41,9 +41,10 @@ class Stylizers:
 
     def __init__(self) -> None:
         from decaf.stylize import FastStylizer
+        from decaf.stylize.model import ARBITRARY
 
         self.fast = Lazy(lambda: FastStylizer(method="fast"))
-        self.arbitrary = {m: Lazy(lambda m=m: FastStylizer(method=m)) for m in ("adain", "wct")}
+        self.arbitrary = {m: Lazy(lambda m=m: FastStylizer(method=m)) for m in ARBITRARY}
 
     def fast_for(self, style: str | int) -> Any:
         """The built-in fast network that has ``style`` (the procedural or the paintings one),

@@ -138,6 +138,7 @@ def feedforward(
     """The ``fast`` / ``adain`` / ``wct`` branch of :func:`stylize` (one loaded network per
     model)."""
     from decaf.stylize.files import cached_stylizer
+    from decaf.stylize.model import ARBITRARY
 
     sources = _as_list(style)
     if model is None and method == "fast" and all(isinstance(s, (str, int)) for s in sources):
@@ -146,7 +147,7 @@ def feedforward(
         model = builtin_fast_for(sources)  # the procedural or the paintings network
     stylizer = cached_stylizer(str(model) if model is not None else None, method)
     picture = resolve_content(content)
-    if method in ("adain", "wct"):
+    if method in ARBITRARY:
         images = [resolve_style(s) for s in sources]
         return stylizer(picture, style_images=images, style_weights=style_weights, **options)
     if not all(isinstance(s, (str, int)) for s in sources):

@@ -39,7 +39,8 @@ FEEDFORWARD_OPTIONS = frozenset({"model", "engine", "tile", "smooth", "alpha", "
                                  "work_size"})  # fmt: skip
 #: options of the optimisation only; "device" is shared, but StyleOptions holds it
 GATYS_ONLY = GATYS_OPTIONS - {"device"}
-ADAIN_OPTIONS = frozenset({"alpha", "masks", "work_size"})
+#: options of the arbitrary-style methods only (work_size: WCT only, refused by AdaIN itself)
+ARBITRARY_OPTIONS = frozenset({"alpha", "masks", "work_size"})
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def check_options(method: str, options: dict[str, Any]) -> None:
         foreign = set(options) & GATYS_ONLY
         hint = "they go with --method gatys (the optimisation)"
         if method == "fast":
-            foreign |= set(options) & ADAIN_OPTIONS
+            foreign |= set(options) & ARBITRARY_OPTIONS
             hint = "they go with the method noted in `decaf stylize --help`"
     if foreign:
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(foreign))
@@ -194,7 +195,9 @@ def _feedforward_runner(method: str, styles: list[str], options: dict[str, Any])
         if k in options
     }
     weights = options.get("style_weights")
-    if stylizer.method in ("adain", "wct"):
+    from decaf.stylize.model import ARBITRARY
+
+    if stylizer.method in ARBITRARY:
         kwargs["style_images"] = [resolve_style(s) for s in styles or ["swirl"]]
         kwargs["style_weights"] = weights
         if options.get("masks") is not None:

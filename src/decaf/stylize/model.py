@@ -20,6 +20,9 @@ from decaf.zoo.encoder import Encoder, stage_names
 
 TASK = "stylize"
 METHODS = ("fast", "cin", "stylebank", "adain", "wct")
+#: the methods that take any style picture; their bundles hold only decoders (the encoder is
+#: the zoo's frozen network)
+ARBITRARY = ("adain", "wct")
 #: WCT's default levels on EfficientNet-Lite0, deep to shallow (strides 16, 8 and 2)
 WCT_LEVELS = ("blocks.4", "blocks.2", "bn1")
 
@@ -65,7 +68,7 @@ def load_style_net(path: str | os.PathLike,
     bundle = load_bundle(path, task=TASK)
     method, cfg = bundle["arch"], bundle["config"]
     net = build_net(method, int(cfg["styles"]), cfg, pretrained)
-    frozen = method in ("adain", "wct")  # the bundle holds the decoders, not the zoo encoder
+    frozen = method in ARBITRARY  # the bundle holds the decoders, not the zoo encoder
     missing, unexpected = net.load_state_dict(bundle["state_dict"], strict=not frozen)
     if frozen and (unexpected or any(not k.startswith("encoder") for k in missing)):
         raise OptionError(f"{path}: the {method} decoder does not fit its network")

@@ -32,7 +32,7 @@ from decaf.core.devices import resolve_device
 from decaf.core.errors import OptionError
 from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
 from decaf.stylize import color, wct
-from decaf.stylize.model import load_style_net
+from decaf.stylize.model import ARBITRARY, load_style_net
 from decaf.stylize.nets import (
     AdaINNet,
     StyleBankNet,
@@ -46,8 +46,6 @@ from decaf.stylize.wct import WCTNet
 MODELS = Path(__file__).resolve().parent / "models"
 StyleSpec = int | str | Sequence[float] | Mapping[int | str, float] | None
 BUILTIN_MODELS = {"fast": "fast_builtin.pt", "adain": "adain_lite0.pt", "wct": "wct_lite0.pt"}
-#: the methods that take any style picture (the others have styles trained in)
-ARBITRARY = ("adain", "wct")
 #: the built-in fast networks, searched in this order for a style name (``--builtin NAME``):
 #: the procedural styles, then four public-domain paintings (docs/make_builtin_models.py)
 BUILTIN_FAST = ("fast_builtin.pt", "paintings_builtin.pt")

@@ -33,7 +33,14 @@ from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
 from decaf.core.tensors import picture_tensor, to_tensor
 from decaf.stylize.losses import batched_gram, batched_relative_error, total_variation
-from decaf.stylize.model import METHODS, TASK, WCT_LEVELS, build_net, load_style_net
+from decaf.stylize.model import (
+    ARBITRARY,
+    METHODS,
+    TASK,
+    WCT_LEVELS,
+    build_net,
+    load_style_net,
+)
 from decaf.stylize.nets import AdaINNet, StyleBankNet, channel_stats
 from decaf.zoo.encoder import Encoder
 
@@ -268,7 +275,7 @@ def train_style(
                "styles": names}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
         # AdaIN's and WCT's encoders are the zoo's frozen network: the bundle keeps the decoders
-        frozen = "encoder" if opts.method in ("adain", "wct") else None
+        frozen = "encoder" if opts.method in ARBITRARY else None
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()
                  if frozen is None or not k.startswith(frozen)}  # fmt: skip
         save_bundle({"task": TASK, "arch": opts.method, "classes": names,
