@@ -167,11 +167,7 @@ class FastStylizer:
     def _open_session(self) -> Any:
         if self.engine == "torch" or isinstance(self.net, StyleBankNet | WCTNet):
             return None
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            if self.engine == "onnx":
-                raise OptionError("engine onnx needs onnxruntime") from None
+        if not _has_onnxruntime(self.engine):
             return None
         # the built-in model ships its export (same stem), which saves the ~1 s export;
         # other bundles are exported afresh, so a retrained bundle never meets a stale graph
@@ -182,9 +178,7 @@ class FastStylizer:
             buf = io.BytesIO()
             export_onnx(self.net, buf)
             graph = buf.getvalue()
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        return _ort_session(graph)
 
     def _torch(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
@@ -543,16 +537,33 @@ class _WCTPart(torch.nn.Module):
         return self.net.decode(self.level, x)
 
 
+def _has_onnxruntime(engine: str) -> bool:
+    """Whether ONNX Runtime can run the graphs: an error if it is missing and ``engine`` is
+    onnx, False if it is missing and the engine is auto."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        if engine == "onnx":
+            raise OptionError("engine onnx needs onnxruntime") from None
+        return False
+    return True
+
+
+def _ort_session(graph: bytes) -> Any:
+    """A quiet CPU ONNX Runtime session over a serialised graph."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+
 def _wct_session(net: WCTNet, level: str, part: str, engine: str) -> Any:
     """An ONNX Runtime session over one WCT level's encoder or decoder, exported in memory
     (None without onnxruntime, unless the onnx engine was asked for)."""
     import warnings
 
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        if engine == "onnx":
-            raise OptionError("engine onnx needs onnxruntime") from None
+    if not _has_onnxruntime(engine):
         return None
     channels, stride = net.shapes[level]
     example = torch.rand(1, 3, 64, 64) if part == "encode" else torch.rand(
@@ -565,9 +576,7 @@ def _wct_session(net: WCTNet, level: str, part: str, engine: str) -> Any:
         torch.onnx.export(_WCTPart(net, level, part).eval(), (example,), buf, input_names=[name],
                           output_names=["out"], opset_version=17, dynamo=False,
                           dynamic_axes=axes)  # fmt: skip
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    return _ort_session(buf.getvalue())
 
 
 class _Exportable(torch.nn.Module):
