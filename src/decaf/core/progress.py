@@ -1,11 +1,15 @@
 """The one console and the one progress bar: on stderr, so stdout stays for results and JSON.
 
 Every long job (training, Gatys iterations, folders, frames) shows the same :class:`Bar`; the
-bar appears at its first update, so a job that fails its checks prints only its error.
+bar appears at its first update, so a job that fails its checks prints only its error. When
+stderr is not a terminal (a log file, CI, a pipe) a redrawn bar would be invisible, so the bar
+prints plain lines instead: at its first update, when its stage changes, every
+:data:`PLAIN_EVERY` seconds and once at the end.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +19,7 @@ from rich.console import Console
 console = Console(stderr=True)
 if not console.is_terminal:  # piped or logged: never cut lines to rich's 80-column default
     console = Console(stderr=True, width=10_000, soft_wrap=True)
+PLAIN_EVERY = 10.0  # seconds between two plain progress lines in a log
 
 
 class Bar:
@@ -27,6 +32,9 @@ class Bar:
         self.total, self.completed = total, completed
         self._progress: Any = None
         self._task: Any = None
+        self._plain = not console.is_terminal
+        self._info = ""
+        self._printed: float | None = None  # when the last plain line was printed
 
     def _start(self) -> None:
         from rich.progress import (
@@ -51,6 +59,9 @@ class Bar:
                description: str | None = None) -> None:  # fmt: skip
         if not self.enabled:
             return
+        if self._plain:
+            self._update_plain(completed, total, info, description)
+            return
         if self._progress is None:
             self._start()
         fields: dict[str, Any] = {"completed": completed}
@@ -62,10 +73,31 @@ class Bar:
             fields["description"] = description
         self._progress.update(self._task, **fields)
 
+    def _update_plain(self, completed: int, total: int | None, info: str | None,
+                      description: str | None) -> None:  # fmt: skip
+        """Record the state; print a line if it is the first, a new stage, or overdue."""
+        new_stage = description is not None and description != self.description
+        self.completed = completed
+        self.total = self.total if total is None else total
+        self._info = self._info if info is None else info
+        self.description = description or self.description
+        now = time.monotonic()
+        if self._printed is None or new_stage or now - self._printed >= PLAIN_EVERY:
+            self._print_line()
+            self._printed = now
+
+    def _print_line(self) -> None:
+        count = f"{self.completed}/{self.total}" if self.total else str(self.completed)
+        console.print(f"{self.description} {count} {self._info}".rstrip(), markup=False,
+                      highlight=False)  # fmt: skip
+
     def __enter__(self) -> Bar:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._plain and self._printed is not None:
+            self._print_line()  # the final state, so a log ends with where the job stopped
+            self._printed = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
