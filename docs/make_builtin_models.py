@@ -71,6 +71,7 @@ def main() -> int:
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--only", choices=("fast", "adain", "paintings", "wct"))
     ap.add_argument("--out", type=Path, default=MODELS, help="where the bundles go")
+    ap.add_argument("--runs", type=Path, default=RUNS, help="snapshots and metrics.csv")
     args = ap.parse_args()
     if args.only == "paintings":
         paintings(args)
@@ -81,20 +82,20 @@ def main() -> int:
         run(["train", "style", "--method", "cin", "--style", ",".join(PROCEDURAL),
              "--iters", str(args.fast_iters), "--size", "192", "--style-size", "256",
              "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
-             "--run-dir", str(RUNS / "fast"), "-o", str(fast)])  # fmt: skip
+             "--run-dir", str(args.runs / "fast"), "-o", str(fast)])  # fmt: skip
         run(["export", "onnx", "--model", str(fast), "-o", str(fast.with_suffix(".onnx"))])
     if args.only in (None, "adain"):
         with tempfile.TemporaryDirectory() as tmp:
             run(["train", "style", "--method", "adain", "--style", ",".join(_textures(tmp)),
                  "--iters", str(args.adain_iters), "--size", "192", "--style-size", "256",
                  "--content-weight", "1", "--style-weight", "20", "--run-dir",
-                 str(RUNS / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
+                 str(args.runs / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
     if args.only in (None, "wct"):
-        trained = RUNS / "wct_reconstruction.pt"
+        trained = args.runs / "wct_reconstruction.pt"
         with tempfile.TemporaryDirectory() as tmp:
             run(["train", "style", "--method", "wct", "--style", ",".join(_textures(tmp)),
                  "--iters", str(args.wct_iters), "--size", "128", "--batch", "8",
-                 "--width", "16", "--content-weight", "1", "--run-dir", str(RUNS / "wct"),
+                 "--width", "16", "--content-weight", "1", "--run-dir", str(args.runs / "wct"),
                  "-o", str(trained)])  # fmt: skip
         compose_wct(trained, MODELS / "adain_lite0.pt", args.out / "wct_lite0.pt")
     return 0
@@ -138,7 +139,7 @@ def paintings(args: argparse.Namespace) -> None:
     if missing:
         sys.exit(f"{args.paintings}: missing {', '.join(missing)}")
     out = args.out / "paintings_builtin.pt"
-    runs = RUNS / f"paintings_w{args.paintings_width}"
+    runs = args.runs / f"paintings_w{args.paintings_width}"
     with tempfile.TemporaryDirectory() as tmp:
         styles = []
         for name, file in PAINTINGS.items():

