@@ -98,8 +98,10 @@ def run_one(case: Case, out_path: Path, options: dict) -> dict:
     # seconds per iteration at the full output size (the last pyramid level): the cost that
     # grows with the picture; the coarse levels are cheaper
     per_iter = np.diff([t for t, level, levels in stamps if level == levels - 1])
+    ends = {level: t for t, level, _ in stamps}  # each level's last iteration
     return {
         "wall_s": wall,
+        "level_s": np.diff([t0, *(ends[k] for k in sorted(ends))]).round(2).tolist(),
         "s_per_iter_median": float(np.median(per_iter)) if len(per_iter) else float("nan"),
         "iterations": result.iterations,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s_median": statistics.median(r["wall_s"] for r in runs),
             "wall_s_all": [round(r["wall_s"], 2) for r in runs],
             "s_per_iter_median": statistics.median(r["s_per_iter_median"] for r in runs),
+            "level_s_median": [
+                statistics.median(level)
+                for level in zip(*(r["level_s"] for r in runs), strict=True)
+            ],  # fmt: skip
             "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
             "iterations": runs[0]["iterations"],
             "size": runs[0]["size"],
@@ -168,7 +174,8 @@ def print_case(rec: dict) -> None:
         f"\n== {rec['case']}  {rec['size'][0]}×{rec['size'][1]}  "
         f"wall {rec['wall_s_median']:.1f} s (runs {rec['wall_s_all']})  "
         f"{rec['s_per_iter_median']:.3f} s/iter at full size (median)  {rec['iterations']} iters  "
-        f"peak RSS {rec['peak_rss_mb_max']:.0f} MB"
+        f"peak RSS {rec['peak_rss_mb_max']:.0f} MB\n   seconds per pyramid level, coarse to "
+        f"fine (median): {rec['level_s_median']}"
     )
     ref = rec.get("reference")
     print(f"   {'metric':34s} {'ours':>9s} {'reference':>10s} {'ours/ref':>9s}")
