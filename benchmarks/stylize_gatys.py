@@ -175,7 +175,7 @@ def print_case(rec: dict) -> None:
         f"wall {rec['wall_s_median']:.1f} s (runs {rec['wall_s_all']})  "
         f"{rec['s_per_iter_median']:.3f} s/iter at full size (median)  {rec['iterations']} iters  "
         f"peak RSS {rec['peak_rss_mb_max']:.0f} MB\n   seconds per pyramid level, coarse to "
-        f"fine (median): {rec['level_s_median']}"
+        f"fine, the first with loading (median): {rec['level_s_median']}"
     )
     ref = rec.get("reference")
     print(f"   {'metric':34s} {'ours':>9s} {'reference':>10s} {'ours/ref':>9s}")
