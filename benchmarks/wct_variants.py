@@ -30,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from judges import judges, score_all  # noqa: E402
-from stylize_fast import OUT, _square, painting_pairs  # noqa: E402
+from stylize_fast import _square, gatys_picture, painting_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: variant → [(decoder, alpha), ...], deep to shallow
@@ -93,10 +93,7 @@ def main() -> int:
     ratios: dict[str, dict[str, dict[str, float]]] = {name: {} for name in PLANS}
     for pair, content, style, _ in painting_pairs():
         content = _square(content, 512)
-        gatys_file = OUT / f"fast_{pair}_gatys.png"
-        if not gatys_file.is_file():
-            raise SystemExit(f"{gatys_file}: run benchmarks/stylize_fast.py --paintings first")
-        ref = score_all(js, Image.open(gatys_file).convert("RGB"), style, content)
+        ref = score_all(js, gatys_picture(pair), style, content)
         for name, plan in PLANS.items():
             got = score_all(js, run(plan, content, style, nets), style, content)
             ratios[name][pair] = {k: got[k] / ref[k] for k in ref}

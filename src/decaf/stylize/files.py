@@ -26,6 +26,7 @@ from decaf.core.images import (
     save_image,
     writable_file,
 )
+from decaf.stylize.model import ARBITRARY
 from decaf.stylize.optimize import Progress, StyleOptions
 
 METHODS = ("gatys", "fast", "adain", "wct")
@@ -195,8 +196,6 @@ def _feedforward_runner(method: str, styles: list[str], options: dict[str, Any])
         if k in options
     }
     weights = options.get("style_weights")
-    from decaf.stylize.model import ARBITRARY
-
     if stylizer.method in ARBITRARY:
         kwargs["style_images"] = [resolve_style(s) for s in styles or ["swirl"]]
         kwargs["style_weights"] = weights
