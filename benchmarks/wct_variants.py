@@ -14,7 +14,13 @@ benchmarks/judges.py against decaf's Gatys picture of the same pair (read from
 benchmarks/results, which ``benchmarks/stylize_fast.py --paintings`` writes): medians of the
 ratios over the 8 pairs, per judge, depth and scale.
 
+Whole WCT bundles (``--bundles``: the shipped one by default, and e.g. a candidate that
+``docs/make_builtin_models.py --only wct --out DIR`` wrote) are judged the same way, as
+``decaf stylize --method wct -m BUNDLE`` runs them; the plans that need the reconstruction
+decoders are skipped when their bundle is absent.
+
     python benchmarks/wct_variants.py [--reconstruction out/builtin_runs/wct_reconstruction.pt]
+        [--bundles shipped,out/candidates/wct_lite0.pt] [--per-pair]
 """
 
 from __future__ import annotations
@@ -64,10 +70,13 @@ def _level(kind: str, x: torch.Tensor, style: torch.Tensor, alpha: float, nets: 
     return rec._wct_level(kind, x, looks, [1.0], alpha, None, None)
 
 
-def run(plan: list[tuple[str, float]], content: Image.Image, style: Image.Image,
+def run(plan: list[tuple[str, float]] | str, content: Image.Image, style: Image.Image,
         nets: dict) -> Image.Image:  # fmt: skip
+    """A plan of levels, or (a string) a whole bundle's own plan."""
     from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
 
+    if isinstance(plan, str):
+        return nets[plan](content, style_images=[style])
     if not plan:
         return nets["adain"](content, style_images=[style])
     with torch.inference_mode():
@@ -78,33 +87,61 @@ def run(plan: list[tuple[str, float]], content: Image.Image, style: Image.Image,
     return to_pil(x)
 
 
+RECONSTRUCTION = ("blocks.4", "blocks.2", "bn1")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reconstruction", type=Path,
                     default=ROOT / "out" / "builtin_runs" / "wct_reconstruction.pt")  # fmt: skip
+    ap.add_argument("--bundles", default="shipped", help="WCT bundles judged whole, comma list")
+    ap.add_argument("--per-pair", action="store_true", help="also print every pair's ratios")
     args = ap.parse_args()
     from decaf.stylize.predict import FastStylizer
 
-    if not args.reconstruction.is_file():
-        raise SystemExit(f"{args.reconstruction}: run docs/make_builtin_models.py --only wct")
-    nets = {"adain": FastStylizer(method="adain", engine="torch"),
-            "wct": FastStylizer(args.reconstruction, method="wct")}  # fmt: skip
-    js = judges()
-    ratios: dict[str, dict[str, dict[str, float]]] = {name: {} for name in PLANS}
-    for pair, content, style, _ in painting_pairs():
-        content = _square(content, 512)
-        ref = score_all(js, gatys_picture(pair), style, content)
-        for name, plan in PLANS.items():
-            got = score_all(js, run(plan, content, style, nets), style, content)
-            ratios[name][pair] = {k: got[k] / ref[k] for k in ref}
-        print(f"{pair}: done", file=sys.stderr)
-    keys = list(ref)
+    nets = {"adain": FastStylizer(method="adain", engine="torch")}
+    plans: dict[str, list[tuple[str, float]] | str] = dict(PLANS)
+    if args.reconstruction.is_file():
+        nets["wct"] = FastStylizer(args.reconstruction, method="wct")
+    else:
+        print(
+            f"{args.reconstruction}: absent, so the plans with reconstruction decoders are "
+            "skipped (docs/make_builtin_models.py --only wct trains them)",
+            file=sys.stderr,
+        )
+        plans = {k: p for k, p in plans.items()
+                 if not any(kind in RECONSTRUCTION for kind, _ in p)}  # fmt: skip
+    for b in filter(None, args.bundles.split(",")):
+        nets[b] = FastStylizer(None if b == "shipped" else Path(b), method="wct")
+        plans[f"bundle {b}"] = b
+    ratios = judge(plans, nets)
+    keys = list(next(iter(next(iter(ratios.values())).values())))
     print("| variant | " + " | ".join(k.replace("style.", "") for k in keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for name, rows in ratios.items():
         cells = [f"{statistics.median(r[k] for r in rows.values()):.2f}" for k in keys]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.per_pair:
+        for name, rows in ratios.items():
+            print(f"\n{name}\n\n| pair | " + " | ".join(keys) + " |")
+            print("|---" * (len(keys) + 1) + "|")
+            for pair, r in rows.items():
+                print(f"| {pair} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
     return 0
+
+
+def judge(plans: dict, nets: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """``{variant: {pair: {score: ratio to Gatys}}}`` over the 8 painting pairs."""
+    js = judges()
+    ratios: dict[str, dict[str, dict[str, float]]] = {name: {} for name in plans}
+    for pair, content, style, _ in painting_pairs():
+        content = _square(content, 512)
+        ref = score_all(js, gatys_picture(pair), style, content)
+        for name, plan in plans.items():
+            got = score_all(js, run(plan, content, style, nets), style, content)
+            ratios[name][pair] = {k: got[k] / ref[k] for k in ref}
+        print(f"{pair}: done", file=sys.stderr)
+    return ratios
 
 
 if __name__ == "__main__":

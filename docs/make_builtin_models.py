@@ -23,7 +23,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
         [--paintings-iters 3000] [--paintings-width 16] [--paintings-style-size 384]
-        [--wct-iters 2000]
+        [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-reconstruction BUNDLE]
         [--only fast|adain|paintings|wct]
 """
 
@@ -72,6 +72,10 @@ def main() -> int:
     ap.add_argument("--paintings-style-size", type=int, default=384)
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
+    ap.add_argument("--wct-styled-iters", type=int, default=2500)
+    ap.add_argument("--wct-reconstruction", type=Path,
+                    help="reuse this bundle's bn1 decoder instead of training the reconstruction "
+                    "decoders (e.g. a copy of the shipped wct_lite0.pt)")  # fmt: skip
     ap.add_argument("--only", choices=("fast", "adain", "paintings", "wct"))
     ap.add_argument("--out", type=Path, default=MODELS, help="where the bundles go")
     ap.add_argument("--runs", type=Path, default=RUNS, help="snapshots and metrics.csv")
@@ -94,34 +98,43 @@ def main() -> int:
                  "--content-weight", "1", "--style-weight", "20", "--run-dir",
                  str(args.runs / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
     if args.only in (None, "wct"):
-        trained = args.runs / "wct_reconstruction.pt"
+        trained = args.wct_reconstruction or args.runs / "wct_reconstruction.pt"
+        styled = args.runs / "wct_styled.pt"
         with tempfile.TemporaryDirectory() as tmp:
-            run(["train", "style", "--method", "wct", "--style", ",".join(_textures(tmp)),
-                 "--iters", str(args.wct_iters), "--size", "128", "--batch", "8",
-                 "--width", "16", "--content-weight", "1", "--run-dir", str(args.runs / "wct"),
-                 "-o", str(trained)])  # fmt: skip
-        compose_wct(trained, MODELS / "adain_lite0.pt", args.out / "wct_lite0.pt")
+            textures = ",".join(_textures(tmp))
+            if args.wct_reconstruction is None:
+                run(["train", "style", "--method", "wct", "--style", textures,
+                     "--iters", str(args.wct_iters), "--size", "128", "--batch", "8",
+                     "--width", "16", "--content-weight", "1", "--run-dir",
+                     str(args.runs / "wct"), "-o", str(trained)])  # fmt: skip
+            run(["train", "style", "--method", "wct", "--style", textures, "--levels", "blocks.2",
+                 "--styled-level", "blocks.2", "--base", str(MODELS / "adain_lite0.pt"),
+                 "--painters", "64", "--iters", str(args.wct_styled_iters), "--size", "192",
+                 "--style-size", "384", "--batch", "4", "--width", "16", "--content-weight", "1",
+                 "--style-weight", "20", "--tv-weight", "1",
+                 "--run-dir", str(args.runs / "wct_styled"), "-o", str(styled)])  # fmt: skip
+        compose_wct(trained, styled, args.out / "wct_lite0.pt")
     return 0
 
 
-def compose_wct(trained: Path, adain: Path, out: Path) -> None:
-    """The shipped WCT bundle: two levels, ``blocks.2`` decoded by the AdaIN decoder and
-    ``bn1`` by its reconstruction decoder. Measured on the 8 painting pairs (docs/stylize_fast.md),
-    the three reconstruction decoders alone (``blocks.4``, ``blocks.2``, ``bn1``; 2000 steps)
-    were blurrier and farther from the paintings than AdaIN; the AdaIN decoder, trained with
-    style losses, draws texture that a decoder trained only to reconstruct does not."""
+def compose_wct(trained: Path, styled: Path, out: Path) -> None:
+    """The shipped WCT bundle: two levels, ``blocks.2`` decoded by the styled decoder (the AdaIN
+    decoder fine-tuned on whitened-and-coloured features of a varied style pool, with style
+    losses) and ``bn1`` by its reconstruction decoder. Measured on the 8 painting pairs
+    (docs/stylize_fast.md), the three reconstruction decoders alone (``blocks.4``, ``blocks.2``,
+    ``bn1``; 2000 steps) were blurrier and farther from the paintings than AdaIN's decoder, which
+    draws texture that a decoder trained only to reconstruct does not."""
     from decaf.core.bundle import load_bundle, save_bundle
 
-    wct, ada = load_bundle(trained, task="stylize"), load_bundle(adain, task="stylize")
-    if ada["config"].get("adain_layer", "blocks.2") != "blocks.2" or ada["arch"] != "adain":
-        sys.exit(f"{adain}: not an AdaIN decoder at blocks.2")
+    wct, sty = load_bundle(trained, task="stylize"), load_bundle(styled, task="stylize")
+    if sty["config"].get("wct_styled") != "blocks.2":
+        sys.exit(f"{styled}: not a WCT decoder styled at blocks.2")
     state = {k: v for k, v in wct["state_dict"].items() if k.startswith("decoders.bn1.")}
-    for k, v in ada["state_dict"].items():
-        state["decoders.blocks_2." + k.removeprefix("decoder.")] = v
+    state.update(sty["state_dict"])
     config = {**wct["config"], "wct_levels": ["blocks.2", "bn1"]}
-    provenance = {"bn1": f"{trained.name}: reconstruction only", "blocks.2": adain.name}
+    provenance = {"bn1": f"{trained.name}: reconstruction only", "blocks.2": styled.name}
     save_bundle({**wct, "state_dict": state, "config": config, "provenance": provenance}, out)
-    print(f"wrote {out} (blocks.2: the AdaIN decoder; bn1: reconstruction)")
+    print(f"wrote {out} (blocks.2: the styled decoder; bn1: reconstruction)")
 
 
 def _textures(tmp: str) -> list[str]:

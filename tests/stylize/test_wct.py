@@ -169,3 +169,46 @@ def test_cli_wct_runs_and_refuses_work_size_elsewhere(
                  "-o", str(tmp_path / "no.png")]) == 2  # fmt: skip
     assert "--work-size do(es) not apply to --method fast" in capsys.readouterr().err
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_styled_level_fine_tunes_from_a_base_and_learns_with_style_losses(
+    trained: Path, tmp_path: Path
+) -> None:
+    """``wct_styled``: that level's decoder trains on whitened-and-coloured targets of the varied
+    style pool with style losses, the others still reconstruct, and ``base`` gives the start."""
+    from decaf.core.bundle import load_bundle
+    from decaf.stylize.train import FastOptions, train_style
+
+    out = tmp_path / "styled.pt"
+    opts = FastOptions(method="wct", iters=2, batch=2, size=64, style_size=64, width=8,
+                       lr=1e-12, wct_styled="blocks.2", painters=1, seed=0)  # fmt: skip
+    summary = train_style([_picture(80, 80, 1)], out, opts, content=[_picture(120, 160, 2)],
+                          base=trained)  # fmt: skip
+    first = summary["train"]
+    assert {"blocks.2.style", "blocks.2.content", "bn1.pixels", "blocks.4.pixels"} <= set(first)
+    assert "blocks.2.pixels" not in first
+    old, new = (load_bundle(p, task="stylize")["state_dict"] for p in (trained, out))
+    assert new.keys() == old.keys()
+    assert all(torch.allclose(new[k], old[k], atol=1e-6) for k in new)  # lr 1e-12: the base's
+    with pytest.raises(OptionError, match="the styled level bn2 is not one of the WCT levels"):
+        FastOptions(method="wct", wct_styled="bn2")
+    models = Path(predict.__file__).parent / "models"
+    with pytest.raises(OptionError, match=r"not a wct or adain bundle \(its method is cin\)"):
+        train_style([_picture(80, 80, 1)], tmp_path / "x.pt", opts, base=models / "fast_builtin.pt")
+
+
+def test_a_styled_level_can_start_from_the_adain_decoder(tmp_path: Path) -> None:
+    """An AdaIN bundle as ``base``: its decoder starts the level its encoder ends at."""
+    from decaf.core.bundle import load_bundle
+    from decaf.stylize.train import FastOptions, train_style
+
+    adain = Path(predict.__file__).parent / "models" / "adain_lite0.pt"
+    opts = FastOptions(method="wct", iters=1, batch=1, size=64, style_size=64, lr=1e-12,
+                       wct_levels=("blocks.2",), wct_styled="blocks.2", painters=0)  # fmt: skip
+    train_style([_picture(80, 80, 1)], tmp_path / "s.pt", opts, content=[_picture(90, 90, 2)],
+                base=adain, pretrained=False)  # fmt: skip
+    old = load_bundle(adain, task="stylize")["state_dict"]
+    new = load_bundle(tmp_path / "s.pt", task="stylize")["state_dict"]
+    assert new.keys() == {"decoders.blocks_2" + k.removeprefix("decoder") for k in old}
+    assert all(torch.allclose(new["decoders.blocks_2" + k.removeprefix("decoder")], v, atol=1e-6)
+               for k, v in old.items())  # fmt: skip

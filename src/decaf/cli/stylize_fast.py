@@ -62,8 +62,25 @@ def train_style_command(
         Path | None, typer.Option(help="Folder of content pictures (default: offline photos).")
     ] = None,
     base: Annotated[
-        Path | None, typer.Option(help="Extend this cin/stylebank bundle with the new styles.")
+        Path | None,
+        typer.Option(
+            help="cin/stylebank: extend this bundle with the new styles; wct: start "
+            "from this bundle's decoders."
+        ),
     ] = None,
+    levels: Annotated[
+        str | None, typer.Option(help="wct: levels with a decoder, deep first, comma-separated.")
+    ] = None,
+    styled_level: Annotated[
+        str,
+        typer.Option(
+            help="wct: the level whose decoder learns to draw styles (WCT of a "
+            "varied style pool, style losses) instead of reconstructing."
+        ),
+    ] = "",
+    painters: Annotated[
+        int, typer.Option(help="wct --styled-level: procedural paintings added to the styles.")
+    ] = 64,
     iters: Annotated[
         int, typer.Option(help="Updates (0.5 s each at 256 px on 2 idle CPU cores).")
     ] = 2000,
@@ -97,13 +114,18 @@ def train_style_command(
       decaf train style -s painting.jpg -o painting.pt --iters 300 --size 192
 
       decaf train style -s mosaic,swirl --method cin -o two.pt
+
+      decaf train style -s swirl --method wct --levels blocks.2 --styled-level blocks.2 -o d.pt
     """
     from decaf.stylize.train import FastOptions, train_style_files
 
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
                        tv_weight=tv_weight, width=width, seed=seed,
-                       snapshot_interval=snapshot, device=device)  # fmt: skip
+                       snapshot_interval=snapshot, device=device, wct_styled=styled_level,
+                       painters=painters,
+                       **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
+                          if levels else {}))  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
                                     content, base=base, run_dir=run_dir, resume=resume,

@@ -42,6 +42,7 @@ from decaf.stylize.model import (
     load_style_net,
 )
 from decaf.stylize.nets import AdaINNet, StyleBankNet, channel_stats
+from decaf.stylize.variety import random_crop, style_crop, style_pool
 from decaf.zoo.encoder import Encoder
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class ContentCrops(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         pic = self.pictures[int(torch.randint(len(self.pictures), ()))]
-        crop = _random_crop(pic[None], self.size, smallest=0.25)[0]
+        crop = random_crop(pic[None], self.size, smallest=0.25)[0]
         if float(torch.rand(())) < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1), int(torch.randint(self.styles, ()))
@@ -123,6 +124,9 @@ class FastOptions:
     content_layers: tuple[str, ...] = ("blocks.2",)
     adain_layer: str = "blocks.2"  #: AdaIN: the encoder ends here
     wct_levels: tuple[str, ...] = WCT_LEVELS  #: WCT: the stages with a decoder, deep first
+    #: WCT: the level whose decoder learns to draw styles ('' = every decoder reconstructs)
+    wct_styled: str = ""
+    painters: int = 64  #: WCT styled level: procedural paintings added to the style pool
     bank_period: int = 2  #: StyleBank: T style steps, then one auto-encoder step
     seed: int = 0
     display: int = 25
@@ -143,6 +147,10 @@ class FastOptions:
         check_device_name(self.device)
         if self.method not in METHODS:
             raise OptionError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.wct_styled and self.wct_styled not in self.wct_levels:
+            raise OptionError(f"the styled level {self.wct_styled} is not one of the WCT levels "
+                              f"{', '.join(self.wct_levels)}")  # fmt: skip
+        checks.at_least("painters", self.painters, 0)
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
             raise OptionError("need iters ≥ 1, batch ≥ 1 and sizes ≥ 32")
 
@@ -204,14 +212,61 @@ class AdaINLoss(nn.Module):
         out = net.decode(t)
         fo = enc.stages(out)
         cont = batched_relative_error(fo[-1], t)
-        terms = []
-        for a, b in zip(fo, fs, strict=True):
-            (ma, sa), (mb, sb) = channel_stats(a), channel_stats(b)
-            terms.append(((ma - mb).pow(2).sum((1, 2, 3)) + (sa - sb).pow(2).sum((1, 2, 3)))
-                         / (mb.pow(2).sum((1, 2, 3)) + sb.pow(2).sum((1, 2, 3))))  # fmt: skip
-        sty = torch.stack(terms).mean()
+        sty = torch.stack([stats_error(a, b) for a, b in zip(fo, fs, strict=True)]).mean()
         loss = self.opts.content_weight * cont + self.opts.style_weight * sty
         return {"loss": loss, "style": sty.detach(), "content": cont.detach()}
+
+
+def stats_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per picture, the channel means' and standard deviations' squared error relative to
+    ``b``'s: Huang & Belongie's style term at one layer, (B,)."""
+    (ma, sa), (mb, sb) = channel_stats(a), channel_stats(b)
+    return ((ma - mb).pow(2).sum((1, 2, 3)) + (sa - sb).pow(2).sum((1, 2, 3))) / (
+        mb.pow(2).sum((1, 2, 3)) + sb.pow(2).sum((1, 2, 3))
+    )
+
+
+class StyledLevelLoss(nn.Module):
+    """The losses of a WCT decoder that learns to draw styles (``wct_styled``): it decodes the
+    content's features whitened and coloured with a random style crop's (from the varied pool
+    of :mod:`decaf.stylize.variety`), and is scored on the loss network by the result's
+    features at the level against that target (content), its Gram matrices and channel
+    statistics at ``style_layers`` against the crop's (style), and total variation. A decoder
+    that only reconstructs draws no brush work; one trained on a few styles draws those."""
+
+    def __init__(self, opts: FastOptions, styles: Sequence[Image.Image],
+                 pretrained: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.opts = opts
+        layers = list(dict.fromkeys([*opts.style_layers, opts.wct_styled]))
+        self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
+        self.pool = style_pool(styles, opts.painters, opts.style_size, opts.seed)
+
+    def forward(self, net: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        level, o = self.opts.wct_styled, self.opts
+        s = torch.cat([style_crop(self.pool, x.shape[-1]) for _ in range(len(x))]).to(x)
+        with torch.no_grad():
+            fc, fs = net.encode(level, x), net.encode(level, s)
+            pairs = zip(fc, fs, strict=True)
+            t = torch.cat([_whitened_coloured(c[None], z[None]) for c, z in pairs])
+            target = self.ext(s)
+        y = net.decode(level, t)
+        fo = self.ext(y)
+        content = batched_relative_error(fo[level], t)
+        style = sum(batched_relative_error(batched_gram(fo[n]), batched_gram(target[n]))
+                    + stats_error(fo[n], target[n]).mean() for n in o.style_layers)  # fmt: skip
+        style = style / len(o.style_layers)
+        tv = total_variation(y)
+        loss = o.content_weight * content + o.style_weight * style + o.tv_weight * tv
+        return {"loss": loss, f"{level}.style": style.detach(),
+                f"{level}.content": content.detach()}  # fmt: skip
+
+
+def _whitened_coloured(fc: torch.Tensor, fs: torch.Tensor) -> torch.Tensor:
+    """One picture's content features whitened and coloured with one style's (1, C, H, W)."""
+    from decaf.stylize import wct
+
+    return wct.transform(wct.moments(fc), [wct.moments(fs)], [1.0])(fc)
 
 
 def train_style(
@@ -248,11 +303,12 @@ def train_style(
     net, names, config, old = _network(opts, len(styles), base, pretrained)
     counter = Counter()
     pictures = list(content) if content else offline_photos()
-    if opts.method == "wct":  # its decoders only reconstruct: the styles are more pictures
+    if opts.method == "wct" and not opts.wct_styled:  # reconstruction: styles are pictures
         pictures += list(styles)
     data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), len(styles))
     if opts.method == "wct":
-        step = _wct_step(opts)
+        styled = StyledLevelLoss(opts, styles, pretrained) if opts.wct_styled else None
+        step = _wct_step(opts, styled)
     elif opts.method == "adain":
         style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
         step = _adain_step(AdaINLoss(opts), style_tensors, opts.size)
@@ -297,8 +353,10 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
     if base is None:
         return build_net(opts.method, n_styles, config, pretrained), names, config, 0
+    if opts.method == "wct":
+        return _wct_from(base, opts, config, pretrained), names, config, 0
     if opts.method not in ("cin", "stylebank"):
-        raise OptionError("only cin and stylebank networks take new styles (--base)")
+        raise OptionError("only cin, stylebank and wct networks start from a --base")
     net, info = load_style_net(base)
     if info["method"] != opts.method:
         raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
@@ -310,6 +368,28 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     for p in _new_style_params(net, old):
         p.requires_grad_(True)
     return net, list(info["styles"]) + names, info["config"], old
+
+
+def _wct_from(base: str | os.PathLike, opts: FastOptions, config: dict[str, Any],
+              pretrained: bool) -> nn.Module:  # fmt: skip
+    """A WCT network whose decoders start from ``base`` (fine-tuning): a WCT bundle's decoders
+    at the same levels, or an AdaIN bundle's decoder at its encoder's last layer; levels that
+    ``base`` lacks start fresh."""
+    net = build_net("wct", 1, config, pretrained)
+    old, info = load_style_net(base, pretrained=False)
+    state = {k: v for k, v in old.state_dict().items() if k.startswith("decoder")}
+    if info["method"] == "adain":
+        at = "decoders." + info["config"].get("adain_layer", "blocks.2").replace(".", "_")
+        state = {at + k.removeprefix("decoder"): v for k, v in state.items()}
+    elif info["method"] != "wct":
+        raise OptionError(f"{base}: not a wct or adain bundle (its method is {info['method']})")
+    mine = net.state_dict()
+    state = {k: v for k, v in state.items() if k in mine and mine[k].shape == v.shape}
+    if not state:
+        raise OptionError(f"{base}: no decoder at the levels {', '.join(opts.wct_levels)} "
+                          f"with width {opts.width}")  # fmt: skip
+    net.load_state_dict(state, strict=False)
+    return net
 
 
 def _new_style_params(net: nn.Module, old: int) -> list[nn.Parameter]:
@@ -372,17 +452,18 @@ def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int):
         crops = []
         for k in idx.tolist():
             s = styles[k % len(styles)]
-            crops.append(_random_crop(s, size))
+            crops.append(random_crop(s, size))
         return loss_fn(net, x, torch.cat(crops).to(x.device))
 
     return step
 
 
-def _wct_step(opts: FastOptions):
-    """Reconstruction at every level: pixels (L1) and, weighted by ``content_weight``, the
-    shallowest level's features of the result (relative error: sharpness at little cost;
-    deep feature losses cost 4× the rest of the step), on crops whose colours are jittered
-    hard, so the decoders meet colours photos rarely have."""
+def _wct_step(opts: FastOptions, styled: StyledLevelLoss | None = None):
+    """Reconstruction at every level but the styled one (which ``styled`` scores): pixels
+    (L1) and, weighted by ``content_weight``, the shallowest level's features of the result
+    (relative error: sharpness at little cost; deep feature losses cost 4× the rest of the
+    step), on crops whose colours are jittered hard, so the decoders meet colours photos
+    rarely have."""
 
     def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = _recolour(batch[0])
@@ -392,6 +473,11 @@ def _wct_step(opts: FastOptions):
         out: dict[str, torch.Tensor] = {}
         total = x.new_zeros(())
         for level in net.levels:
+            if styled is not None and level == opts.wct_styled:
+                terms = styled(net, x)
+                total = total + terms.pop("loss")
+                out.update(terms)
+                continue
             y = net.decode(level, feats[level])
             pixels = F.l1_loss(y, x)
             total = total + pixels
@@ -415,18 +501,6 @@ def _recolour(x: torch.Tensor) -> torch.Tensor:
     keep = (torch.rand(b, 1, 1, 1) < 0.5).to(x)
     y = torch.einsum("bij,bjhw->bihw", mix.to(x), x).clamp(0, 1) ** gamma.to(x)
     return (keep * x + (1 - keep) * y).clamp(0, 1)
-
-
-def _random_crop(img: torch.Tensor, size: int, smallest: float = 0.3) -> torch.Tensor:
-    """A random square crop of (B, C, H, W) pictures, ``smallest``–1 of the short side, scaled
-    to ``size`` pixels (randomness from torch's generator, which the engine keys per sample)."""
-    h, w = img.shape[-2:]
-    side = int(min(h, w) * (smallest + (1 - smallest) * float(torch.rand(()))))
-    side = max(side, min(h, w, 32))
-    y, x = int(torch.randint(h - side + 1, ())), int(torch.randint(w - side + 1, ()))
-    crop = img[..., y : y + side, x : x + side]
-    return F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
-                         align_corners=False)  # fmt: skip
 
 
 def train_style_files(styles: Sequence[str], out: str | os.PathLike, options: FastOptions,
