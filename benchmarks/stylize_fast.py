@@ -239,6 +239,8 @@ def _run(args: argparse.Namespace) -> int:
               f"peer {r['peer_s'] * 1000:7.0f} ms  ratio {r['ratio']:.2f}")  # fmt: skip
     for pair, rows in report.get("quality", {}).items():
         print_quality(pair, rows)
+    if len(report.get("quality", {})) > 1:
+        print_medians(report["quality"])
     for r in report.get("memory", []):
         print(
             f"4096² tile {r['tile']:>5}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
@@ -254,6 +256,22 @@ def print_quality(pair: str, rows: dict[str, dict[str, float]]) -> None:
     for k in keys:
         cells = [f"{rows[m][k]:9.4f} ({rows[m][k] / rows['gatys'][k]:4.2f})" for m in rows]
         print(f"{k:<26}" + "".join(f"{c:>20}" for c in cells))
+
+
+def print_medians(table: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Per method, the median (and range) over the pairs of each distance's ratio to Gatys's."""
+    first = next(iter(table.values()))
+    keys = list(first["gatys"])
+    print("\n| method | " + " | ".join(k.replace("style.", "") for k in keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for method in first:
+        if method == "gatys":
+            continue
+        cells = []
+        for k in keys:
+            r = [rows[method][k] / rows["gatys"][k] for rows in table.values()]
+            cells.append(f"{statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f})")
+        print(f"| {method} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ Whole WCT bundles (``--bundles``: the shipped one by default, and e.g. a candida
 decoders are skipped when their bundle is absent.
 
     python benchmarks/wct_variants.py [--reconstruction out/builtin_runs/wct_reconstruction.pt]
-        [--bundles shipped,out/candidates/wct_lite0.pt] [--per-pair]
+        [--bundles shipped,out/candidates/wct_lite0.pt,shipped@256] [--per-pair] [--no-plans]
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def run(plan: list[tuple[str, float]] | str, content: Image.Image, style: Image.
     """A plan of levels, or (a string) a whole bundle's own plan."""
     from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
 
-    if isinstance(plan, str):
-        return nets[plan](content, style_images=[style])
+    if isinstance(plan, str):  # BUNDLE or BUNDLE@WORK_SIZE
+        bundle, _, work = plan.partition("@")
+        return nets[bundle](content, style_images=[style], work_size=int(work) if work else None)
     if not plan:
         return nets["adain"](content, style_images=[style])
     with torch.inference_mode():
@@ -94,13 +95,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reconstruction", type=Path,
                     default=ROOT / "out" / "builtin_runs" / "wct_reconstruction.pt")  # fmt: skip
-    ap.add_argument("--bundles", default="shipped", help="WCT bundles judged whole, comma list")
+    ap.add_argument("--bundles", default="shipped",
+                    help="WCT bundles judged whole, comma list; BUNDLE@N: work size N")  # fmt: skip
+    ap.add_argument("--no-plans", action="store_true", help="judge only the --bundles")
     ap.add_argument("--per-pair", action="store_true", help="also print every pair's ratios")
     args = ap.parse_args()
     from decaf.stylize.predict import FastStylizer
 
     nets = {"adain": FastStylizer(method="adain", engine="torch")}
-    plans: dict[str, list[tuple[str, float]] | str] = dict(PLANS)
+    plans: dict[str, list[tuple[str, float]] | str] = {} if args.no_plans else dict(PLANS)
     if args.reconstruction.is_file():
         nets["wct"] = FastStylizer(args.reconstruction, method="wct")
     else:
@@ -112,7 +115,9 @@ def main() -> int:
         plans = {k: p for k, p in plans.items()
                  if not any(kind in RECONSTRUCTION for kind, _ in p)}  # fmt: skip
     for b in filter(None, args.bundles.split(",")):
-        nets[b] = FastStylizer(None if b == "shipped" else Path(b), method="wct")
+        path = b.partition("@")[0]
+        if path not in nets:
+            nets[path] = FastStylizer(None if path == "shipped" else Path(path), method="wct")
         plans[f"bundle {b}"] = b
     ratios = judge(plans, nets)
     keys = list(next(iter(next(iter(ratios.values())).values())))

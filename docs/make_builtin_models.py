@@ -10,12 +10,15 @@
   what ``decaf stylize --method adain`` uses, trained on the procedural styles plus the texture
   and colour pictures that ship with scikit-image (no download);
 * ``wct_lite0.pt``: universal style transfer (whitening and colouring of EfficientNet-Lite0
-  features at ``blocks.2``, then at ``bn1``), what ``decaf stylize --method wct`` uses. Three
-  decoders (``blocks.4``, ``blocks.2``, ``bn1``) are trained to reconstruct pictures from their
-  level's features (the offline photos and the same textures, with hard colour jitter; they
-  never see a style); the shipped bundle keeps the ``bn1`` one and decodes ``blocks.2`` with
-  the AdaIN decoder above, the pair that measured closest to the paintings (see
-  ``compose_wct``).
+  features at ``blocks.2``, then at ``bn1``), what ``decaf stylize --method wct`` uses. The
+  ``blocks.2`` decoder is *styled*: it starts from the AdaIN decoder and learns to draw styles
+  from whitened-and-coloured features of a varied style pool (64 procedural paintings at random
+  seeds and sizes, the textures, random palettes, turns and crop scales; never the paintings
+  above). Three reconstruction decoders (``blocks.4``, ``blocks.2``, ``bn1``) are trained to
+  reconstruct pictures from their level's features (the offline photos and the same textures,
+  with hard colour jitter); the bundle keeps the ``bn1`` one. ``--wct-reconstruction BUNDLE``
+  reuses an earlier bundle's ``bn1`` decoder instead (the shipped one was made so on
+  2026-12-02, from the bundle shipped before). See ``compose_wct``.
 
 Content pictures are the offline photos of scikit-image and scikit-learn with heavy random
 crops, scales and flips. Everything runs through the public CLI, so this is also a worked
@@ -23,7 +26,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
         [--paintings-iters 3000] [--paintings-width 16] [--paintings-style-size 384]
-        [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-reconstruction BUNDLE]
+        [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
+        [--wct-reconstruction BUNDLE]
         [--only fast|adain|paintings|wct]
 """
 
@@ -73,6 +77,7 @@ def main() -> int:
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--wct-styled-iters", type=int, default=2500)
+    ap.add_argument("--wct-styled-fine-iters", type=int, default=1500)
     ap.add_argument("--wct-reconstruction", type=Path,
                     help="reuse this bundle's bn1 decoder instead of training the reconstruction "
                     "decoders (e.g. a copy of the shipped wct_lite0.pt)")  # fmt: skip
@@ -84,6 +89,7 @@ def main() -> int:
         paintings(args)
         return 0
     MODELS.mkdir(parents=True, exist_ok=True)
+    args.runs.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "fast"):
         fast = MODELS / "fast_builtin.pt"
         run(["train", "style", "--method", "cin", "--style", ",".join(PROCEDURAL),
@@ -99,7 +105,6 @@ def main() -> int:
                  str(args.runs / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
     if args.only in (None, "wct"):
         trained = args.wct_reconstruction or args.runs / "wct_reconstruction.pt"
-        styled = args.runs / "wct_styled.pt"
         with tempfile.TemporaryDirectory() as tmp:
             textures = ",".join(_textures(tmp))
             if args.wct_reconstruction is None:
@@ -107,13 +112,20 @@ def main() -> int:
                      "--iters", str(args.wct_iters), "--size", "128", "--batch", "8",
                      "--width", "16", "--content-weight", "1", "--run-dir",
                      str(args.runs / "wct"), "-o", str(trained)])  # fmt: skip
-            run(["train", "style", "--method", "wct", "--style", textures, "--levels", "blocks.2",
-                 "--styled-level", "blocks.2", "--base", str(MODELS / "adain_lite0.pt"),
-                 "--painters", "64", "--iters", str(args.wct_styled_iters), "--size", "192",
-                 "--style-size", "384", "--batch", "4", "--width", "16", "--content-weight", "1",
-                 "--style-weight", "20", "--tv-weight", "1",
-                 "--run-dir", str(args.runs / "wct_styled"), "-o", str(styled)])  # fmt: skip
-        compose_wct(trained, styled, args.out / "wct_lite0.pt")
+            # two phases: 2500 updates at lr 1e-3 from the AdaIN decoder, then 1500 at 3e-4
+            # (closer on 5 of the 8 judge medians than the first phase alone, content 1.08 → 1.03)
+            base = MODELS / "adain_lite0.pt"
+            for k, (iters, lr) in enumerate(((args.wct_styled_iters, "0.001"),
+                                             (args.wct_styled_fine_iters, "0.0003"))):  # fmt: skip
+                out = args.runs / f"wct_styled{k + 1}.pt"
+                run(["train", "style", "--method", "wct", "--style", textures, "--levels",
+                     "blocks.2", "--styled-level", "blocks.2", "--base", str(base),
+                     "--painters", "64", "--seed", str(2 * k), "--iters", str(iters), "--lr", lr,
+                     "--size", "192", "--style-size", "384", "--batch", "4", "--width", "16",
+                     "--content-weight", "1", "--style-weight", "20", "--tv-weight", "1",
+                     "--run-dir", str(args.runs / out.stem), "-o", str(out)])  # fmt: skip
+                base = out
+        compose_wct(trained, base, args.out / "wct_lite0.pt")
     return 0
 
 

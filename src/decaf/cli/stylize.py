@@ -67,7 +67,7 @@ Model = _opt(Path, "fast/adain/wct: a style bundle (default: built-in).", "--mod
 Builtin = _opt(str, "fast: a built-in style by name (same as --style NAME).")
 Alpha = _opt(float, "adain/wct: style strength 0..1 (1).")
 Tile = _opt(int, "fast/adain/wct: tile pictures over this long side (2048).")
-Engine = _opt(str, "fast/adain: auto | onnx | torch (wct runs in PyTorch).")
+Engine = _opt(str, "fast/adain/wct: auto | onnx | torch.")
 Smooth = _opt(float, "fast/adain/wct videos: blend of the previous frame (0.5).")
 Masks = _opt(str, "adain/wct: one grey mask picture per style, comma-separated.")
 WorkSize = _opt(int, "wct: run the deep levels at this long side, the last at full size.")
@@ -105,7 +105,7 @@ def stylize_command(
 ) -> int:  # fmt: skip
     """Paint CONTENT in the style of --style: by optimisation (gatys, the default), with a
     trained network (fast: built-in styles, or --model), or from any style picture in one
-    pass (adain: AdaIN; wct: whitening and colouring at three depths). Options that do not
+    pass (adain: AdaIN; wct: whitening and colouring at several depths). Options that do not
     apply to the chosen method are refused."""
     import decaf.stylize as st
 

@@ -54,8 +54,8 @@ def train_style_command(
     method: Annotated[
         str,
         typer.Option(
-            help="fast | cin | stylebank | adain | wct (wct: decoders that reconstruct; the styles "
-            "are more pictures to reconstruct)."
+            help="fast | cin | stylebank | adain | wct (wct: decoders that reconstruct, the "
+            "styles being more pictures; with --styled-level one learns to draw styles)."
         ),
     ] = "fast",
     content: Annotated[

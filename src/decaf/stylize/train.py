@@ -244,6 +244,8 @@ class StyledLevelLoss(nn.Module):
 
     def forward(self, net: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         level, o = self.opts.wct_styled, self.opts
+        if self.ext.mean.device != x.device:  # follow the Trainer's device (a GPU, say)
+            self.to(x.device)
         s = torch.cat([style_crop(self.pool, x.shape[-1]) for _ in range(len(x))]).to(x)
         with torch.no_grad():
             fc, fs = net.encode(level, x), net.encode(level, s)
