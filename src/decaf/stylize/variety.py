@@ -5,7 +5,8 @@ it has not seen, it draws one of them. So the styles a decoder learns from here 
 
 * a pool of the procedural painters (:mod:`decaf.stylize.procedural`) at many seeds (each seed
   lays out its own vortices, tiles, dabs and hatching) and sizes (the stroke size relative to
-  the crop), beside the given style pictures and the offline photos;
+  the crop), beside the given style pictures (for the shipped decoder, the procedural styles
+  and scikit-image's textures);
 * each crop of the pool is then, at random, repainted with a random palette (its tones mapped
   onto 2–6 random colours, in brightness order or not), turned by a multiple of 90° or
   mirrored (stroke directions), and cut at 30–100 % of the picture's side (stroke sizes).
