@@ -74,6 +74,8 @@ def main() -> int:
     ap.add_argument("--paintings-width", type=int, default=16)
     # 384 measured closer to the paintings than 256 or 512 (benchmarks/paintings_width.py)
     ap.add_argument("--paintings-style-size", type=int, default=384)
+    # reflect: no bands of strokes along the borders (measured in docs/stylize_fast.md)
+    ap.add_argument("--paintings-pad", default="reflect", help="zeros | reflect (every conv)")
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--wct-styled-iters", type=int, default=2500)
@@ -85,11 +87,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=MODELS, help="where the bundles go")
     ap.add_argument("--runs", type=Path, default=RUNS, help="snapshots and metrics.csv")
     args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.runs.mkdir(parents=True, exist_ok=True)
     if args.only == "paintings":
         paintings(args)
         return 0
-    MODELS.mkdir(parents=True, exist_ok=True)
-    args.runs.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "fast"):
         fast = MODELS / "fast_builtin.pt"
         run(["train", "style", "--method", "cin", "--style", ",".join(PROCEDURAL),
@@ -177,6 +179,7 @@ def paintings(args: argparse.Namespace) -> None:
         run(["train", "style", "--method", "cin", "--style", ",".join(styles),
              "--iters", str(args.paintings_iters), "--size", "192",
              "--style-size", str(args.paintings_style_size), "--width", str(args.paintings_width),
+             "--pad", args.paintings_pad,
              "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
              "--run-dir", str(runs), "-o", str(out)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -151,3 +152,41 @@ def test_stylebank_resume_keeps_the_alternation(tmp_path: Path) -> None:
     a, b = (load_bundle(tmp_path / n)["state_dict"] for n in ("a.pt", "b.pt"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_reflect_padding_reaches_every_convolution_and_survives_a_bundle(tmp_path: Path) -> None:
+    """pad="reflect": every 3×3 convolution reflects (so the network cannot find its crops'
+    borders, as it does through zero padding); the bundle keeps the choice and its ONNX graph
+    computes the same."""
+    import io
+
+    import onnxruntime as ort
+
+    from decaf.core.bundle import save_bundle
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.predict import export_onnx
+
+    def modes(net: TransformNet) -> set[str]:
+        return {m.padding_mode for m in net.modules()
+                if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)}  # fmt: skip
+
+    assert modes(TransformNet(width=8, blocks=2)) == {"zeros", "reflect"}  # inner ones zeros
+    torch.manual_seed(0)
+    net = TransformNet(styles=1, width=8, blocks=2, pad="reflect").eval()
+    assert modes(net) == {"reflect"}
+    path = tmp_path / "r.pt"
+    config = {"styles": 1, "width": 8, "blocks": 2, "pad": "reflect"}
+    save_bundle({"task": "stylize", "arch": "cin", "classes": ["a"],
+                 "state_dict": net.state_dict(), "config": config}, path)  # fmt: skip
+    loaded, info = load_style_net(path)
+    assert info["config"]["pad"] == "reflect" and loaded.config["pad"] == "reflect"
+    buf = io.BytesIO()
+    export_onnx(loaded, buf)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    z = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        ref = loaded(z, 0).numpy()
+    out = session.run(None, {"image": z.numpy(), "style": np.ones((1, 1), np.float32)})[0]
+    assert np.abs(out - ref).max() <= 1e-4
+    with pytest.raises(OptionError, match="pad must be zeros or reflect"):
+        TransformNet(pad="same")

@@ -94,6 +94,9 @@ def train_style_command(
     content_weight: Annotated[float, typer.Option(help="Content loss weight.")] = 1.0,
     tv_weight: Annotated[float, typer.Option(help="Total variation weight.")] = 10.0,
     width: Annotated[int, typer.Option(help="Channel width of the network.")] = 16,
+    pad: Annotated[
+        str, typer.Option(help="fast/cin: zeros | reflect (reflect: no bands along borders).")
+    ] = "zeros",
     seed: SeedOpt = 0,
     snapshot: SnapshotOpt = 0,
     resume: ResumeOpt = None,
@@ -123,7 +126,7 @@ def train_style_command(
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
                        tv_weight=tv_weight, width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
-                       painters=painters,
+                       painters=painters, pad=pad,
                        **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
                           if levels else {}))  # fmt: skip
     with sigterm_as_interrupt():

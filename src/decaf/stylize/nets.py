@@ -168,10 +168,10 @@ class _Stage(nn.Module):
 class _SepResidual(nn.Module):
     """x + CIN(pw(dw(ReLU(CIN(pw(dw(x))))))): a depthwise-separable residual block."""
 
-    def __init__(self, c: int, styles: int) -> None:
+    def __init__(self, c: int, styles: int, reflect: bool = False) -> None:
         super().__init__()
-        self.dw1, self.pw1 = _conv(c, c, 3, groups=c), nn.Conv2d(c, c, 1)
-        self.dw2, self.pw2 = _conv(c, c, 3, groups=c), nn.Conv2d(c, c, 1)
+        self.dw1, self.pw1 = _conv(c, c, 3, groups=c, reflect=reflect), nn.Conv2d(c, c, 1)
+        self.dw2, self.pw2 = _conv(c, c, 3, groups=c, reflect=reflect), nn.Conv2d(c, c, 1)
         self.n1, self.n2 = CondInstanceNorm(c, styles), CondInstanceNorm(c, styles)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -179,24 +179,36 @@ class _SepResidual(nn.Module):
         return x + self.n2(self.pw2(self.dw2(y)), w)
 
 
+PADS = ("zeros", "reflect")  #: TransformNet's padding of its inner convolutions
+
+
 class TransformNet(nn.Module):
     """Johnson-style transformer with CIN: ``forward(x01, style)`` → stylized [0, 1] picture.
 
     ``style`` is an int, a (N,) blend vector, or a (B, N) matrix; ``width`` scales all channels.
+    ``pad``: ``zeros`` pads the inner convolutions with zeros (the first and last reflect);
+    ``reflect`` reflects in every convolution, so the network cannot tell where its training
+    crops ended (with zeros, it learnt to paint bands of strokes along a picture's borders).
     """
 
-    def __init__(self, styles: int = 1, width: int = 16, blocks: int = 5) -> None:
+    def __init__(self, styles: int = 1, width: int = 16, blocks: int = 5,
+                 pad: str = "zeros") -> None:  # fmt: skip
         super().__init__()
         if styles < 1 or width < 4 or blocks < 1:
             raise OptionError("need styles ≥ 1, width ≥ 4 and blocks ≥ 1")
+        if pad not in PADS:
+            raise OptionError(f"pad must be {' or '.join(PADS)}, got {pad!r}")
         c1, c2, c3 = width, 2 * width, 4 * width
-        self.config = {"styles": styles, "width": width, "blocks": blocks}
+        r = pad == "reflect"
+        self.config = {"styles": styles, "width": width, "blocks": blocks, "pad": pad}
         self.down = nn.ModuleList([
-            _Stage(3, c1, styles, stride=2, reflect=True), _Stage(c1, c2, styles, stride=2),
-            _Stage(c2, c3, styles, stride=2),
+            _Stage(3, c1, styles, stride=2, reflect=True),
+            _Stage(c1, c2, styles, stride=2, reflect=r),
+            _Stage(c2, c3, styles, stride=2, reflect=r),
         ])  # fmt: skip
-        self.res = nn.ModuleList([_SepResidual(c3, styles) for _ in range(blocks)])
-        self.up = nn.ModuleList([_Stage(c3, c2, styles, up=True), _Stage(c2, c1, styles, up=True)])
+        self.res = nn.ModuleList([_SepResidual(c3, styles, reflect=r) for _ in range(blocks)])
+        self.up = nn.ModuleList([_Stage(c3, c2, styles, up=True, reflect=r),
+                                 _Stage(c2, c1, styles, up=True, reflect=r)])  # fmt: skip
         # the last ×2 goes straight into the output convolution: a normalised stage at full
         # resolution would be the most expensive layer of the network
         self.out = _conv(c1, 3, 3, reflect=True)

@@ -41,7 +41,7 @@ from decaf.stylize.model import (
     build_net,
     load_style_net,
 )
-from decaf.stylize.nets import AdaINNet, StyleBankNet, channel_stats
+from decaf.stylize.nets import PADS, AdaINNet, StyleBankNet, channel_stats
 from decaf.stylize.variety import random_crop, style_crop, style_pool
 from decaf.zoo.encoder import Encoder
 
@@ -119,6 +119,7 @@ class FastOptions:
     tv_weight: float = 10.0
     width: int = 16
     blocks: int = 5
+    pad: str = "zeros"  #: fast/CIN: zeros | reflect (every convolution; no border bands)
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     content_layers: tuple[str, ...] = ("blocks.2",)
@@ -151,6 +152,8 @@ class FastOptions:
             raise OptionError(f"the styled level {self.wct_styled} is not one of the WCT levels "
                               f"{', '.join(self.wct_levels)}")  # fmt: skip
         checks.at_least("painters", self.painters, 0)
+        if self.pad not in PADS:
+            raise OptionError(f"pad must be {' or '.join(PADS)}, got {self.pad!r}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
             raise OptionError("need iters ≥ 1, batch ≥ 1 and sizes ≥ 32")
 
@@ -350,8 +353,9 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
              pretrained: bool) -> tuple[nn.Module, list[str], dict[str, Any], int]:  # fmt: skip
     """(network, style names, network config, styles it had before): a new network, or
     ``base`` frozen with ``n_styles`` new styles whose parameters alone will train."""
-    config = {"width": opts.width, "blocks": opts.blocks, "backbone": opts.backbone,
-              "adain_layer": opts.adain_layer, "wct_levels": list(opts.wct_levels)}  # fmt: skip
+    config = {"width": opts.width, "blocks": opts.blocks, "pad": opts.pad,
+              "backbone": opts.backbone, "adain_layer": opts.adain_layer,
+              "wct_levels": list(opts.wct_levels)}  # fmt: skip
     names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
     if base is None:
         return build_net(opts.method, n_styles, config, pretrained), names, config, 0
