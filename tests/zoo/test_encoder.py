@@ -48,6 +48,44 @@ def test_swag_smoothing_is_a_channel_softmax():
     assert not torch.allclose(out["a"].sum(1), torch.ones(1, 8, 8))
 
 
+def _randomised_lite0() -> nn.Module:
+    """Lite0 without weights, its BatchNorms given statistics a fold could get wrong."""
+    from decaf.zoo.registry import create_model
+
+    net = create_model("efficientnet_lite0", pretrained=False).eval()
+    gen = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.3)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.2)
+    return net
+
+
+def test_frozen_batchnorm_is_folded_without_changing_outputs_or_gradients() -> None:
+    net = _randomised_lite0()
+    layers = ["conv_stem", "bn1", "blocks.1", "blocks.3"]
+    kept = net.blocks[1][0].conv_pw.weight.clone()
+    stats = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+    plain = Encoder(net, layers, frozen=False, **stats).eval()
+    folded = Encoder(net, layers, **stats)
+    # every BatchNorm went into its convolution; conv_stem's own output is a layer, so its
+    # BatchNorm (bn1) stays
+    norms = [n for n, m in folded.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms == ["body.bn1"]
+    assert torch.equal(net.blocks[1][0].conv_pw.weight, kept)  # the caller's network untouched
+    x = torch.rand(1, 3, 64, 80, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    a, b = plain(x), folded(x2)
+    for name in layers:
+        assert torch.allclose(a[name], b[name], rtol=1e-4, atol=1e-4 * float(a[name].detach().abs().max()))
+    sum(t.square().mean() for t in a.values()).backward()
+    sum(t.square().mean() for t in b.values()).backward()
+    assert torch.allclose(x.grad, x2.grad, rtol=1e-3, atol=1e-3 * float(x.grad.abs().max()))
+
+
 def test_unknown_layer_is_a_clear_error():
     with pytest.raises(OptionError, match="unknown layer"):
         Encoder(Tiny(), ["zzz"], mean=(0, 0, 0), std=(1, 1, 1))

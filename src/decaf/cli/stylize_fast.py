@@ -44,65 +44,68 @@ def export_onnx_command(
     emit(info, f"wrote {output} (styles: {', '.join(info['styles'])})", as_json)
 
 
+def _o(kind: object, text: str, *flags: str) -> object:
+    """A typed option with its help text (module-level, so the command's signature stays short)."""
+    return Annotated[kind, typer.Option(*flags, help=text)]
+
+
+StylesOpt = _o(str, "Style pictures or built-in names, comma-separated.", "--style", "-s")
+OutOpt = _o(Path, "Bundle to write (.pt).", "--output", "-o")
+MethodOpt = _o(
+    str,
+    "fast | cin | stylebank | adain | wct (wct: decoders that reconstruct, the "
+    "styles being more pictures; with --styled-level one learns to draw styles).",
+)
+ContentOpt = _o(Path | None, "Folder of content pictures (default: offline photos).")
+BaseOpt = _o(
+    Path | None,
+    "cin/stylebank: extend this bundle with the new styles; wct: start "
+    "from this bundle's decoders.",
+)
+LevelsOpt = _o(str | None, "wct: levels with a decoder, deep first, comma-separated.")
+StyledOpt = _o(
+    str,
+    "wct: the level whose decoder learns to draw styles (WCT of a varied style "
+    "pool, style losses) instead of reconstructing.",
+)
+PaintersOpt = _o(int, "wct --styled-level: procedural paintings added to the styles.")
+ItersOpt = _o(int, "Updates (0.5 s each at 256 px on 2 idle CPU cores).")
+SizeOpt = _o(int, "Training crop side in pixels (smaller is much faster).")
+PadOpt = _o(str, "fast/cin: zeros | reflect (reflect: no bands along borders).")
+RunDirOpt = _o(Path | None, "Snapshots and metrics.csv (default: OUTPUT.run/).")
+BatchOpt = _o(int, "Crops per update.")
+StyleSizeOpt = _o(int, "Long side of the style pictures.")
+LrOpt = _o(float, "Adam learning rate.")
+StyleWOpt = _o(float, "Style loss weight.")
+ContentWOpt = _o(float, "Content loss weight.")
+TvWOpt = _o(float, "Total variation weight.")
+WidthOpt = _o(int, "Channel width of the network.")
+
+
 @train_app.command("style")
 def train_style_command(
-    style: Annotated[
-        str,
-        typer.Option("--style", "-s", help="Style pictures or built-in names, comma-separated."),
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (.pt).")],
-    method: Annotated[
-        str,
-        typer.Option(
-            help="fast | cin | stylebank | adain | wct (wct: decoders that reconstruct, the "
-            "styles being more pictures; with --styled-level one learns to draw styles)."
-        ),
-    ] = "fast",
-    content: Annotated[
-        Path | None, typer.Option(help="Folder of content pictures (default: offline photos).")
-    ] = None,
-    base: Annotated[
-        Path | None,
-        typer.Option(
-            help="cin/stylebank: extend this bundle with the new styles; wct: start "
-            "from this bundle's decoders."
-        ),
-    ] = None,
-    levels: Annotated[
-        str | None, typer.Option(help="wct: levels with a decoder, deep first, comma-separated.")
-    ] = None,
-    styled_level: Annotated[
-        str,
-        typer.Option(
-            help="wct: the level whose decoder learns to draw styles (WCT of a "
-            "varied style pool, style losses) instead of reconstructing."
-        ),
-    ] = "",
-    painters: Annotated[
-        int, typer.Option(help="wct --styled-level: procedural paintings added to the styles.")
-    ] = 64,
-    iters: Annotated[
-        int, typer.Option(help="Updates (0.5 s each at 256 px on 2 idle CPU cores).")
-    ] = 2000,
-    batch: Annotated[int, typer.Option(help="Crops per update.")] = 4,
-    size: Annotated[
-        int, typer.Option(help="Training crop side in pixels (smaller is much faster).")
-    ] = 256,
-    style_size: Annotated[int, typer.Option(help="Long side of the style pictures.")] = 256,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    style_weight: Annotated[float, typer.Option(help="Style loss weight.")] = 30.0,
-    content_weight: Annotated[float, typer.Option(help="Content loss weight.")] = 1.0,
-    tv_weight: Annotated[float, typer.Option(help="Total variation weight.")] = 10.0,
-    width: Annotated[int, typer.Option(help="Channel width of the network.")] = 16,
-    pad: Annotated[
-        str, typer.Option(help="fast/cin: zeros | reflect (reflect: no bands along borders).")
-    ] = "zeros",
+    style: StylesOpt,
+    output: OutOpt,
+    method: MethodOpt = "fast",
+    content: ContentOpt = None,
+    base: BaseOpt = None,
+    levels: LevelsOpt = None,
+    styled_level: StyledOpt = "",
+    painters: PaintersOpt = 64,
+    iters: ItersOpt = 2000,
+    batch: BatchOpt = 4,
+    size: SizeOpt = 256,
+    style_size: StyleSizeOpt = 256,
+    lr: LrOpt = 1e-3,
+    style_weight: StyleWOpt = 30.0,
+    content_weight: ContentWOpt = 1.0,
+    tv_weight: TvWOpt = 10.0,
+    width: WidthOpt = 16,
+    pad: PadOpt = "zeros",
     seed: SeedOpt = 0,
     snapshot: SnapshotOpt = 0,
     resume: ResumeOpt = None,
-    run_dir: Annotated[
-        Path | None, typer.Option(help="Snapshots and metrics.csv (default: OUTPUT.run/).")
-    ] = None,
+    run_dir: RunDirOpt = None,
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:

@@ -13,6 +13,7 @@ between calls, so one encoder serves several threads.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 
@@ -49,13 +50,66 @@ def stage_names(backbone: str, until: str | None = None) -> list[str]:
     return names
 
 
+def _set_module(root: nn.Module, target: str, module: nn.Module) -> None:
+    parent, _, name = target.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, name, module)
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A copy of ``conv`` that computes ``bn(conv(x))`` for BatchNorm in eval mode."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    bias = -bn.running_mean * scale if conv.bias is None else (conv.bias - bn.running_mean) * scale
+    if bn.bias is not None:
+        bias = bias + bn.bias
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter((conv.weight * scale.view(-1, 1, 1, 1)).detach(), False)
+    fused.bias = nn.Parameter(bias.detach(), False)
+    return fused
+
+
+def _after_norm(bn: nn.BatchNorm2d) -> nn.Module:
+    """What is left of a BatchNorm once folded: timm's BatchNormAct2d keeps its activation."""
+    rest = [m for m in (getattr(bn, "drop", None), getattr(bn, "act", None)) if m is not None]
+    return nn.Sequential(*rest) if rest else nn.Identity()
+
+
+@torch.no_grad()
+def fold_batchnorm(graph: torch.fx.GraphModule) -> int:
+    """Fold each frozen BatchNorm into the convolution that alone feeds it; returns how many.
+
+    In eval mode a BatchNorm is an affine map per channel, which the convolution's weights can
+    carry. Measured on Lite0 at 512 px, BatchNorm's forward and backward were a third of a
+    Gatys iteration (its backward over channels-last tensors is slow on CPU); folded, that
+    time goes and the outputs are the same up to float rounding. A convolution whose own output
+    is a requested layer (it has another user) is left alone.
+    """
+    folded = 0
+    for node in graph.graph.nodes:
+        if node.op != "call_module" or len(node.users) != 1:
+            continue
+        (user,) = node.users
+        conv = graph.get_submodule(node.target)
+        bn = graph.get_submodule(user.target) if user.op == "call_module" else None
+        if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+            continue
+        if bn.training or bn.running_mean is None:
+            continue
+        _set_module(graph, node.target, _fold(conv, bn))
+        _set_module(graph, user.target, _after_norm(bn))
+        folded += 1
+    return folded
+
+
 class Encoder(nn.Module):
     """``forward(x01)`` → ``{layer: features}`` for the requested ``layers`` of a network.
 
     ``backbone`` is a zoo name (its weights and their mean/std come from the zoo) or a module
     (give ``mean`` and ``std``). ``normalize=False`` leaves the input as it is (the detector's
     transform normalises before padding). A ``frozen`` encoder stays in eval mode with no
-    gradients for its weights; gradients still flow to the input. ``channels_last`` runs the
+    gradients for its weights; gradients still flow to the input, and its BatchNorms are
+    folded into their convolutions (:func:`fold_batchnorm`). ``channels_last`` runs the
     convolutions in that memory layout.
     """
 
@@ -93,6 +147,8 @@ class Encoder(nn.Module):
         if frozen:
             backbone.requires_grad_(False)
         self.body = create_feature_extractor(backbone.eval(), {n: n for n in self.layers})
+        if frozen:
+            fold_batchnorm(self.body)
         if channels_last:  # ~25 % faster depthwise/pointwise convolutions on CPU (measured on
             self.body.to(memory_format=torch.channels_last)  # Lite0's forward + backward)
         self.channels_last = channels_last
