@@ -12,6 +12,10 @@ The same scores are computed for jcjohnson/neural-style's reference outputs (VGG
 each line prints ours next to the reference and their ratio (< 1 means ours is closer).
 
     python benchmarks/stylize_gatys.py [--repeats 3] [--cases tubingen_starry,...] [--json]
+                                       [--busy]
+
+``--busy`` runs every case beside a process that keeps one core busy (benchmarks/busy.py), as a
+shared machine would be.
 
 neural-style itself (Lua Torch + CUDA VGG-19) cannot be installed here, and neural-style-pt
 needs a VGG-19 download, so the peer is represented by its published pictures and its
@@ -31,12 +35,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import busy  # noqa: E402  (before torch: with --busy the spinner starts first)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from judges import judges, score_all  # noqa: E402
+from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--options", default="{}", help="JSON dict of decaf.stylize options")
     ap.add_argument("--tag", default="ours", help="file-name tag for the pictures")
     ap.add_argument("--json", action="store_true", help="print one JSON record per case")
+    ap.add_argument("--busy", action="store_true", help="run beside a process busy on one core")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -139,34 +144,37 @@ def main(argv: list[str] | None = None) -> int:
         print("note: ../shared/data is absent; only the built-in default case runs")
     OUT.mkdir(parents=True, exist_ok=True)
     js = judges()
-    records = []
-    for case in chosen:
-        out_path = OUT / f"{case.name}_{args.tag}.png"
-        runs = [run_isolated(case, out_path, options) for _ in range(args.repeats)]
-        rec: dict = {
-            "case": case.name,
-            "wall_s_median": statistics.median(r["wall_s"] for r in runs),
-            "wall_s_all": [round(r["wall_s"], 2) for r in runs],
-            "s_per_iter_median": statistics.median(r["s_per_iter_median"] for r in runs),
-            "level_s_median": [
-                statistics.median(level)
-                for level in zip(*(r["level_s"] for r in runs), strict=True)
-            ],  # fmt: skip
-            "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
-            "iterations": runs[0]["iterations"],
-            "size": runs[0]["size"],
-            "ours": score(js, Image.open(out_path), case),
-        }
-        if case.reference and Path(case.reference).is_file():
-            rec["reference"] = score(js, Image.open(case.reference), case)
-        records.append(rec)
-        if args.json:
-            print(json.dumps(rec))
-        else:
-            print_case(rec)
+    with busy.busy_core(args.busy):
+        records = [run_case(case, args, options, js) for case in chosen]
     if not args.json:
         print_summary(records)
     return 0
+
+
+def run_case(case: Case, args: argparse.Namespace, options: dict, js: list) -> dict:
+    """``args.repeats`` fresh-process runs of one case, scored by the judges, printed."""
+    out_path = OUT / f"{case.name}_{args.tag}.png"
+    runs = [run_isolated(case, out_path, options) for _ in range(args.repeats)]
+    rec: dict = {
+        "case": case.name,
+        "wall_s_median": statistics.median(r["wall_s"] for r in runs),
+        "wall_s_all": [round(r["wall_s"], 2) for r in runs],
+        "s_per_iter_median": statistics.median(r["s_per_iter_median"] for r in runs),
+        "level_s_median": [
+            statistics.median(level) for level in zip(*(r["level_s"] for r in runs), strict=True)
+        ],  # fmt: skip
+        "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
+        "iterations": runs[0]["iterations"],
+        "size": runs[0]["size"],
+        "ours": score(js, Image.open(out_path), case),
+    }
+    if case.reference and Path(case.reference).is_file():
+        rec["reference"] = score(js, Image.open(case.reference), case)
+    if args.json:
+        print(json.dumps(rec))
+    else:
+        print_case(rec)
+    return rec
 
 
 def print_case(rec: dict) -> None:
