@@ -69,6 +69,7 @@ def run(argv: list[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fast-iters", type=int, default=3000)
+    ap.add_argument("--fast-pad", default="reflect", help="zeros | reflect (every conv)")
     ap.add_argument("--adain-iters", type=int, default=3000)
     ap.add_argument("--paintings-iters", type=int, default=3000)
     ap.add_argument("--paintings-width", type=int, default=16)
@@ -96,7 +97,7 @@ def main() -> int:
         fast = MODELS / "fast_builtin.pt"
         run(["train", "style", "--method", "cin", "--style", ",".join(PROCEDURAL),
              "--iters", str(args.fast_iters), "--size", "192", "--style-size", "256",
-             "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
+             "--pad", args.fast_pad, "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
              "--run-dir", str(args.runs / "fast"), "-o", str(fast)])  # fmt: skip
         run(["export", "onnx", "--model", str(fast), "-o", str(fast.with_suffix(".onnx"))])
     if args.only in (None, "adain"):
