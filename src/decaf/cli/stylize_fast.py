@@ -80,6 +80,7 @@ StyleWOpt = _o(float, "Style loss weight.")
 ContentWOpt = _o(float, "Content loss weight.")
 TvWOpt = _o(float, "Total variation weight.")
 WidthOpt = _o(int, "Channel width of the network.")
+OctavesOpt = _o(int, "fast/cin/stylebank: match the style at 1-3 octaves (larger strokes).")
 
 
 @train_app.command("style")
@@ -102,6 +103,7 @@ def train_style_command(
     tv_weight: TvWOpt = 10.0,
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
+    style_octaves: OctavesOpt = 1,
     seed: SeedOpt = 0,
     snapshot: SnapshotOpt = 0,
     resume: ResumeOpt = None,
@@ -129,7 +131,7 @@ def train_style_command(
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
                        tv_weight=tv_weight, width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
-                       painters=painters, pad=pad,
+                       painters=painters, pad=pad, style_octaves=style_octaves,
                        **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
                           if levels else {}))  # fmt: skip
     with sigterm_as_interrupt():

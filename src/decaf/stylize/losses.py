@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from decaf.core.errors import OptionError
 
@@ -66,6 +67,17 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     dh = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
     dw = (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
     return dh + dw
+
+
+def octave(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``x`` halved ``k`` times (antialiased), at least 32 px on its short side: a Gram matrix
+    on the halved picture sees strokes twice as large through the same layers."""
+    if k == 0:
+        return x
+    h, w = x.shape[-2:]
+    f = max(2.0**-k, 32 / min(h, w))
+    size = (max(1, round(h * f)), max(1, round(w * f)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 def _positions(f: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,13 @@ from decaf.core.devices import check_device_name, resolve_device
 from decaf.core.errors import OptionError
 from decaf.core.tensors import batch_to_float_array, float_array_to_batch
 from decaf.stylize import color
-from decaf.stylize.losses import StyleLoss, content_loss, make_style_loss, total_variation
+from decaf.stylize.losses import (
+    StyleLoss,
+    content_loss,
+    make_style_loss,
+    octave,
+    total_variation,
+)
 from decaf.zoo.encoder import Encoder
 
 #: Defaults measured with ``benchmarks/stylize_gatys.py`` for the offline EfficientNet-Lite0
@@ -359,16 +365,6 @@ class _Counter:
             )
 
 
-def _octave(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``x`` halved ``k`` times (antialiased), at least 32 px on its short side."""
-    if k == 0:
-        return x
-    h, w = x.shape[-2:]
-    f = max(2.0**-k, 32 / min(h, w))
-    size = (max(1, round(h * f)), max(1, round(w * f)))
-    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-
-
 def _reflect_pad(x: torch.Tensor, fraction: float) -> torch.Tensor:
     """Mirror ``fraction`` of the long side around the picture before the network sees it.
 
@@ -412,8 +408,8 @@ class _Objective:
         for s in styles:
             per_octave = []
             for k in range(opts.style_octaves):
-                s_feats = ext(_reflect_pad(_octave(s, k), opts.border))
-                start_feats = ext(_reflect_pad(_octave(start, k), opts.border))
+                s_feats = ext(_reflect_pad(octave(s, k), opts.border))
+                start_feats = ext(_reflect_pad(octave(start, k), opts.border))
                 per_octave.append(
                     {
                         n: style_loss.fit(style_loss.target(s_feats[n]), start_feats[n])
@@ -431,7 +427,7 @@ class _Objective:
         ls = x.new_zeros(())
         for k in range(self.opts.style_octaves):
             if k > 0:
-                feats = self.ext(_reflect_pad(_octave(x, k), self.opts.border))
+                feats = self.ext(_reflect_pad(octave(x, k), self.opts.border))
             for weight, targets in zip(self.blend, self.style_targets, strict=True):
                 for n in self.style_layers:
                     lw = self.opts.layer_weight(n)

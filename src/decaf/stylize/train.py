@@ -32,7 +32,7 @@ from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
 from decaf.core.tensors import picture_tensor, to_tensor
-from decaf.stylize.losses import batched_gram, batched_relative_error, total_variation
+from decaf.stylize.losses import batched_gram, batched_relative_error, octave, total_variation
 from decaf.stylize.model import (
     ARBITRARY,
     METHODS,
@@ -120,6 +120,9 @@ class FastOptions:
     width: int = 16
     blocks: int = 5
     pad: str = "zeros"  #: fast/CIN: zeros | reflect (every convolution; no border bands)
+    #: fast/CIN/StyleBank: the style matched at this many octaves of the output (halved each
+    #: time, against the style picture halved too): larger strokes, as in Gatys's pyramid
+    style_octaves: int = 1
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     content_layers: tuple[str, ...] = ("blocks.2",)
@@ -152,6 +155,8 @@ class FastOptions:
             raise OptionError(f"the styled level {self.wct_styled} is not one of the WCT levels "
                               f"{', '.join(self.wct_levels)}")  # fmt: skip
         checks.at_least("painters", self.painters, 0)
+        if self.style_octaves not in (1, 2, 3):
+            raise OptionError(f"style_octaves must be 1, 2 or 3, got {self.style_octaves!r}")
         if self.pad not in PADS:
             raise OptionError(f"pad must be {' or '.join(PADS)}, got {self.pad!r}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
@@ -159,7 +164,8 @@ class FastOptions:
 
 
 class PerceptualLoss(nn.Module):
-    """Gram style loss (targets per style) + feature content loss + total variation."""
+    """Gram style loss (targets per style and octave) + feature content loss + total
+    variation."""
 
     def __init__(self, opts: FastOptions, styles: Sequence[Image.Image],
                  pretrained: bool = True) -> None:  # fmt: skip
@@ -167,24 +173,32 @@ class PerceptualLoss(nn.Module):
         layers = list(dict.fromkeys([*opts.style_layers, *opts.content_layers]))
         self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
         self.opts = opts
+        self.targets: list[dict[str, torch.Tensor]] = []  # per octave: {layer: (N, C, C)}
         with torch.no_grad():
-            feats = [self.ext(picture_tensor(s, opts.style_size)) for s in styles]
-        self.targets = {
-            n: torch.cat([batched_gram(f[n]) for f in feats]) for n in opts.style_layers
-        }
+            for k in range(opts.style_octaves):
+                feats = [self.ext(octave(picture_tensor(s, opts.style_size), k)) for s in styles]
+                self.targets.append({n: torch.cat([batched_gram(f[n]) for f in feats])
+                                     for n in opts.style_layers})  # fmt: skip
+
+    def _style(self, feats: dict[str, torch.Tensor], style_w: torch.Tensor, k: int
+               ) -> torch.Tensor:  # fmt: skip
+        targets = self.targets[k]
+        return sum(batched_relative_error(batched_gram(feats[n]),
+                              torch.einsum("bn,nij->bij", style_w, targets[n]))
+                   for n in self.opts.style_layers) / len(self.opts.style_layers)  # fmt: skip
 
     def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor
                 ) -> dict[str, torch.Tensor]:  # fmt: skip
         """``style_w``: (B, N) blend weights of the styles each output should have."""
         if self.ext.mean.device != out.device:  # follow the Trainer's device (a GPU, say)
             self.to(out.device)
-            self.targets = {n: t.to(out.device) for n, t in self.targets.items()}
+            self.targets = [{n: t.to(out.device) for n, t in tk.items()} for tk in self.targets]
         fo = self.ext(out)
         with torch.no_grad():
             fc = self.ext(content)
-        style = sum(batched_relative_error(batched_gram(fo[n]),
-                              torch.einsum("bn,nij->bij", style_w, self.targets[n]))
-                    for n in self.opts.style_layers) / len(self.opts.style_layers)  # fmt: skip
+        style = self._style(fo, style_w, 0)
+        for k in range(1, self.opts.style_octaves):  # summed over octaves, as Gatys's is
+            style = style + self._style(self.ext(octave(out, k)), style_w, k)
         cont = sum(batched_relative_error(fo[n], fc[n]) for n in self.opts.content_layers) / len(
             self.opts.content_layers
         )

@@ -1,0 +1,52 @@
+"""The feed-forward training losses: style matched at several octaves of the output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from decaf.core.errors import OptionError
+from decaf.core.tensors import picture_tensor
+from decaf.stylize.losses import batched_gram, batched_relative_error, octave
+from decaf.stylize.train import FastOptions, PerceptualLoss
+
+
+def _blocks(seed: int, side: int = 96) -> Image.Image:
+    """Coloured blocks of 8 px: a style with strokes of a definite size."""
+    rng = np.random.default_rng(seed)
+    small = (rng.random((side // 8, side // 8, 3)) * 255).astype(np.uint8)
+    return Image.fromarray(small).resize((side, side), Image.NEAREST)
+
+
+def _loss(octaves: int) -> PerceptualLoss:
+    torch.manual_seed(0)
+    opts = FastOptions(method="cin", style_size=96, style_octaves=octaves, device="cpu")
+    return PerceptualLoss(opts, [_blocks(0)], pretrained=False).eval()
+
+
+def test_the_second_octave_adds_the_gram_error_of_the_halved_pictures() -> None:
+    one, two = _loss(1), _loss(2)
+    style = picture_tensor(_blocks(0), 96)
+    other = picture_tensor(_blocks(1), 96)
+    w = torch.ones(1, 1)
+    with torch.no_grad():
+        # the style picture itself is at distance 0 at every octave
+        assert float(two(style, style, w)["style"]) < 1e-6
+        s1 = float(one(other, other, w)["style"])
+        s2 = float(two(other, other, w)["style"])
+        half = two.ext(octave(other, 1))
+        target = two.ext(octave(style, 1))
+        layers = two.opts.style_layers
+        expected = sum(
+            float(batched_relative_error(batched_gram(half[n]), batched_gram(target[n])))
+            for n in layers
+        ) / len(layers)
+    assert expected > 0.01
+    assert s2 == pytest.approx(s1 + expected, rel=1e-4)
+
+
+def test_style_octaves_are_validated() -> None:
+    with pytest.raises(OptionError, match="style_octaves must be 1, 2 or 3"):
+        FastOptions(style_octaves=4)
