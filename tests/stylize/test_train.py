@@ -50,3 +50,22 @@ def test_the_second_octave_adds_the_gram_error_of_the_halved_pictures() -> None:
 def test_style_octaves_are_validated() -> None:
     with pytest.raises(OptionError, match="style_octaves must be 1, 2 or 3"):
         FastOptions(style_octaves=4)
+
+
+def test_the_wct_styled_level_adds_the_halved_pictures_style_term() -> None:
+    from decaf.stylize.model import build_net
+    from decaf.stylize.train import StyledLevelLoss
+
+    config = {"styles": 1, "wct_levels": ["blocks.2"], "width": 8}
+    torch.manual_seed(0)
+    net = build_net("wct", 1, config, pretrained=False).eval()
+    x = picture_tensor(_blocks(2), 64)
+    styles = {}
+    for octaves in (1, 2):
+        opts = FastOptions(method="wct", wct_levels=("blocks.2",), wct_styled="blocks.2",
+                           style_size=96, painters=0, style_octaves=octaves)  # fmt: skip
+        torch.manual_seed(0)  # the same encoder weights and the same style crop
+        loss = StyledLevelLoss(opts, [_blocks(0)], pretrained=False)
+        with torch.no_grad():
+            styles[octaves] = float(loss(net, x)["blocks.2.style"])
+    assert styles[2] > 1.05 * styles[1] > 0

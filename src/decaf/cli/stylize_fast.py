@@ -80,7 +80,9 @@ StyleWOpt = _o(float, "Style loss weight.")
 ContentWOpt = _o(float, "Content loss weight.")
 TvWOpt = _o(float, "Total variation weight.")
 WidthOpt = _o(int, "Channel width of the network.")
-OctavesOpt = _o(int, "fast/cin/stylebank: match the style at 1-3 octaves (larger strokes).")
+OctavesOpt = _o(
+    int, "fast/cin/stylebank, wct --styled-level: match the style at 1-3 octaves (larger strokes)."
+)
 
 
 @train_app.command("style")

@@ -120,8 +120,9 @@ class FastOptions:
     width: int = 16
     blocks: int = 5
     pad: str = "zeros"  #: fast/CIN: zeros | reflect (every convolution; no border bands)
-    #: fast/CIN/StyleBank: the style matched at this many octaves of the output (halved each
-    #: time, against the style picture halved too): larger strokes, as in Gatys's pyramid
+    #: fast/CIN/StyleBank and the WCT styled level: the style matched at this many octaves of
+    #: the output (halved each time, against the style halved too): larger strokes, as in
+    #: Gatys's pyramid
     style_octaves: int = 1
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
@@ -259,6 +260,13 @@ class StyledLevelLoss(nn.Module):
         self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
         self.pool = style_pool(styles, opts.painters, opts.style_size, opts.seed)
 
+    def _style(self, fo: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
+               ) -> torch.Tensor:  # fmt: skip
+        layers = self.opts.style_layers
+        total = sum(batched_relative_error(batched_gram(fo[n]), batched_gram(target[n]))
+                    + stats_error(fo[n], target[n]).mean() for n in layers)  # fmt: skip
+        return total / len(layers)
+
     def forward(self, net: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         level, o = self.opts.wct_styled, self.opts
         if self.ext.mean.device != x.device:  # follow the Trainer's device (a GPU, say)
@@ -272,9 +280,11 @@ class StyledLevelLoss(nn.Module):
         y = net.decode(level, t)
         fo = self.ext(y)
         content = batched_relative_error(fo[level], t)
-        style = sum(batched_relative_error(batched_gram(fo[n]), batched_gram(target[n]))
-                    + stats_error(fo[n], target[n]).mean() for n in o.style_layers)  # fmt: skip
-        style = style / len(o.style_layers)
+        style = self._style(fo, target)
+        for k in range(1, o.style_octaves):  # the result and the crop halved: larger strokes
+            with torch.no_grad():
+                target_k = self.ext(octave(s, k))
+            style = style + self._style(self.ext(octave(y, k)), target_k)
         tv = total_variation(y)
         loss = o.content_weight * content + o.style_weight * style + o.tv_weight * tv
         return {"loss": loss, f"{level}.style": style.detach(),
