@@ -6,7 +6,8 @@
   (The Starry Night, The Scream, The Shipwreck of the Minotaur, Woman with a Hat), what
   ``--method fast --builtin starry_night`` uses. The paintings are read from
   ``../shared/data/paintings`` (or ``--paintings DIR``) and are not shipped, only the weights.
-  Its style is matched at 2 octaves (the output and the painting halved too: larger strokes);
+  Its style is matched at 2 octaves (the output and the painting halved too: larger strokes)
+  at style weight 60;
   both networks reflect-pad every convolution (no band of strokes along the borders);
 * ``adain_lite0.pt``: an AdaIN decoder on EfficientNet-Lite0 features (up to ``blocks.2``),
   what ``decaf stylize --method adain`` uses, trained on the procedural styles plus the texture
@@ -28,7 +29,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
         [--paintings-iters 3000] [--paintings-width 16] [--paintings-style-size 384]
-        [--paintings-octaves 2] [--fast-pad reflect] [--paintings-pad reflect]
+        [--paintings-octaves 2] [--paintings-style-weight 60] [--fast-pad reflect]
+        [--paintings-pad reflect]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
         [--wct-octave-iters 0] [--wct-reconstruction BUNDLE] [--wct-styled-from BUNDLE]
         [--only fast|adain|paintings|wct]
@@ -81,6 +83,7 @@ def main() -> int:
     # reflect: no bands of strokes along the borders (measured in docs/stylize_fast.md)
     ap.add_argument("--paintings-pad", default="reflect", help="zeros | reflect (every conv)")
     ap.add_argument("--paintings-octaves", type=int, default=2, help="style octaves (1-3)")
+    ap.add_argument("--paintings-style-weight", default="60")
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--wct-styled-iters", type=int, default=2500)
@@ -212,8 +215,8 @@ def paintings(args: argparse.Namespace) -> None:
              "--iters", str(args.paintings_iters), "--size", "192",
              "--style-size", str(args.paintings_style_size), "--width", str(args.paintings_width),
              "--pad", args.paintings_pad, "--style-octaves", str(args.paintings_octaves),
-             "--content-weight", "6", "--style-weight", "30", "--tv-weight", "10",
-             "--run-dir", str(runs), "-o", str(out)])  # fmt: skip
+             "--content-weight", "6", "--style-weight", args.paintings_style_weight,
+             "--tv-weight", "10", "--run-dir", str(runs), "-o", str(out)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 
