@@ -118,8 +118,7 @@ def main() -> int:
     from decaf.stylize.predict import FastStylizer
 
     if args.bundles:
-        bundles = {Path(b).stem if b != "shipped" else "shipped": _bundle(b)
-                   for b in args.bundles.split(",")}  # fmt: skip
+        bundles = {b: _bundle(b) for b in args.bundles.split(",")}  # the path names the row
     else:
         runs = args.runs / f"i{args.iters}"
         bundles = {f"w{w} s{s}": train(w, s, args.iters, runs) for w in _ints(args.widths)

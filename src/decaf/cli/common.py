@@ -36,6 +36,13 @@ train_app = group("Train models on the shared engine.")
 eval_app = group("Measure trained models.")
 export_app = group("Export trained networks.")
 
+
+def option(kind: Any, text: str, *flags: str) -> Any:
+    """A typed option with its help, declared once at module level (a command's signature then
+    reads as a list of names)."""
+    return Annotated[kind, typer.Option(*flags, help=text)]
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 DeviceOpt = Annotated[

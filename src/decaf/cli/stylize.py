@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from decaf.cli.common import JsonOpt, QuietOpt, emit, sigterm_as_interrupt, split_list, split_pairs
+from decaf.cli.common import (
+    JsonOpt,
+    QuietOpt,
+    emit,
+    option,
+    sigterm_as_interrupt,
+    split_list,
+    split_pairs,
+)
 from decaf.core.progress import Bar
 
 
@@ -20,7 +28,7 @@ def _D(name: str) -> str:  # noqa: N802 - reads like the "(default: ...)" it ret
 
 def _opt(kind: Any, text: str, *flags: str) -> Any:
     """An optional option: ``None`` when not given, so only what the user set is passed on."""
-    return Annotated[kind | None, typer.Option(*flags, help=text)]
+    return option(kind | None, text, *flags)
 
 
 Content = Annotated[str | None, typer.Argument(

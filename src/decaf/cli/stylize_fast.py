@@ -15,6 +15,7 @@ from decaf.cli.common import (
     SnapshotOpt,
     emit,
     export_app,
+    option,
     sigterm_as_interrupt,
     split_list,
     stop_if_interrupted,
@@ -44,43 +45,38 @@ def export_onnx_command(
     emit(info, f"wrote {output} (styles: {', '.join(info['styles'])})", as_json)
 
 
-def _o(kind: object, text: str, *flags: str) -> object:
-    """A typed option with its help text (module-level, so the command's signature stays short)."""
-    return Annotated[kind, typer.Option(*flags, help=text)]
-
-
-StylesOpt = _o(str, "Style pictures or built-in names, comma-separated.", "--style", "-s")
-OutOpt = _o(Path, "Bundle to write (.pt).", "--output", "-o")
-MethodOpt = _o(
+StylesOpt = option(str, "Style pictures or built-in names, comma-separated.", "--style", "-s")
+OutOpt = option(Path, "Bundle to write (.pt).", "--output", "-o")
+MethodOpt = option(
     str,
     "fast | cin | stylebank | adain | wct (wct: decoders that reconstruct, the "
     "styles being more pictures; with --styled-level one learns to draw styles).",
 )
-ContentOpt = _o(Path | None, "Folder of content pictures (default: offline photos).")
-BaseOpt = _o(
+ContentOpt = option(Path | None, "Folder of content pictures (default: offline photos).")
+BaseOpt = option(
     Path | None,
     "cin/stylebank: extend this bundle with the new styles; wct: start "
     "from this bundle's decoders.",
 )
-LevelsOpt = _o(str | None, "wct: levels with a decoder, deep first, comma-separated.")
-StyledOpt = _o(
+LevelsOpt = option(str | None, "wct: levels with a decoder, deep first, comma-separated.")
+StyledOpt = option(
     str,
     "wct: the level whose decoder learns to draw styles (WCT of a varied style "
     "pool, style losses) instead of reconstructing.",
 )
-PaintersOpt = _o(int, "wct --styled-level: procedural paintings added to the styles.")
-ItersOpt = _o(int, "Updates (0.5 s each at 256 px on 2 idle CPU cores).")
-SizeOpt = _o(int, "Training crop side in pixels (smaller is much faster).")
-PadOpt = _o(str, "fast/cin: zeros | reflect (reflect: no bands along borders).")
-RunDirOpt = _o(Path | None, "Snapshots and metrics.csv (default: OUTPUT.run/).")
-BatchOpt = _o(int, "Crops per update.")
-StyleSizeOpt = _o(int, "Long side of the style pictures.")
-LrOpt = _o(float, "Adam learning rate.")
-StyleWOpt = _o(float, "Style loss weight.")
-ContentWOpt = _o(float, "Content loss weight.")
-TvWOpt = _o(float, "Total variation weight.")
-WidthOpt = _o(int, "Channel width of the network.")
-OctavesOpt = _o(
+PaintersOpt = option(int, "wct --styled-level: procedural paintings added to the styles.")
+ItersOpt = option(int, "Updates (0.5 s each at 256 px on 2 idle CPU cores).")
+SizeOpt = option(int, "Training crop side in pixels (smaller is much faster).")
+PadOpt = option(str, "fast/cin: zeros | reflect (reflect: no bands along borders).")
+RunDirOpt = option(Path | None, "Snapshots and metrics.csv (default: OUTPUT.run/).")
+BatchOpt = option(int, "Crops per update.")
+StyleSizeOpt = option(int, "Long side of the style pictures.")
+LrOpt = option(float, "Adam learning rate.")
+StyleWOpt = option(float, "Style loss weight.")
+ContentWOpt = option(float, "Content loss weight.")
+TvWOpt = option(float, "Total variation weight.")
+WidthOpt = option(int, "Channel width of the network.")
+OctavesOpt = option(
     int, "fast/cin/stylebank, wct --styled-level: match the style at 1-3 octaves (larger strokes)."
 )
 

@@ -175,9 +175,10 @@ class PerceptualLoss(nn.Module):
         self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
         self.opts = opts
         self.targets: list[dict[str, torch.Tensor]] = []  # per octave: {layer: (N, C, C)}
+        pictures = [picture_tensor(s, opts.style_size) for s in styles]
         with torch.no_grad():
             for k in range(opts.style_octaves):
-                feats = [self.ext(octave(picture_tensor(s, opts.style_size), k)) for s in styles]
+                feats = [self.ext(octave(p, k)) for p in pictures]
                 self.targets.append({n: torch.cat([batched_gram(f[n]) for f in feats])
                                      for n in opts.style_layers})  # fmt: skip
 

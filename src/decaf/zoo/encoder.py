@@ -50,11 +50,6 @@ def stage_names(backbone: str, until: str | None = None) -> list[str]:
     return names
 
 
-def _set_module(root: nn.Module, target: str, module: nn.Module) -> None:
-    parent, _, name = target.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, name, module)
-
-
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """A copy of ``conv`` that computes ``bn(conv(x))`` for BatchNorm in eval mode."""
     scale = torch.rsqrt(bn.running_var + bn.eps)
@@ -96,8 +91,8 @@ def fold_batchnorm(graph: torch.fx.GraphModule) -> int:
             continue
         if bn.training or bn.running_mean is None:
             continue
-        _set_module(graph, node.target, _fold(conv, bn))
-        _set_module(graph, user.target, _after_norm(bn))
+        graph.set_submodule(node.target, _fold(conv, bn))
+        graph.set_submodule(user.target, _after_norm(bn))
         folded += 1
     return folded
 
