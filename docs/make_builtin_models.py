@@ -28,7 +28,8 @@ crops, scales and flips. Everything runs through the public CLI, so this is also
 example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
-        [--paintings-iters 3000] [--paintings-width 16] [--paintings-style-size 384]
+        [--paintings-iters 3000] [--paintings-width 16] [--paintings-size 192]
+        [--paintings-style-size 384]
         [--paintings-octaves 2] [--paintings-style-weight 60] [--fast-pad reflect]
         [--paintings-pad reflect]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
@@ -78,6 +79,7 @@ def main() -> int:
     ap.add_argument("--adain-iters", type=int, default=3000)
     ap.add_argument("--paintings-iters", type=int, default=3000)
     ap.add_argument("--paintings-width", type=int, default=16)
+    ap.add_argument("--paintings-size", type=int, default=192, help="training crop side")
     # 384 measured closer to the paintings than 256 or 512 (benchmarks/paintings_width.py)
     ap.add_argument("--paintings-style-size", type=int, default=384)
     # reflect: no bands of strokes along the borders (measured in docs/stylize_fast.md)
@@ -212,7 +214,7 @@ def paintings(args: argparse.Namespace) -> None:
             path.write_bytes((args.paintings / file).read_bytes())
             styles.append(str(path))
         run(["train", "style", "--method", "cin", "--style", ",".join(styles),
-             "--iters", str(args.paintings_iters), "--size", "192",
+             "--iters", str(args.paintings_iters), "--size", str(args.paintings_size),
              "--style-size", str(args.paintings_style_size), "--width", str(args.paintings_width),
              "--pad", args.paintings_pad, "--style-octaves", str(args.paintings_octaves),
              "--content-weight", "6", "--style-weight", args.paintings_style_weight,
