@@ -214,6 +214,8 @@ def test_cli_fast_adain_export_and_errors(
         ["export", "onnx", "--model", str(bundle), "-o", str(tmp_path / "m.txt")],
         ["train", "style", "--method", "fast", "-s", "swirl,mosaic", "-o", str(tmp_path / "t.pt")],
         ["train", "style", "--method", "warp", "-s", "swirl", "-o", str(tmp_path / "t.pt")],
+        ["train", "style", "-s", "swirl", "--style-layers", "blocks.99", "-o",
+         str(tmp_path / "t.pt")],
         ["train", "style", "--method", "adain", "-s", "swirl", "--base", str(bundle),
          "-o", str(tmp_path / "t.pt")],
     ]  # fmt: skip

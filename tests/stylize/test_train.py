@@ -47,6 +47,14 @@ def test_the_second_octave_adds_the_gram_error_of_the_halved_pictures() -> None:
     assert s2 == pytest.approx(s1 + expected, rel=1e-4)
 
 
+def test_the_style_layers_chosen_are_the_ones_matched() -> None:
+    opts = FastOptions(method="cin", style_size=96, style_layers=("conv_stem", "blocks.4"))
+    loss = PerceptualLoss(opts, [_blocks(0)], pretrained=False)
+    assert set(loss.targets[0]) == {"conv_stem", "blocks.4"}
+    with pytest.raises(OptionError, match="at least one style layer"):
+        FastOptions(style_layers=())
+
+
 def test_style_octaves_are_validated() -> None:
     with pytest.raises(OptionError, match="style_octaves must be 1, 2 or 3"):
         FastOptions(style_octaves=4)

@@ -79,6 +79,11 @@ WidthOpt = option(int, "Channel width of the network.")
 OctavesOpt = option(
     int, "fast/cin/stylebank, wct --styled-level: match the style at 1-3 octaves (larger strokes)."
 )
+StyleLayersOpt = option(
+    str | None,
+    "fast/cin/stylebank, wct --styled-level: the loss network's style layers, comma-separated "
+    "(default conv_stem,blocks.0,blocks.1,blocks.2,blocks.3).",
+)
 
 
 @train_app.command("style")
@@ -102,6 +107,7 @@ def train_style_command(
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
     style_octaves: OctavesOpt = 1,
+    style_layers: StyleLayersOpt = None,
     seed: SeedOpt = 0,
     snapshot: SnapshotOpt = 0,
     resume: ResumeOpt = None,
@@ -131,7 +137,9 @@ def train_style_command(
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
                        **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
-                          if levels else {}))  # fmt: skip
+                          if levels else {}),
+                       **({"style_layers": tuple(split_list(style_layers, str, "--style-layers")
+                                                 or [])} if style_layers else {}))  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
                                     content, base=base, run_dir=run_dir, resume=resume,

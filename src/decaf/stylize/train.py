@@ -156,6 +156,8 @@ class FastOptions:
             raise OptionError(f"the styled level {self.wct_styled} is not one of the WCT levels "
                               f"{', '.join(self.wct_levels)}")  # fmt: skip
         checks.at_least("painters", self.painters, 0)
+        if not self.style_layers or not self.content_layers:
+            raise OptionError("need at least one style layer and one content layer")
         if self.style_octaves not in (1, 2, 3):
             raise OptionError(f"style_octaves must be 1, 2 or 3, got {self.style_octaves!r}")
         if self.pad not in PADS:
