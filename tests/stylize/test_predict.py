@@ -16,10 +16,11 @@ from decaf.stylize.nets import TransformNet, shared_statistics
 from decaf.stylize.predict import FastStylizer, export_onnx, stylize_video
 
 
-def _bundle(tmp_path: Path, styles: tuple[str, ...] = ("swirl", "mosaic"), width: int = 8) -> Path:
+def _bundle(tmp_path: Path, styles: tuple[str, ...] = ("swirl", "mosaic"), width: int = 8,
+            pad: str = "zeros") -> Path:  # fmt: skip
     """A CIN bundle with random weights, written as ``decaf train style`` writes one."""
     torch.manual_seed(0)
-    net = TransformNet(len(styles), width=width, blocks=2)
+    net = TransformNet(len(styles), width=width, blocks=2, pad=pad)
     for m in net.modules():  # random γ/β so the styles differ
         if hasattr(m, "gamma"):
             m.gamma.data.uniform_(0.5, 1.5)
@@ -27,7 +28,7 @@ def _bundle(tmp_path: Path, styles: tuple[str, ...] = ("swirl", "mosaic"), width
     path = tmp_path / "cin.pt"
     save_bundle({"task": "stylize", "arch": "cin", "classes": list(styles),
                  "state_dict": net.state_dict(), "config": {"styles": len(styles), "width": width,
-                                                            "blocks": 2}},
+                                                            "blocks": 2, "pad": pad}},
                 path)  # fmt: skip
     return path
 
@@ -322,12 +323,15 @@ def test_concurrent_tiled_stylizations_match_solo_runs(tmp_path: Path) -> None:
         stylizer.net(torch.rand(1, 3, 32, 32), stylizer.style_weights("swirl"))
 
 
-def test_tiny_and_strip_pictures_keep_their_size(tmp_path: Path) -> None:
-    """1×1 and 1×300 pictures: the network's padding repeats the edge where reflection cannot."""
-    path = _bundle(tmp_path)
+@pytest.mark.parametrize("pad", ["zeros", "reflect"])
+def test_tiny_and_strip_pictures_keep_their_size(tmp_path: Path, pad: str) -> None:
+    """1×1, 8×8 and 1×300 pictures: the network's padding repeats the edge where reflection
+    cannot, and pads small pictures up to the side its reflected inner convolutions need (the
+    built-in networks reflect; an 8-px picture was a traceback in torch and ONNX Runtime)."""
+    path = _bundle(tmp_path, pad=pad)
     for engine in ("torch", "onnx"):
         stylizer = FastStylizer(path, engine=engine)
-        for w, h in ((1, 1), (1, 300), (300, 1)):
+        for w, h in ((1, 1), (8, 8), (1, 300), (300, 1), (300, 3)):
             out = stylizer(Image.new("RGB", (w, h), (200, 30, 30)), "swirl")
             assert out.size == (w, h)
 

@@ -130,10 +130,17 @@ def _affine_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     return torch.addcmul(beta[:, :, None, None] - mean * scale, x, scale)
 
 
-def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+#: The smallest side TransformNet runs on: at its 1/8 scale a reflected 3×3 convolution needs
+#: 2 pixels (a picture of 8 px or a 3-px strip fails there, in torch and in ONNX Runtime alike).
+MIN_SIDE = 16
+
+
+def pad_to_multiple(x: torch.Tensor, m: int, minimum: int = 0) -> torch.Tensor:
     """Reflect-pad the bottom and right of ``x`` so H and W are multiples of ``m`` (the
-    network's total stride); crop the result back with ``[..., :h, :w]``."""
-    ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
+    network's total stride) and at least ``minimum``; crop the result back with
+    ``[..., :h, :w]``."""
+    h, w = x.shape[-2:]
+    ph, pw = max((-h) % m, minimum - h), max((-w) % m, minimum - w)
     if not (ph or pw):
         return x
     # reflection needs a picture larger than the pad (a 1×5000 strip is not); repeat the edge
@@ -234,7 +241,7 @@ class TransformNet(nn.Module):
     ) -> torch.Tensor:
         h, w_ = x.shape[-2:]
         weights = self.style_weights(style, x.shape[0]).to(x.device)
-        y = pad_to_multiple(x, 8)  # three ×2 downsamplings
+        y = pad_to_multiple(x, 8, MIN_SIDE)  # three ×2 downsamplings
         for stage in self.down:
             y = stage(y, weights)
         for block in self.res:

@@ -34,6 +34,7 @@ from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
 from decaf.stylize import color, wct
 from decaf.stylize.model import ARBITRARY, load_style_net
 from decaf.stylize.nets import (
+    MIN_SIDE,
     AdaINNet,
     StyleBankNet,
     TransformNet,
@@ -191,7 +192,7 @@ class FastStylizer:
         session = self._onnx()
         if session is not None:
             h, w = x.shape[-2:]
-            feed = {"image": pad_to_multiple(x, 8).numpy(), "style": weights.numpy()}
+            feed = {"image": pad_to_multiple(x, 8, MIN_SIDE).numpy(), "style": weights.numpy()}
             return torch.from_numpy(session.run(None, feed)[0])[..., :h, :w]
         with torch.inference_mode():
             return self._torch(x, weights)
