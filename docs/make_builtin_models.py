@@ -31,7 +31,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-iters 3000] [--paintings-width 16] [--paintings-size 192]
         [--paintings-style-size 384]
         [--paintings-octaves 2] [--paintings-style-weight 60] [--fast-pad reflect]
-        [--paintings-pad reflect] [--paintings-style-layers conv_stem,...,blocks.4]
+        [--paintings-pad reflect] [--paintings-style-layers L,...]
+        [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
         [--wct-octave-iters 0] [--wct-reconstruction BUNDLE] [--wct-styled-from BUNDLE]
         [--only fast|adain|paintings|wct]
@@ -87,6 +88,8 @@ def main() -> int:
     ap.add_argument("--paintings-octaves", type=int, default=2, help="style octaves (1-3)")
     ap.add_argument("--paintings-style-weight", default="60")
     ap.add_argument("--paintings-style-layers", default="", help="default: decaf train style's")
+    ap.add_argument("--paintings-content-layers", default="", help="default: decaf train style's")
+    ap.add_argument("--paintings-dilations", default="", help="per residual block, e.g. 1,2,4,2,1")
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--wct-styled-iters", type=int, default=2500)
@@ -200,6 +203,11 @@ def _textures(tmp: str) -> list[str]:
     return styles
 
 
+def _given(flag: str, value: str) -> list[str]:
+    """``[flag, value]`` when a value was given, else nothing (decaf's default holds)."""
+    return [flag, value] if value else []
+
+
 def paintings(args: argparse.Namespace) -> None:
     """One CIN network over the four paintings, each copied under its built-in name (the
     bundle's style names come from the file names)."""
@@ -220,8 +228,9 @@ def paintings(args: argparse.Namespace) -> None:
              "--pad", args.paintings_pad, "--style-octaves", str(args.paintings_octaves),
              "--content-weight", "6", "--style-weight", args.paintings_style_weight,
              "--tv-weight", "10", "--run-dir", str(runs), "-o", str(out),
-             *(["--style-layers", args.paintings_style_layers]
-               if args.paintings_style_layers else [])])  # fmt: skip
+             *_given("--style-layers", args.paintings_style_layers),
+             *_given("--content-layers", args.paintings_content_layers),
+             *_given("--dilations", args.paintings_dilations)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from decaf.core.errors import OptionError
 from decaf.stylize.nets import (
@@ -190,3 +191,52 @@ def test_reflect_padding_reaches_every_convolution_and_survives_a_bundle(tmp_pat
     assert np.abs(out - ref).max() <= 1e-4
     with pytest.raises(OptionError, match="pad must be zeros or reflect"):
         TransformNet(pad="same")
+
+
+def _reach(net: TransformNet, side: int = 256) -> int:
+    """How far (px, along the centre row) a change of the centre pixel moves the output by a
+    tenth of its largest move (instance norm spreads a faint trace of it everywhere)."""
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    y = x.clone()
+    y[..., side // 2, side // 2] = 1 - y[..., side // 2, side // 2]
+    with torch.no_grad():
+        diff = (net(x, 0) - net(y, 0)).abs().amax(dim=1)[0, side // 2]
+    moved = torch.nonzero(diff > 0.1 * diff.max()).flatten()
+    return int(moved.max() - side // 2)
+
+
+def test_dilations_widen_the_view_and_survive_a_bundle_and_onnx(tmp_path: Path) -> None:
+    """Dilated residual blocks see farther at the same cost; the bundle keeps them and the
+    ONNX graph computes the same; pictures below the dilated blocks' need are padded."""
+    import io
+
+    import onnxruntime as ort
+
+    from decaf.core.bundle import save_bundle
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.predict import FastStylizer, export_onnx
+
+    torch.manual_seed(0)
+    plain = TransformNet(styles=1, width=8, blocks=3, pad="reflect").eval()
+    torch.manual_seed(0)
+    net = TransformNet(styles=1, width=8, blocks=3, pad="reflect", dilations=[1, 4, 2]).eval()
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+    assert _reach(net) > 1.5 * _reach(plain)
+    path = tmp_path / "d.pt"
+    save_bundle({"task": "stylize", "arch": "cin", "classes": ["a"],
+                 "state_dict": net.state_dict(), "config": net.config}, path)  # fmt: skip
+    loaded, _ = load_style_net(path)
+    assert loaded.config["dilations"] == [1, 4, 2] and loaded.min_side == 40
+    buf = io.BytesIO()
+    export_onnx(loaded, buf)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    z = torch.rand(1, 3, 48, 56)
+    with torch.no_grad():
+        ref = loaded(z, 0).numpy()
+    out = session.run(None, {"image": z.numpy(), "style": np.ones((1, 1), np.float32)})[0]
+    assert np.abs(out - ref).max() <= 1e-4
+    for engine in ("torch", "onnx"):
+        tiny = FastStylizer(path, engine=engine)(Image.new("RGB", (24, 9), (9, 99, 199)), "a")
+        assert tiny.size == (24, 9)
+    with pytest.raises(OptionError, match="one whole number in 1..8 per residual block"):
+        TransformNet(blocks=2, dilations=[1, 9])

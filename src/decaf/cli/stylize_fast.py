@@ -76,6 +76,9 @@ StyleWOpt = option(float, "Style loss weight.")
 ContentWOpt = option(float, "Content loss weight.")
 TvWOpt = option(float, "Total variation weight.")
 WidthOpt = option(int, "Channel width of the network.")
+DilationsOpt = option(
+    str | None, "fast/cin: one dilation per residual block, e.g. 1,2,4,2,1 (a wider view)."
+)
 OctavesOpt = option(
     int, "fast/cin/stylebank, wct --styled-level: match the style at 1-3 octaves (larger strokes)."
 )
@@ -83,6 +86,10 @@ StyleLayersOpt = option(
     str | None,
     "fast/cin/stylebank, wct --styled-level: the loss network's style layers, comma-separated "
     "(default conv_stem,blocks.0,blocks.1,blocks.2,blocks.3).",
+)
+ContentLayersOpt = option(
+    str | None,
+    "fast/cin/stylebank: the loss network's content layers, comma-separated (default blocks.2).",
 )
 
 
@@ -106,8 +113,10 @@ def train_style_command(
     tv_weight: TvWOpt = 10.0,
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
+    dilations: DilationsOpt = None,
     style_octaves: OctavesOpt = 1,
     style_layers: StyleLayersOpt = None,
+    content_layers: ContentLayersOpt = None,
     seed: SeedOpt = 0,
     snapshot: SnapshotOpt = 0,
     resume: ResumeOpt = None,
@@ -136,10 +145,10 @@ def train_style_command(
                        tv_weight=tv_weight, width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
+                       dilations=tuple(split_list(dilations, int, "--dilations") or ()),
                        **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
                           if levels else {}),
-                       **({"style_layers": tuple(split_list(style_layers, str, "--style-layers")
-                                                 or [])} if style_layers else {}))  # fmt: skip
+                       **_layers(style_layers, content_layers))  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
                                     content, base=base, run_dir=run_dir, resume=resume,
@@ -148,3 +157,14 @@ def train_style_command(
     styles = ", ".join(summary["styles"])
     emit(summary, f"wrote {output} after {summary['iterations']} iterations "
          f"({summary['seconds']:.0f} s; styles {styles})", as_json)  # fmt: skip
+
+
+def _layers(style: str | None, content: str | None) -> dict[str, tuple[str, ...]]:
+    """FastOptions' layer fields for the layers given (the defaults for those not)."""
+    out = {}
+    for field, value, flag in (("style_layers", style, "--style-layers"),
+                               ("content_layers", content, "--content-layers")):  # fmt: skip
+        names = split_list(value, str, flag)
+        if names:
+            out[field] = tuple(names)
+    return out

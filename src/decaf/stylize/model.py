@@ -33,7 +33,7 @@ def build_net(
     """The network for ``method`` with ``styles`` styles (config: width, blocks, backbone...)."""
     if method in ("fast", "cin"):
         return TransformNet(styles, config.get("width", 16), config.get("blocks", 5),
-                            config.get("pad", "zeros"))  # fmt: skip
+                            config.get("pad", "zeros"), config.get("dilations"))  # fmt: skip
     if method == "stylebank":
         return StyleBankNet(styles, config.get("width", 16))
     if method == "adain":

@@ -149,10 +149,10 @@ def pad_to_multiple(x: torch.Tensor, m: int, minimum: int = 0) -> torch.Tensor:
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
-          reflect: bool = False) -> nn.Conv2d:  # fmt: skip
+          reflect: bool = False, dilation: int = 1) -> nn.Conv2d:  # fmt: skip
     # reflection padding avoids a dark frame at the picture's edge; it costs a copy of the
     # map, so only the full-resolution layers (first and last) use it
-    return nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups,
+    return nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation=dilation, groups=groups,
                      padding_mode="reflect" if reflect else "zeros")  # fmt: skip
 
 
@@ -173,12 +173,14 @@ class _Stage(nn.Module):
 
 
 class _SepResidual(nn.Module):
-    """x + CIN(pw(dw(ReLU(CIN(pw(dw(x))))))): a depthwise-separable residual block."""
+    """x + CIN(pw(dw(ReLU(CIN(pw(dw(x))))))): a depthwise-separable residual block; its
+    depthwise convolutions dilated by ``dilation`` (a wider view at the same cost)."""
 
-    def __init__(self, c: int, styles: int, reflect: bool = False) -> None:
+    def __init__(self, c: int, styles: int, reflect: bool = False, dilation: int = 1) -> None:
         super().__init__()
-        self.dw1, self.pw1 = _conv(c, c, 3, groups=c, reflect=reflect), nn.Conv2d(c, c, 1)
-        self.dw2, self.pw2 = _conv(c, c, 3, groups=c, reflect=reflect), nn.Conv2d(c, c, 1)
+        dw = {"groups": c, "reflect": reflect, "dilation": dilation}
+        self.dw1, self.pw1 = _conv(c, c, 3, **dw), nn.Conv2d(c, c, 1)
+        self.dw2, self.pw2 = _conv(c, c, 3, **dw), nn.Conv2d(c, c, 1)
         self.n1, self.n2 = CondInstanceNorm(c, styles), CondInstanceNorm(c, styles)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -189,6 +191,17 @@ class _SepResidual(nn.Module):
 PADS = ("zeros", "reflect")  #: TransformNet's padding of its inner convolutions
 
 
+def check_dilations(dilations: Sequence[int] | None, blocks: int) -> list[int]:
+    """One dilation of 1-8 per residual block (``None``: all 1)."""
+    if dilations is None:
+        return [1] * blocks
+    dil = list(dilations)
+    if len(dil) != blocks or not all(isinstance(d, int) and 1 <= d <= 8 for d in dil):
+        raise OptionError(f"dilations: one whole number in 1..8 per residual block ({blocks}), "
+                          f"got {dil}")  # fmt: skip
+    return dil
+
+
 class TransformNet(nn.Module):
     """Johnson-style transformer with CIN: ``forward(x01, style)`` → stylized [0, 1] picture.
 
@@ -196,24 +209,31 @@ class TransformNet(nn.Module):
     ``pad``: ``zeros`` pads the inner convolutions with zeros (the first and last reflect);
     ``reflect`` reflects in every convolution, so the network cannot tell where its training
     crops ended (with zeros, it learnt to paint bands of strokes along a picture's borders).
+    ``dilations``: one per residual block (default all 1), widening what each output pixel
+    sees at 1/8 scale without adding computation.
     """
 
     def __init__(self, styles: int = 1, width: int = 16, blocks: int = 5,
-                 pad: str = "zeros") -> None:  # fmt: skip
+                 pad: str = "zeros", dilations: Sequence[int] | None = None) -> None:  # fmt: skip
         super().__init__()
         if styles < 1 or width < 4 or blocks < 1:
             raise OptionError("need styles ≥ 1, width ≥ 4 and blocks ≥ 1")
         if pad not in PADS:
             raise OptionError(f"pad must be {' or '.join(PADS)}, got {pad!r}")
+        dil = check_dilations(dilations, blocks)
         c1, c2, c3 = width, 2 * width, 4 * width
         r = pad == "reflect"
         self.config = {"styles": styles, "width": width, "blocks": blocks, "pad": pad}
+        if any(d != 1 for d in dil):  # bundles without the key stay as they were
+            self.config["dilations"] = dil
+        #: the smallest side run as is: a reflected convolution dilated d needs d + 1 pixels
+        self.min_side = max(MIN_SIDE, 8 * (max(dil) + 1))
         self.down = nn.ModuleList([
             _Stage(3, c1, styles, stride=2, reflect=True),
             _Stage(c1, c2, styles, stride=2, reflect=r),
             _Stage(c2, c3, styles, stride=2, reflect=r),
         ])  # fmt: skip
-        self.res = nn.ModuleList([_SepResidual(c3, styles, reflect=r) for _ in range(blocks)])
+        self.res = nn.ModuleList([_SepResidual(c3, styles, reflect=r, dilation=d) for d in dil])
         self.up = nn.ModuleList([_Stage(c3, c2, styles, up=True, reflect=r),
                                  _Stage(c2, c1, styles, up=True, reflect=r)])  # fmt: skip
         # the last ×2 goes straight into the output convolution: a normalised stage at full
@@ -241,7 +261,7 @@ class TransformNet(nn.Module):
     ) -> torch.Tensor:
         h, w_ = x.shape[-2:]
         weights = self.style_weights(style, x.shape[0]).to(x.device)
-        y = pad_to_multiple(x, 8, MIN_SIDE)  # three ×2 downsamplings
+        y = pad_to_multiple(x, 8, self.min_side)  # three ×2 downsamplings
         for stage in self.down:
             y = stage(y, weights)
         for block in self.res:

@@ -192,7 +192,8 @@ class FastStylizer:
         session = self._onnx()
         if session is not None:
             h, w = x.shape[-2:]
-            feed = {"image": pad_to_multiple(x, 8, MIN_SIDE).numpy(), "style": weights.numpy()}
+            least = getattr(self.net, "min_side", MIN_SIDE)
+            feed = {"image": pad_to_multiple(x, 8, least).numpy(), "style": weights.numpy()}
             return torch.from_numpy(session.run(None, feed)[0])[..., :h, :w]
         with torch.inference_mode():
             return self._torch(x, weights)

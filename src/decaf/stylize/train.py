@@ -41,7 +41,7 @@ from decaf.stylize.model import (
     build_net,
     load_style_net,
 )
-from decaf.stylize.nets import PADS, AdaINNet, StyleBankNet, channel_stats
+from decaf.stylize.nets import PADS, AdaINNet, StyleBankNet, channel_stats, check_dilations
 from decaf.stylize.variety import random_crop, style_crop, style_pool
 from decaf.zoo.encoder import Encoder
 
@@ -120,6 +120,8 @@ class FastOptions:
     width: int = 16
     blocks: int = 5
     pad: str = "zeros"  #: fast/CIN: zeros | reflect (every convolution; no border bands)
+    #: fast/CIN: one dilation per residual block (empty: all 1)
+    dilations: tuple[int, ...] = ()
     #: fast/CIN/StyleBank and the WCT styled level: the style matched at this many octaves of
     #: the output (halved each time, against the style halved too): larger strokes, as in
     #: Gatys's pyramid
@@ -160,6 +162,7 @@ class FastOptions:
             raise OptionError("need at least one style layer and one content layer")
         if self.style_octaves not in (1, 2, 3):
             raise OptionError(f"style_octaves must be 1, 2 or 3, got {self.style_octaves!r}")
+        check_dilations(self.dilations or None, self.blocks)
         if self.pad not in PADS:
             raise OptionError(f"pad must be {' or '.join(PADS)}, got {self.pad!r}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
@@ -381,6 +384,7 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     """(network, style names, network config, styles it had before): a new network, or
     ``base`` frozen with ``n_styles`` new styles whose parameters alone will train."""
     config = {"width": opts.width, "blocks": opts.blocks, "pad": opts.pad,
+              "dilations": list(opts.dilations) or None,
               "backbone": opts.backbone, "adain_layer": opts.adain_layer,
               "wct_levels": list(opts.wct_levels)}  # fmt: skip
     names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
