@@ -55,6 +55,37 @@ def test_the_style_layers_chosen_are_the_ones_matched() -> None:
         FastOptions(style_layers=())
 
 
+def test_the_stats_term_adds_the_relative_moment_error_of_the_blend() -> None:
+    """``stats_weight`` adds, per style layer, the channel means' and standard deviations'
+    error relative to the blended style's (zero for the style itself)."""
+    from decaf.stylize.nets import channel_stats
+
+    styles = [_blocks(0), _blocks(3)]
+    loss = {}
+    for sw in (0.0, 2.0):
+        torch.manual_seed(0)
+        opts = FastOptions(method="cin", style_size=96, stats_weight=sw)
+        loss[sw] = PerceptualLoss(opts, styles, pretrained=False).eval()
+    first, other = picture_tensor(styles[0], 96), picture_tensor(_blocks(1), 96)
+    with torch.no_grad():
+        assert float(loss[2.0](first, first, torch.tensor([[1.0, 0.0]]))["style"]) < 1e-6
+        w = torch.tensor([[0.25, 0.75]])
+        gap = float(loss[2.0](other, other, w)["style"] - loss[0.0](other, other, w)["style"])
+        fo, fs = loss[2.0].ext(other), [loss[2.0].ext(picture_tensor(s, 96)) for s in styles]
+        expected = 0.0
+        for n in loss[2.0].opts.style_layers:
+            mo, so = channel_stats(fo[n])
+            (m0, s0), (m1, s1) = channel_stats(fs[0][n]), channel_stats(fs[1][n])
+            mt, st = 0.25 * m0 + 0.75 * m1, 0.25 * s0 + 0.75 * s1
+            err = (mo - mt).pow(2).sum() + (so - st).pow(2).sum()
+            expected += 2.0 * float(err / (mt.pow(2).sum() + st.pow(2).sum()))
+        expected /= len(loss[2.0].opts.style_layers)
+    assert expected > 0.01
+    assert gap == pytest.approx(expected, rel=1e-3)
+    with pytest.raises(OptionError, match="stats_weight"):
+        FastOptions(stats_weight=-1)
+
+
 def test_style_octaves_are_validated() -> None:
     with pytest.raises(OptionError, match="style_octaves must be 1, 2 or 3"):
         FastOptions(style_octaves=4)

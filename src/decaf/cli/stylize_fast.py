@@ -75,6 +75,9 @@ LrOpt = option(float, "Adam learning rate.")
 StyleWOpt = option(float, "Style loss weight.")
 ContentWOpt = option(float, "Content loss weight.")
 TvWOpt = option(float, "Total variation weight.")
+StatsWOpt = option(
+    float, "fast/cin/stylebank: weight of a channel mean/std term beside each style Gram."
+)
 WidthOpt = option(int, "Channel width of the network.")
 DilationsOpt = option(
     str | None, "fast/cin: one dilation per residual block, e.g. 1,2,4,2,1 (a wider view)."
@@ -111,6 +114,7 @@ def train_style_command(
     style_weight: StyleWOpt = 30.0,
     content_weight: ContentWOpt = 1.0,
     tv_weight: TvWOpt = 10.0,
+    stats_weight: StatsWOpt = 0.0,
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
     dilations: DilationsOpt = None,
@@ -142,7 +146,7 @@ def train_style_command(
 
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
-                       tv_weight=tv_weight, width=width, seed=seed,
+                       tv_weight=tv_weight, stats_weight=stats_weight, width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),

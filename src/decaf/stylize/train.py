@@ -126,6 +126,9 @@ class FastOptions:
     #: the output (halved each time, against the style halved too): larger strokes, as in
     #: Gatys's pyramid
     style_octaves: int = 1
+    #: fast/CIN/StyleBank: weight of a channel mean/std term beside each style layer's Gram
+    #: error (relative, as AdaIN's style loss; Risser et al. 2017 pair such a term with the Gram)
+    stats_weight: float = 0.0
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     content_layers: tuple[str, ...] = ("blocks.2",)
@@ -146,7 +149,7 @@ class FastOptions:
 
     def validate(self) -> None:
         """Fail before any network loads (run on construction)."""
-        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
+        for name in ("lr", "content_weight", "style_weight", "tv_weight", "stats_weight"):
             (checks.positive if name == "lr" else checks.non_negative)(name, getattr(self, name))
         for name in ("width", "blocks", "bank_period", "display"):
             checks.at_least(name, getattr(self, name), 1)
@@ -180,19 +183,28 @@ class PerceptualLoss(nn.Module):
         self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
         self.opts = opts
         self.targets: list[dict[str, torch.Tensor]] = []  # per octave: {layer: (N, C, C)}
+        #: per octave: {layer: (N, 2, C)}, the channel means and standard deviations
+        self.stats: list[dict[str, torch.Tensor]] = []
         pictures = [picture_tensor(s, opts.style_size) for s in styles]
         with torch.no_grad():
             for k in range(opts.style_octaves):
                 feats = [self.ext(octave(p, k)) for p in pictures]
                 self.targets.append({n: torch.cat([batched_gram(f[n]) for f in feats])
                                      for n in opts.style_layers})  # fmt: skip
+                self.stats.append({n: torch.cat([_moments(f[n]) for f in feats])
+                                   for n in opts.style_layers})  # fmt: skip
 
     def _style(self, feats: dict[str, torch.Tensor], style_w: torch.Tensor, k: int
                ) -> torch.Tensor:  # fmt: skip
-        targets = self.targets[k]
-        return sum(batched_relative_error(batched_gram(feats[n]),
-                              torch.einsum("bn,nij->bij", style_w, targets[n]))
-                   for n in self.opts.style_layers) / len(self.opts.style_layers)  # fmt: skip
+        targets, stats, sw = self.targets[k], self.stats[k], self.opts.stats_weight
+        total = torch.zeros(())
+        for n in self.opts.style_layers:
+            g = torch.einsum("bn,nij->bij", style_w, targets[n])
+            total = total + batched_relative_error(batched_gram(feats[n]), g)
+            if sw > 0:  # the blend's moments, each relative to the target's, as the Gram's
+                m = torch.einsum("bn,nkc->bkc", style_w, stats[n])
+                total = total + sw * batched_relative_error(_moments(feats[n]), m)
+        return total / len(self.opts.style_layers)
 
     def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor
                 ) -> dict[str, torch.Tensor]:  # fmt: skip
@@ -200,6 +212,7 @@ class PerceptualLoss(nn.Module):
         if self.ext.mean.device != out.device:  # follow the Trainer's device (a GPU, say)
             self.to(out.device)
             self.targets = [{n: t.to(out.device) for n, t in tk.items()} for tk in self.targets]
+            self.stats = [{n: t.to(out.device) for n, t in tk.items()} for tk in self.stats]
         fo = self.ext(out)
         with torch.no_grad():
             fc = self.ext(content)
@@ -239,6 +252,12 @@ class AdaINLoss(nn.Module):
         sty = torch.stack([stats_error(a, b) for a, b in zip(fo, fs, strict=True)]).mean()
         loss = self.opts.content_weight * cont + self.opts.style_weight * sty
         return {"loss": loss, "style": sty.detach(), "content": cont.detach()}
+
+
+def _moments(f: torch.Tensor) -> torch.Tensor:
+    """(B, 2, C): each picture's channel means and standard deviations."""
+    mean, std = channel_stats(f)
+    return torch.stack([mean.flatten(1), std.flatten(1)], dim=1)
 
 
 def stats_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
