@@ -33,7 +33,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-octaves 2] [--paintings-style-weight 60] [--fast-pad reflect]
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
-        [--paintings-stats-weight W]
+        [--paintings-stats-weight W] [--paintings-random-weight W]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
         [--wct-octave-iters 0] [--wct-reconstruction BUNDLE] [--wct-styled-from BUNDLE]
         [--only fast|adain|paintings|wct]
@@ -92,6 +92,7 @@ def main() -> int:
     ap.add_argument("--paintings-content-layers", default="", help="default: decaf train style's")
     ap.add_argument("--paintings-dilations", default="", help="per residual block, e.g. 1,2,4,2,1")
     ap.add_argument("--paintings-stats-weight", default="", help="mean/std term (default 0)")
+    ap.add_argument("--paintings-random-weight", default="", help="random filters (default 0)")
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--wct-styled-iters", type=int, default=2500)
@@ -233,7 +234,8 @@ def paintings(args: argparse.Namespace) -> None:
              *_given("--style-layers", args.paintings_style_layers),
              *_given("--content-layers", args.paintings_content_layers),
              *_given("--dilations", args.paintings_dilations),
-             *_given("--stats-weight", args.paintings_stats_weight)])  # fmt: skip
+             *_given("--stats-weight", args.paintings_stats_weight),
+             *_given("--random-weight", args.paintings_random_weight)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 

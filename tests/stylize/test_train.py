@@ -86,6 +86,33 @@ def test_the_stats_term_adds_the_relative_moment_error_of_the_blend() -> None:
         FastOptions(stats_weight=-1)
 
 
+def test_the_random_filter_term_adds_their_gram_error_at_each_scale() -> None:
+    """``random_weight`` adds the relative Gram error of the untrained random filters at each
+    of their scales (zero for the style itself); the filters are fixed by the seed."""
+    from decaf.stylize.losses import RandomFilters
+
+    loss = {}
+    for rw in (0.0, 0.5):
+        torch.manual_seed(0)
+        opts = FastOptions(method="cin", style_size=96, random_weight=rw)
+        loss[rw] = PerceptualLoss(opts, [_blocks(0)], pretrained=False).eval()
+    style, other = picture_tensor(_blocks(0), 96), picture_tensor(_blocks(1), 96)
+    w = torch.ones(1, 1)
+    rf = RandomFilters(seed=0)
+    assert torch.equal(rf.weight, loss[0.5].rf.weight) and len(rf.names) == 4
+    with torch.no_grad():
+        assert float(loss[0.5](style, style, w)["style"]) < 1e-6
+        gap = float(loss[0.5](other, other, w)["style"] - loss[0.0](other, other, w)["style"])
+        fo, fs = rf(other), rf(style)
+        expected = sum(0.5 * float(batched_relative_error(batched_gram(fo[n]),
+                                                          batched_gram(fs[n])))
+                       for n in rf.names) / len(loss[0.5].opts.style_layers)  # fmt: skip
+    assert expected > 0.01
+    assert gap == pytest.approx(expected, rel=1e-3)
+    assert fo["random3"].shape[-1] == 12  # 96 px halved three times
+    assert not torch.equal(RandomFilters(seed=1).weight, rf.weight)
+
+
 def test_style_octaves_are_validated() -> None:
     with pytest.raises(OptionError, match="style_octaves must be 1, 2 or 3"):
         FastOptions(style_octaves=4)

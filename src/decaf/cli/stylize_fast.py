@@ -78,6 +78,9 @@ TvWOpt = option(float, "Total variation weight.")
 StatsWOpt = option(
     float, "fast/cin/stylebank: weight of a channel mean/std term beside each style Gram."
 )
+RandomWOpt = option(
+    float, "fast/cin/stylebank: weight of a Gram term on untrained random filters (no family)."
+)
 WidthOpt = option(int, "Channel width of the network.")
 DilationsOpt = option(
     str | None, "fast/cin: one dilation per residual block, e.g. 1,2,4,2,1 (a wider view)."
@@ -115,6 +118,7 @@ def train_style_command(
     content_weight: ContentWOpt = 1.0,
     tv_weight: TvWOpt = 10.0,
     stats_weight: StatsWOpt = 0.0,
+    random_weight: RandomWOpt = 0.0,
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
     dilations: DilationsOpt = None,
@@ -146,7 +150,8 @@ def train_style_command(
 
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
-                       tv_weight=tv_weight, stats_weight=stats_weight, width=width, seed=seed,
+                       tv_weight=tv_weight, stats_weight=stats_weight,
+                       random_weight=random_weight, width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),

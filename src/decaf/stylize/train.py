@@ -32,7 +32,13 @@ from decaf.core.devices import check_device_name
 from decaf.core.errors import OptionError
 from decaf.core.images import find_pictures, load_image
 from decaf.core.tensors import picture_tensor, to_tensor
-from decaf.stylize.losses import batched_gram, batched_relative_error, octave, total_variation
+from decaf.stylize.losses import (
+    RandomFilters,
+    batched_gram,
+    batched_relative_error,
+    octave,
+    total_variation,
+)
 from decaf.stylize.model import (
     ARBITRARY,
     METHODS,
@@ -129,6 +135,9 @@ class FastOptions:
     #: fast/CIN/StyleBank: weight of a channel mean/std term beside each style layer's Gram
     #: error (relative, as AdaIN's style loss; Risser et al. 2017 pair such a term with the Gram)
     stats_weight: float = 0.0
+    #: fast/CIN/StyleBank: weight of a Gram term on untrained random filters
+    #: (stylize.losses.RandomFilters), a style signal of no network family
+    random_weight: float = 0.0
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     content_layers: tuple[str, ...] = ("blocks.2",)
@@ -149,7 +158,14 @@ class FastOptions:
 
     def validate(self) -> None:
         """Fail before any network loads (run on construction)."""
-        for name in ("lr", "content_weight", "style_weight", "tv_weight", "stats_weight"):
+        for name in (
+            "lr",
+            "content_weight",
+            "style_weight",
+            "tv_weight",
+            "stats_weight",
+            "random_weight",
+        ):
             (checks.positive if name == "lr" else checks.non_negative)(name, getattr(self, name))
         for name in ("width", "blocks", "bank_period", "display"):
             checks.at_least(name, getattr(self, name), 1)
@@ -181,6 +197,7 @@ class PerceptualLoss(nn.Module):
         super().__init__()
         layers = list(dict.fromkeys([*opts.style_layers, *opts.content_layers]))
         self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
+        self.rf = RandomFilters(seed=opts.seed) if opts.random_weight > 0 else None
         self.opts = opts
         self.targets: list[dict[str, torch.Tensor]] = []  # per octave: {layer: (N, C, C)}
         #: per octave: {layer: (N, 2, C)}, the channel means and standard deviations
@@ -188,20 +205,28 @@ class PerceptualLoss(nn.Module):
         pictures = [picture_tensor(s, opts.style_size) for s in styles]
         with torch.no_grad():
             for k in range(opts.style_octaves):
-                feats = [self.ext(octave(p, k)) for p in pictures]
+                feats = [self._features(octave(p, k)) for p in pictures]
                 self.targets.append({n: torch.cat([batched_gram(f[n]) for f in feats])
-                                     for n in opts.style_layers})  # fmt: skip
+                                     for n in self._gram_layers()})  # fmt: skip
                 self.stats.append({n: torch.cat([_moments(f[n]) for f in feats])
                                    for n in opts.style_layers})  # fmt: skip
+
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.ext(x)
+        return feats if self.rf is None else {**feats, **self.rf(x)}
+
+    def _gram_layers(self) -> list[str]:
+        return [*self.opts.style_layers, *(self.rf.names if self.rf is not None else [])]
 
     def _style(self, feats: dict[str, torch.Tensor], style_w: torch.Tensor, k: int
                ) -> torch.Tensor:  # fmt: skip
         targets, stats, sw = self.targets[k], self.stats[k], self.opts.stats_weight
         total = torch.zeros(())
-        for n in self.opts.style_layers:
+        for n in self._gram_layers():
             g = torch.einsum("bn,nij->bij", style_w, targets[n])
-            total = total + batched_relative_error(batched_gram(feats[n]), g)
-            if sw > 0:  # the blend's moments, each relative to the target's, as the Gram's
+            scale = 1.0 if n in stats else self.opts.random_weight  # stats: the encoder's
+            total = total + scale * batched_relative_error(batched_gram(feats[n]), g)
+            if sw > 0 and n in stats:  # the blend's moments, relative to the target's
                 m = torch.einsum("bn,nkc->bkc", style_w, stats[n])
                 total = total + sw * batched_relative_error(_moments(feats[n]), m)
         return total / len(self.opts.style_layers)
@@ -213,12 +238,12 @@ class PerceptualLoss(nn.Module):
             self.to(out.device)
             self.targets = [{n: t.to(out.device) for n, t in tk.items()} for tk in self.targets]
             self.stats = [{n: t.to(out.device) for n, t in tk.items()} for tk in self.stats]
-        fo = self.ext(out)
+        fo = self._features(out)
         with torch.no_grad():
             fc = self.ext(content)
         style = self._style(fo, style_w, 0)
         for k in range(1, self.opts.style_octaves):  # summed over octaves, as Gatys's is
-            style = style + self._style(self.ext(octave(out, k)), style_w, k)
+            style = style + self._style(self._features(octave(out, k)), style_w, k)
         cont = sum(batched_relative_error(fo[n], fc[n]) for n in self.opts.content_layers) / len(
             self.opts.content_layers
         )
