@@ -158,15 +158,10 @@ class FastOptions:
 
     def validate(self) -> None:
         """Fail before any network loads (run on construction)."""
-        for name in (
-            "lr",
-            "content_weight",
-            "style_weight",
-            "tv_weight",
-            "stats_weight",
-            "random_weight",
-        ):
-            (checks.positive if name == "lr" else checks.non_negative)(name, getattr(self, name))
+        checks.positive("lr", self.lr)
+        for name in ("content_weight", "style_weight", "tv_weight", "stats_weight",
+                     "random_weight"):  # fmt: skip
+            checks.non_negative(name, getattr(self, name))
         for name in ("width", "blocks", "bank_period", "display"):
             checks.at_least(name, getattr(self, name), 1)
         checks.at_least("snapshot_interval", self.snapshot_interval, 0)
