@@ -109,7 +109,7 @@ def test_the_random_filter_term_adds_their_gram_error_at_each_scale() -> None:
                        for n in rf.names) / len(loss[0.5].opts.style_layers)  # fmt: skip
     assert expected > 0.01
     assert gap == pytest.approx(expected, rel=1e-3)
-    assert fo["random3"].shape[-1] == 12  # 96 px halved three times
+    assert fo["random3"].shape[-1] == 12 and rf.names[0] == "random1"  # 96 px halved 3 times
     assert not torch.equal(RandomFilters(seed=1).weight, rf.weight)
 
 

@@ -82,12 +82,13 @@ def octave(x: torch.Tensor, k: int) -> torch.Tensor:
 
 class RandomFilters(torch.nn.Module):
     """Untrained texture features: ``filters`` seeded random 5×5 colour filters and a ReLU on
-    the picture halved 0..``scales``-1 times (a filter at the k-th halving spans 5·2^k px).
-    Ustyuzhaninov et al. (2016) synthesise textures from the Gram matrices of such features;
-    they belong to no network family, so no judge shares them as it shares a pretrained
-    loss network's."""
+    the picture halved 1..``scales`` times (a filter at the k-th halving spans 5·2^k px; the
+    full resolution is left to the loss network's shallow layers, and there these filters
+    would cost more than the whole loss network). Ustyuzhaninov et al. (2016) synthesise
+    textures from the Gram matrices of such features; they belong to no network family, so no
+    judge shares them as it shares a pretrained loss network's."""
 
-    def __init__(self, scales: int = 4, filters: int = 64, seed: int = 0) -> None:
+    def __init__(self, scales: int = 4, filters: int = 32, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         w = torch.randn(scales, filters, 3, 5, 5, generator=g)
@@ -95,14 +96,13 @@ class RandomFilters(torch.nn.Module):
 
     @property
     def names(self) -> list[str]:
-        return [f"random{k}" for k in range(self.weight.shape[0])]
+        return [f"random{k + 1}" for k in range(self.weight.shape[0])]
 
     def forward(self, x01: torch.Tensor) -> dict[str, torch.Tensor]:
         out, x = {}, x01 - 0.5
         for k, name in enumerate(self.names):
+            x = F.avg_pool2d(x, 2, ceil_mode=True)
             out[name] = F.relu(F.conv2d(x, self.weight[k], padding=2))
-            if k + 1 < len(self.names):
-                x = F.avg_pool2d(x, 2, ceil_mode=True)
         return out
 
 
