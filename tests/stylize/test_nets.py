@@ -109,6 +109,26 @@ def test_cin_new_style_trains_only_its_rows(tmp_path: Path) -> None:
         assert not torch.equal(new(x, 1), new(x, 0))
 
 
+def test_a_bundle_from_before_dilations_extends_and_loads(tmp_path: Path) -> None:
+    """A base bundle whose config has no ``dilations`` (the shipped ones) extended with a new
+    style writes a bundle that loads (it was written with an empty list that did not)."""
+    from decaf.core.bundle import save_bundle
+    from decaf.stylize import resolve_style
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.train import FastOptions, train_style
+
+    net = TransformNet(styles=1, width=8, blocks=1, pad="reflect")
+    assert "dilations" not in net.config
+    save_bundle({"task": "stylize", "arch": "cin", "classes": ["a"],
+                 "state_dict": net.state_dict(), "config": net.config},
+                tmp_path / "a.pt")  # fmt: skip
+    opts = FastOptions(method="cin", iters=1, batch=1, size=48, style_size=64, width=8, blocks=1)
+    train_style([resolve_style("mosaic", size=64)], tmp_path / "b.pt", opts,
+                content=[resolve_style("hatching", size=96)], base=tmp_path / "a.pt")  # fmt: skip
+    new, _ = load_style_net(tmp_path / "b.pt")
+    assert new.styles == 2 and new.config["pad"] == "reflect"
+
+
 def test_adain_output_statistics_equal_the_styles() -> None:
     torch.manual_seed(0)
     content, style = torch.randn(2, 8, 10, 12) * 3 + 1, torch.randn(2, 8, 7, 9) * 0.5 - 2
@@ -155,17 +175,31 @@ def test_stylebank_resume_keeps_the_alternation(tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_reflect_padding_reaches_every_convolution_and_survives_a_bundle(tmp_path: Path) -> None:
-    """pad="reflect": every 3×3 convolution reflects (so the network cannot find its crops'
-    borders, as it does through zero padding); the bundle keeps the choice and its ONNX graph
-    computes the same."""
+def _onnx_gap(net: TransformNet, h: int, w: int) -> float:
+    """Largest difference between a one-style network and its exported ONNX graph."""
     import io
 
     import onnxruntime as ort
 
+    from decaf.stylize.predict import export_onnx
+
+    buf = io.BytesIO()
+    export_onnx(net, buf)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    z = torch.rand(1, 3, h, w)
+    with torch.no_grad():
+        ref = net(z, 0).numpy()
+    out = session.run(None, {"image": z.numpy(), "style": np.ones((1, 1), np.float32)})[0]
+    return float(np.abs(out - ref).max())
+
+
+def test_reflect_padding_reaches_every_convolution_and_survives_a_bundle(tmp_path: Path) -> None:
+    """pad="reflect": every 3×3 convolution reflects (so the network cannot find its crops'
+    borders, as it does through zero padding); the bundle keeps the choice and its ONNX graph
+    computes the same."""
+
     from decaf.core.bundle import save_bundle
     from decaf.stylize.model import load_style_net
-    from decaf.stylize.predict import export_onnx
 
     def modes(net: TransformNet) -> set[str]:
         return {m.padding_mode for m in net.modules()
@@ -181,14 +215,7 @@ def test_reflect_padding_reaches_every_convolution_and_survives_a_bundle(tmp_pat
                  "state_dict": net.state_dict(), "config": config}, path)  # fmt: skip
     loaded, info = load_style_net(path)
     assert info["config"]["pad"] == "reflect" and loaded.config["pad"] == "reflect"
-    buf = io.BytesIO()
-    export_onnx(loaded, buf)
-    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    z = torch.rand(1, 3, 40, 56)
-    with torch.no_grad():
-        ref = loaded(z, 0).numpy()
-    out = session.run(None, {"image": z.numpy(), "style": np.ones((1, 1), np.float32)})[0]
-    assert np.abs(out - ref).max() <= 1e-4
+    assert _onnx_gap(loaded, 40, 56) <= 1e-4
     with pytest.raises(OptionError, match="pad must be zeros or reflect"):
         TransformNet(pad="same")
 
@@ -208,13 +235,10 @@ def _reach(net: TransformNet, side: int = 256) -> int:
 def test_dilations_widen_the_view_and_survive_a_bundle_and_onnx(tmp_path: Path) -> None:
     """Dilated residual blocks see farther at the same cost; the bundle keeps them and the
     ONNX graph computes the same; pictures below the dilated blocks' need are padded."""
-    import io
-
-    import onnxruntime as ort
 
     from decaf.core.bundle import save_bundle
     from decaf.stylize.model import load_style_net
-    from decaf.stylize.predict import FastStylizer, export_onnx
+    from decaf.stylize.predict import FastStylizer
 
     torch.manual_seed(0)
     plain = TransformNet(styles=1, width=8, blocks=3, pad="reflect").eval()
@@ -227,14 +251,7 @@ def test_dilations_widen_the_view_and_survive_a_bundle_and_onnx(tmp_path: Path) 
                  "state_dict": net.state_dict(), "config": net.config}, path)  # fmt: skip
     loaded, _ = load_style_net(path)
     assert loaded.config["dilations"] == [1, 4, 2] and loaded.min_side == 40
-    buf = io.BytesIO()
-    export_onnx(loaded, buf)
-    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    z = torch.rand(1, 3, 48, 56)
-    with torch.no_grad():
-        ref = loaded(z, 0).numpy()
-    out = session.run(None, {"image": z.numpy(), "style": np.ones((1, 1), np.float32)})[0]
-    assert np.abs(out - ref).max() <= 1e-4
+    assert _onnx_gap(loaded, 48, 56) <= 1e-4
     for engine in ("torch", "onnx"):
         tiny = FastStylizer(path, engine=engine)(Image.new("RGB", (24, 9), (9, 99, 199)), "a")
         assert tiny.size == (24, 9)

@@ -192,8 +192,9 @@ PADS = ("zeros", "reflect")  #: TransformNet's padding of its inner convolutions
 
 
 def check_dilations(dilations: Sequence[int] | None, blocks: int) -> list[int]:
-    """One dilation of 1-8 per residual block (``None``: all 1)."""
-    if dilations is None:
+    """One dilation of 1-8 per residual block (``None`` or empty: all 1, as in bundles written
+    before dilations existed)."""
+    if not dilations:
         return [1] * blocks
     dil = list(dilations)
     if len(dil) != blocks or not all(isinstance(d, int) and 1 <= d <= 8 for d in dil):

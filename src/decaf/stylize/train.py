@@ -176,7 +176,7 @@ class FastOptions:
             raise OptionError("need at least one style layer and one content layer")
         if self.style_octaves not in (1, 2, 3):
             raise OptionError(f"style_octaves must be 1, 2 or 3, got {self.style_octaves!r}")
-        check_dilations(self.dilations or None, self.blocks)
+        check_dilations(self.dilations, self.blocks)
         if self.pad not in PADS:
             raise OptionError(f"pad must be {' or '.join(PADS)}, got {self.pad!r}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
@@ -423,7 +423,7 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     """(network, style names, network config, styles it had before): a new network, or
     ``base`` frozen with ``n_styles`` new styles whose parameters alone will train."""
     config = {"width": opts.width, "blocks": opts.blocks, "pad": opts.pad,
-              "dilations": list(opts.dilations) or None,
+              "dilations": list(opts.dilations),
               "backbone": opts.backbone, "adain_layer": opts.adain_layer,
               "wct_levels": list(opts.wct_levels)}  # fmt: skip
     names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
