@@ -34,6 +34,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W]
+        [--paintings-teacher-weight W [--paintings-teachers DIR]]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
         [--wct-octave-iters 0] [--wct-reconstruction BUNDLE] [--wct-styled-from BUNDLE]
         [--only fast|adain|paintings|wct]
@@ -93,6 +94,14 @@ def main() -> int:
     ap.add_argument("--paintings-dilations", default="", help="per residual block, e.g. 1,2,4,2,1")
     ap.add_argument("--paintings-stats-weight", default="", help="mean/std term (default 0)")
     ap.add_argument("--paintings-random-weight", default="", help="random filters (default 0)")
+    ap.add_argument(
+        "--paintings-teacher-weight",
+        default="",
+        help="learn from Gatys pictures of the paintings on the offline photos",
+    )
+    ap.add_argument("--paintings-teachers", type=Path,
+                    help="where those Gatys pictures are (made when missing; default RUNS/"
+                    "paintings_teachers)")  # fmt: skip
     ap.add_argument("--paintings", type=Path, default=ROOT.parent / "shared" / "data" / "paintings")
     ap.add_argument("--wct-iters", type=int, default=2000)
     ap.add_argument("--wct-styled-iters", type=int, default=2500)
@@ -211,6 +220,28 @@ def _given(flag: str, value: str) -> list[str]:
     return [flag, value] if value else []
 
 
+def _teachers(args: argparse.Namespace) -> list[str]:
+    """With ``--paintings-teacher-weight``: the ``--teacher`` flags, after making the Gatys
+    pictures of each painting on each offline photo at 512 px that are not there yet
+    (``STYLE/PHOTO.png``; about 25 s each, 52 in all)."""
+    if not args.paintings_teacher_weight:
+        return []
+    import decaf.stylize as st
+    from decaf.stylize.train import offline_photos
+
+    root = args.paintings_teachers or args.runs / "paintings_teachers"
+    photos = offline_photos()
+    for name, file in PAINTINGS.items():
+        style = Image.open(args.paintings / file).convert("RGB")
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for photo, pic in photos.items():
+            dest = root / name / f"{photo}.png"
+            if not dest.is_file():
+                st.stylize(pic, style, size=512).save(dest)
+                print(f"wrote {dest}", flush=True)
+    return ["--teacher", str(root), "--teacher-weight", args.paintings_teacher_weight]
+
+
 def paintings(args: argparse.Namespace) -> None:
     """One CIN network over the four paintings, each copied under its built-in name (the
     bundle's style names come from the file names)."""
@@ -235,7 +266,8 @@ def paintings(args: argparse.Namespace) -> None:
              *_given("--content-layers", args.paintings_content_layers),
              *_given("--dilations", args.paintings_dilations),
              *_given("--stats-weight", args.paintings_stats_weight),
-             *_given("--random-weight", args.paintings_random_weight)])  # fmt: skip
+             *_given("--random-weight", args.paintings_random_weight),
+             *_teachers(args)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 

@@ -81,6 +81,12 @@ StatsWOpt = option(
 RandomWOpt = option(
     float, "fast/cin/stylebank: weight of a Gram term on untrained random filters (no family)."
 )
+TeacherOpt = option(
+    Path | None,
+    "fast/cin: other methods' results to learn from, DIR/STYLE/NAME.png for the content "
+    "picture NAME (a file in --content, or an offline photo) in the style STYLE.",
+)
+TeacherWOpt = option(float, "fast/cin: weight of the --teacher results' feature term.")
 WidthOpt = option(int, "Channel width of the network.")
 DilationsOpt = option(
     str | None, "fast/cin: one dilation per residual block, e.g. 1,2,4,2,1 (a wider view)."
@@ -119,6 +125,8 @@ def train_style_command(
     tv_weight: TvWOpt = 10.0,
     stats_weight: StatsWOpt = 0.0,
     random_weight: RandomWOpt = 0.0,
+    teacher: TeacherOpt = None,
+    teacher_weight: TeacherWOpt = 0.0,
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
     dilations: DilationsOpt = None,
@@ -151,7 +159,8 @@ def train_style_command(
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
                        tv_weight=tv_weight, stats_weight=stats_weight,
-                       random_weight=random_weight, width=width, seed=seed,
+                       random_weight=random_weight, teacher_weight=teacher_weight,
+                       width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),
@@ -160,7 +169,7 @@ def train_style_command(
                        **_layers(style_layers, content_layers))  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
-                                    content, base=base, run_dir=run_dir, resume=resume,
+                                    content, teacher, base=base, run_dir=run_dir, resume=resume,
                                     progress=not as_json)  # fmt: skip
     stop_if_interrupted(summary, as_json)
     styles = ", ".join(summary["styles"])

@@ -60,12 +60,12 @@ OFFLINE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field
                   "china", "flower")  # fmt: skip
 
 
-def offline_photos() -> list[Image.Image]:
-    """The offline content photos as RGB pictures."""
+def offline_photos() -> dict[str, Image.Image]:
+    """The offline content photos as RGB pictures, by name."""
     import skimage.data
     from sklearn.datasets import load_sample_image
 
-    out = []
+    out = {}
     for name in OFFLINE_PHOTOS:
         if name in ("china", "flower"):
             arr = load_sample_image(f"{name}.jpg")
@@ -73,7 +73,7 @@ def offline_photos() -> list[Image.Image]:
             arr = skimage.data.stereo_motorcycle()[0]
         else:
             arr = getattr(skimage.data, name)()
-        out.append(load_image(arr, name=name))
+        out[name] = load_image(arr, name=name)
     return out
 
 
@@ -99,15 +99,95 @@ class ContentCrops(Dataset):
         return crop.clamp(0, 1), int(torch.randint(self.styles, ()))
 
 
-def content_folder(root: str | os.PathLike) -> list[Image.Image]:
-    """Every readable picture under ``root`` (recursively)."""
+def content_folder(root: str | os.PathLike) -> dict[str, Image.Image]:
+    """Every readable picture under ``root`` (recursively), by its path under ``root`` without
+    the suffix (the name a teacher's result is found by)."""
     root = Path(root)
     if not root.is_dir():
         raise OptionError(f"{root}: not a folder of content pictures")
     paths = find_pictures(root)
     if not paths:
         raise OptionError(f"{root}: no pictures found")
-    return [load_image(p) for p in paths]
+    return {p.relative_to(root).with_suffix("").as_posix(): load_image(p) for p in paths}
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """Another method's result for one content picture in one style (Gatys's, say, which lays
+    the larger motifs that a small network does not learn from Gram losses alone): the network
+    is also scored by its output's features against the result's at ``teacher_layers``."""
+
+    content: Image.Image
+    style: int  #: index into the styles being trained
+    result: Image.Image
+
+
+class TeacherCrops(Dataset):
+    """Aligned square crops of the teachers' content pictures and results, ``size`` px at the
+    results' own scale (strokes keep their size in pixels), random position and horizontal
+    flip. Item ``i`` is (crop, style index, the result's crop)."""
+
+    def __init__(self, teachers: Sequence[Teacher], size: int, length: int) -> None:
+        if not teachers:
+            raise OptionError("no teacher pictures to learn from")
+        self.pairs = [(torch.stack([to_tensor(t.content.resize(t.result.size, Image.LANCZOS)),
+                                    to_tensor(t.result)]), t.style) for t in teachers]  # fmt: skip
+        self.size, self.length = size, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        both, style = self.pairs[int(torch.randint(len(self.pairs), ()))]
+        h, w = both.shape[-2:]
+        side = min(self.size, h, w)
+        y, x = int(torch.randint(h - side + 1, ())), int(torch.randint(w - side + 1, ()))
+        crop = both[..., y : y + side, x : x + side]
+        if side != self.size:
+            crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear",
+                                 antialias=True, align_corners=False)  # fmt: skip
+        if float(torch.rand(())) < 0.5:
+            crop = crop.flip(-1)
+        crop = crop.clamp(0, 1)
+        return crop[0], style, crop[1]
+
+
+class WithTeachers(Dataset):
+    """Each item a teacher's aligned crop with probability ``share``, else a plain content
+    crop (its result ``None``): the teachers guide, the varied crops keep the network general."""
+
+    def __init__(self, plain: ContentCrops, taught: TeacherCrops, share: float) -> None:
+        self.plain, self.taught, self.share = plain, taught, share
+
+    def __len__(self) -> int:
+        return len(self.plain)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+        if float(torch.rand(())) < self.share:
+            return self.taught[i]
+        return (*self.plain[i], None)
+
+
+def find_teachers(root: str | os.PathLike, styles: Sequence[str],
+                  content: dict[str, Image.Image]) -> list[Teacher]:  # fmt: skip
+    """The results under ``root``: ``root/STYLE/NAME.png`` (any picture type) is the result of
+    the content picture ``NAME`` in the style ``STYLE``. A result whose style or content picture
+    is not being trained on is an error (a typo would otherwise silently teach nothing)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise OptionError(f"{root}: not a folder of teacher results (STYLE/NAME.png)")
+    out = []
+    for path in find_pictures(root):
+        style, _, name = path.relative_to(root).with_suffix("").as_posix().partition("/")
+        if style not in styles:
+            raise OptionError(f"{path}: no style named {style!r} is being trained "
+                              f"({', '.join(styles)})")  # fmt: skip
+        if name not in content:
+            raise OptionError(f"{path}: no content picture named {name!r}")
+        out.append(Teacher(content[name], styles.index(style), load_image(path)))
+    if not out:
+        raise OptionError(f"{root}: no teacher results found (STYLE/NAME.png)")
+    return out
 
 
 @dataclass(frozen=True)
@@ -138,6 +218,10 @@ class FastOptions:
     #: fast/CIN/StyleBank: weight of a Gram term on untrained random filters
     #: (stylize.losses.RandomFilters), a style signal of no network family
     random_weight: float = 0.0
+    #: fast/CIN: weight of the teachers' term (their results' features against the output's)
+    teacher_weight: float = 0.0
+    teacher_layers: tuple[str, ...] = ("blocks.2", "blocks.3")
+    teacher_share: float = 0.5  #: the share of training crops taken from the teachers
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
     content_layers: tuple[str, ...] = ("blocks.2",)
@@ -160,7 +244,7 @@ class FastOptions:
         """Fail before any network loads (run on construction)."""
         checks.positive("lr", self.lr)
         for name in ("content_weight", "style_weight", "tv_weight", "stats_weight",
-                     "random_weight"):  # fmt: skip
+                     "random_weight", "teacher_weight"):  # fmt: skip
             checks.non_negative(name, getattr(self, name))
         for name in ("width", "blocks", "bank_period", "display"):
             checks.at_least(name, getattr(self, name), 1)
@@ -172,8 +256,9 @@ class FastOptions:
             raise OptionError(f"the styled level {self.wct_styled} is not one of the WCT levels "
                               f"{', '.join(self.wct_levels)}")  # fmt: skip
         checks.at_least("painters", self.painters, 0)
-        if not self.style_layers or not self.content_layers:
-            raise OptionError("need at least one style layer and one content layer")
+        checks.in_range("teacher_share", self.teacher_share, 0.01, 1.0)
+        if not self.style_layers or not self.content_layers or not self.teacher_layers:
+            raise OptionError("need at least one style layer, content layer and teacher layer")
         if self.style_octaves not in (1, 2, 3):
             raise OptionError(f"style_octaves must be 1, 2 or 3, got {self.style_octaves!r}")
         check_dilations(self.dilations, self.blocks)
@@ -185,13 +270,15 @@ class FastOptions:
 
 class PerceptualLoss(nn.Module):
     """Gram style loss (targets per style and octave) + feature content loss + total
-    variation."""
+    variation, and with teachers (``teacher_weight``) the features of their results."""
 
     def __init__(self, opts: FastOptions, styles: Sequence[Image.Image],
                  pretrained: bool = True) -> None:  # fmt: skip
         super().__init__()
-        layers = list(dict.fromkeys([*opts.style_layers, *opts.content_layers]))
-        self.ext = Encoder(opts.backbone, layers, pretrained=pretrained)
+        layers = [*opts.style_layers, *opts.content_layers]
+        if opts.teacher_weight > 0:
+            layers += opts.teacher_layers
+        self.ext = Encoder(opts.backbone, list(dict.fromkeys(layers)), pretrained=pretrained)
         self.rf = RandomFilters(seed=opts.seed) if opts.random_weight > 0 else None
         self.opts = opts
         self.targets: list[dict[str, torch.Tensor]] = []  # per octave: {layer: (N, C, C)}
@@ -226,9 +313,12 @@ class PerceptualLoss(nn.Module):
                 total = total + sw * batched_relative_error(_moments(feats[n]), m)
         return total / len(self.opts.style_layers)
 
-    def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor
+    def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor,
+                taught: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> dict[str, torch.Tensor]:  # fmt: skip
-        """``style_w``: (B, N) blend weights of the styles each output should have."""
+        """``style_w``: (B, N) blend weights of the styles each output should have;
+        ``taught``: the teachers' results (K, 3, H, W) and which K of the B outputs they are
+        for (a bool mask)."""
         if self.ext.mean.device != out.device:  # follow the Trainer's device (a GPU, say)
             self.to(out.device)
             self.targets = [{n: t.to(out.device) for n, t in tk.items()} for tk in self.targets]
@@ -245,7 +335,22 @@ class PerceptualLoss(nn.Module):
         tv = total_variation(out)
         o = self.opts
         loss = o.style_weight * style + o.content_weight * cont + o.tv_weight * tv
-        return {"loss": loss, "style": style.detach(), "content": cont.detach(), "tv": tv.detach()}
+        terms = {"style": style.detach(), "content": cont.detach(), "tv": tv.detach()}
+        if taught is not None and o.teacher_weight > 0:
+            teach = self._teacher(fo, *taught)
+            loss = loss + o.teacher_weight * teach
+            terms["teacher"] = teach.detach()
+        return {"loss": loss, **terms}
+
+    def _teacher(self, fo: dict[str, torch.Tensor], results: torch.Tensor, mask: torch.Tensor
+                 ) -> torch.Tensor:  # fmt: skip
+        """The masked outputs' features against their teachers' results' (0 for none)."""
+        if not bool(mask.any()):
+            return torch.zeros(())
+        with torch.no_grad():
+            ft = self.ext(results)
+        layers = self.opts.teacher_layers
+        return sum(batched_relative_error(fo[n][mask], ft[n]) for n in layers) / len(layers)
 
 
 class AdaINLoss(nn.Module):
@@ -351,8 +456,12 @@ def train_style(
     resume: str | os.PathLike | None = None,
     progress: bool = False,
     pretrained: bool = True,
+    teachers: Sequence[Teacher] = (),
 ) -> dict[str, Any]:
     """Train a style network on ``styles`` and write a bundle to ``out``.
+
+    ``teachers`` (fast and CIN, with ``teacher_weight`` > 0): other methods' results for
+    content pictures in these styles, which a share of the training crops also learn from.
 
     ``pretrained=False`` gives the loss network (and AdaIN's encoder) random weights: for tests
     and for backbones whose ImageNet weights are not on this machine.
@@ -371,13 +480,17 @@ def train_style(
         raise OptionError("give at least one style picture")
     if opts.method == "fast" and len(styles) != 1:
         raise OptionError("--method fast learns one style; use cin or stylebank for several")
+    _check_teachers(opts, teachers, len(styles))
     set_seed(opts.seed)
     net, names, config, old = _network(opts, len(styles), base, pretrained)
     counter = Counter()
-    pictures = list(content) if content else offline_photos()
+    pictures = list(content) if content else list(offline_photos().values())
     if opts.method == "wct" and not opts.wct_styled:  # reconstruction: styles are pictures
         pictures += list(styles)
-    data = ContentCrops(pictures, opts.size, max(opts.iters * opts.batch, 1), len(styles))
+    length = max(opts.iters * opts.batch, 1)
+    data: Dataset = ContentCrops(pictures, opts.size, length, len(styles))
+    if teachers:
+        data = WithTeachers(data, TeacherCrops(teachers, opts.size, length), opts.teacher_share)
     if opts.method == "wct":
         styled = StyledLevelLoss(opts, styles, pretrained) if opts.wct_styled else None
         step = _wct_step(opts, styled)
@@ -411,9 +524,23 @@ def train_style(
                                                            "styles": len(names)}),
                      "metrics": {"train": result.train},
                      "provenance": {"content": "folder" if content else "offline photos",
-                                    "base": str(base) if base else None}}, out)  # fmt: skip
+                                    "base": str(base) if base else None,
+                                    "teachers": len(teachers)}}, out)  # fmt: skip
         summary["bundle"] = str(out)
     return summary
+
+
+def _check_teachers(opts: FastOptions, teachers: Sequence[Teacher], n_styles: int) -> None:
+    """Teachers and their weight come together, for the fast and CIN methods only."""
+    if bool(teachers) != (opts.teacher_weight > 0):
+        raise OptionError("teacher results and a teacher weight > 0 go together "
+                          "(--teacher DIR --teacher-weight W)")  # fmt: skip
+    if teachers and opts.method not in ("fast", "cin"):
+        raise OptionError(f"teachers train fast and cin networks, not {opts.method}")
+    for t in teachers:
+        if not 0 <= t.style < n_styles:
+            raise OptionError(f"a teacher's style index {t.style} is not one of the "
+                              f"{n_styles} styles")  # fmt: skip
 
 
 def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
@@ -475,9 +602,16 @@ def _new_style_params(net: nn.Module, old: int) -> list[nn.Parameter]:
     return cin_rows(net)  # whole tensors; _feedforward_step masks the old rows' gradients
 
 
-def _collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    imgs, idx = zip(*batch, strict=True)
-    return torch.stack(imgs), torch.tensor(idx)
+def _collate(batch: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """(crops, style indices) and, for :class:`WithTeachers` items, the teachers' result
+    crops (K, 3, H, W) and the bool mask of the K items that have one."""
+    imgs, idx, *rest = zip(*batch, strict=True)
+    out = (torch.stack(imgs), torch.tensor(idx))
+    if not rest:
+        return out
+    mask = torch.tensor([r is not None for r in rest[0]])
+    results = [r for r in rest[0] if r is not None]
+    return *out, torch.stack(results) if results else imgs[0].new_zeros(0, 3, 1, 1), mask
 
 
 def _feedforward_step(loss_fn: PerceptualLoss, opts: FastOptions, old: int, new: int,
@@ -487,8 +621,8 @@ def _feedforward_step(loss_fn: PerceptualLoss, opts: FastOptions, old: int, new:
     one auto-encoder step; with ``old > 0`` it trains only new banks. ``counter`` is handed to
     the Trainer as state, so a resumed run keeps the alternation where it was."""
 
-    def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x, idx = batch
+    def step(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        x, idx, *taught = batch
         w = F.one_hot(idx, new).float()
         if isinstance(net, StyleBankNet):
             counter.n += 1
@@ -502,7 +636,7 @@ def _feedforward_step(loss_fn: PerceptualLoss, opts: FastOptions, old: int, new:
             return loss_fn(y, x, w)
         full = F.pad(w, (old, 0))  # old styles get weight 0
         y = net(x, full)
-        out = loss_fn(y, x, w)
+        out = loss_fn(y, x, w, tuple(taught) if taught else None)
         if old:
             _mask_old_rows(net, old)
         return out
@@ -579,9 +713,12 @@ def _recolour(x: torch.Tensor) -> torch.Tensor:
 
 def train_style_files(styles: Sequence[str], out: str | os.PathLike, options: FastOptions,
                       content: str | os.PathLike | None = None,
+                      teacher: str | os.PathLike | None = None,
                       **kwargs: Any) -> dict[str, Any]:  # fmt: skip
     """``decaf train style``: style files or built-in names, an optional folder of content
-    pictures, the rest as :func:`train_style`. The style names become the bundle's."""
+    pictures and one of teacher results (:func:`find_teachers`: ``STYLE/NAME.png``, NAME a
+    content file's path in the folder or an offline photo's name), the rest as
+    :func:`train_style`. The style names become the bundle's."""
     from dataclasses import replace
 
     from decaf.stylize import resolve_style
@@ -592,4 +729,8 @@ def train_style_files(styles: Sequence[str], out: str | os.PathLike, options: Fa
     pictures = [resolve_style(s, size=max(512, options.style_size)) for s in styles]
     options = replace(options, styles_names=tuple(Path(s).stem for s in styles))
     photos = content_folder(content) if content is not None else None
-    return train_style(pictures, out, options, photos, **kwargs)
+    found = () if teacher is None else find_teachers(teacher, options.styles_names,
+                                                      photos or offline_photos())  # fmt: skip
+    return train_style(
+        pictures, out, options, list(photos.values()) if photos else None, teachers=found, **kwargs
+    )
