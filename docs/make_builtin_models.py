@@ -34,7 +34,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W]
-        [--paintings-teacher-weight W [--paintings-teachers DIR]]
+        [--paintings-teacher-weight W [--paintings-teachers DIR]
+         [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
         [--wct-octave-iters 0] [--wct-reconstruction BUNDLE] [--wct-styled-from BUNDLE]
         [--only fast|adain|paintings|wct]
@@ -99,6 +100,8 @@ def main() -> int:
         default="",
         help="learn from Gatys pictures of the paintings on the offline photos",
     )
+    ap.add_argument("--paintings-teacher-match", default="", help="features | gram")
+    ap.add_argument("--paintings-teacher-layers", default="", help="default: decaf's")
     ap.add_argument("--paintings-teachers", type=Path,
                     help="where those Gatys pictures are (made when missing; default RUNS/"
                     "paintings_teachers)")  # fmt: skip
@@ -239,7 +242,14 @@ def _teachers(args: argparse.Namespace) -> list[str]:
             if not dest.is_file():
                 st.stylize(pic, style, size=512).save(dest)
                 print(f"wrote {dest}", flush=True)
-    return ["--teacher", str(root), "--teacher-weight", args.paintings_teacher_weight]
+    return [
+        "--teacher",
+        str(root),
+        "--teacher-weight",
+        args.paintings_teacher_weight,
+        *_given("--teacher-match", args.paintings_teacher_match),
+        *_given("--teacher-layers", args.paintings_teacher_layers),
+    ]
 
 
 def paintings(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from decaf.core.errors import OptionError
 from decaf.core.tensors import picture_tensor
-from decaf.stylize.losses import batched_relative_error
+from decaf.stylize.losses import batched_gram, batched_relative_error
 from decaf.stylize.train import (
     ContentCrops,
     FastOptions,
@@ -34,11 +34,15 @@ def _negative(img: Image.Image) -> Image.Image:
     return Image.fromarray(255 - np.asarray(img))
 
 
-def test_the_teacher_term_is_the_masked_outputs_feature_error_against_their_results() -> None:
+@pytest.mark.parametrize("match", ["features", "gram"])
+def test_the_teacher_term_is_the_masked_outputs_error_against_their_results(match: str) -> None:
+    """features: the maps' relative error; gram: their Gram matrices' (the teacher's style for
+    that crop, wherever its strokes lie)."""
     losses = {}
     for tw in (0.0, 3.0):
         torch.manual_seed(0)
-        opts = FastOptions(method="cin", style_size=64, teacher_weight=tw)
+        opts = FastOptions(method="cin", style_size=64, teacher_weight=tw, teacher_match=match,
+                           teacher_layers=("blocks.1", "blocks.3"))  # fmt: skip
         losses[tw] = PerceptualLoss(opts, [_noise(9, 64, 64)], pretrained=False).eval()
     loss = losses[3.0]
     out = torch.cat([picture_tensor(_noise(k), 96) for k in range(3)])
@@ -50,7 +54,8 @@ def test_the_teacher_term_is_the_masked_outputs_feature_error_against_their_resu
         plain = losses[0.0](out, out, w, (results, mask))
         fo, ft = loss.ext(out[mask]), loss.ext(results)
         layers = loss.opts.teacher_layers
-        expected = sum(float(batched_relative_error(fo[n], ft[n])) for n in layers) / len(layers)
+        g = batched_gram if match == "gram" else (lambda f: f)
+        expected = sum(float(batched_relative_error(g(fo[n]), g(ft[n]))) for n in layers) / 2
         same = loss(out, out, w, (out[mask], mask))
     assert expected > 0.01
     assert float(taught["teacher"]) == pytest.approx(expected, rel=1e-4)
@@ -121,6 +126,8 @@ def test_teachers_and_their_weight_go_together(tmp_path: Path) -> None:
             train_style([_noise(0)], tmp_path / "x.pt", opts, teachers=teachers)
     with pytest.raises(OptionError, match="teacher_share"):
         FastOptions(teacher_share=0.0)
+    with pytest.raises(OptionError, match="teacher_match"):
+        FastOptions(teacher_match="pixels")
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -136,10 +143,13 @@ def test_train_style_with_a_teacher_folder_from_the_cli(tmp_path: Path) -> None:
     base = ["train", "style", "-s", "swirl", "--content", str(tmp_path / "photos"),
             "--iters", "2", "--batch", "2", "--size", "32", "--style-size", "48",
             "-o", str(out)]  # fmt: skip
-    assert main([*base, "--teacher", str(tmp_path / "teach"), "--teacher-weight", "2",
-                 "--json"]) == 0  # fmt: skip
+    taught = ["--teacher", str(tmp_path / "teach"), "--teacher-weight", "2",
+              "--teacher-match", "gram", "--teacher-layers", "blocks.1"]  # fmt: skip
+    assert main([*base, *taught, "--json"]) == 0
     bundle = load_bundle(out)
     assert bundle["provenance"]["teachers"] == 1 and bundle["config"]["teacher_weight"] == 2
+    assert bundle["config"]["teacher_match"] == "gram"
+    assert bundle["config"]["teacher_layers"] == ["blocks.1"]
     out.unlink()
     assert main([*base, "--teacher-weight", "2"]) == 2  # a weight without teachers
     assert main([*base, "--teacher", str(tmp_path / "photos"), "--teacher-weight", "1"]) == 2

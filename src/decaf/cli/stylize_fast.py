@@ -87,6 +87,13 @@ TeacherOpt = option(
     "picture NAME (a file in --content, or an offline photo) in the style STYLE.",
 )
 TeacherWOpt = option(float, "fast/cin: weight of the --teacher results' feature term.")
+TeacherMatchOpt = option(
+    str, "fast/cin --teacher: features (the result's maps) | gram (their Gram matrices)."
+)
+TeacherLayersOpt = option(
+    str | None,
+    "fast/cin --teacher: the loss network's layers compared (default blocks.2,blocks.3).",
+)
 WidthOpt = option(int, "Channel width of the network.")
 DilationsOpt = option(
     str | None, "fast/cin: one dilation per residual block, e.g. 1,2,4,2,1 (a wider view)."
@@ -127,6 +134,8 @@ def train_style_command(
     random_weight: RandomWOpt = 0.0,
     teacher: TeacherOpt = None,
     teacher_weight: TeacherWOpt = 0.0,
+    teacher_match: TeacherMatchOpt = "features",
+    teacher_layers: TeacherLayersOpt = None,
     width: WidthOpt = 16,
     pad: PadOpt = "zeros",
     dilations: DilationsOpt = None,
@@ -160,13 +169,14 @@ def train_style_command(
                        lr=lr, style_weight=style_weight, content_weight=content_weight,
                        tv_weight=tv_weight, stats_weight=stats_weight,
                        random_weight=random_weight, teacher_weight=teacher_weight,
+                       teacher_match=teacher_match,
                        width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),
                        **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
                           if levels else {}),
-                       **_layers(style_layers, content_layers))  # fmt: skip
+                       **_layers(style_layers, content_layers, teacher_layers))  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
                                     content, teacher, base=base, run_dir=run_dir, resume=resume,
@@ -177,11 +187,13 @@ def train_style_command(
          f"({summary['seconds']:.0f} s; styles {styles})", as_json)  # fmt: skip
 
 
-def _layers(style: str | None, content: str | None) -> dict[str, tuple[str, ...]]:
+def _layers(style: str | None, content: str | None, teacher: str | None = None
+            ) -> dict[str, tuple[str, ...]]:  # fmt: skip
     """FastOptions' layer fields for the layers given (the defaults for those not)."""
     out = {}
     for field, value, flag in (("style_layers", style, "--style-layers"),
-                               ("content_layers", content, "--content-layers")):  # fmt: skip
+                               ("content_layers", content, "--content-layers"),
+                               ("teacher_layers", teacher, "--teacher-layers")):  # fmt: skip
         names = split_list(value, str, flag)
         if names:
             out[field] = tuple(names)

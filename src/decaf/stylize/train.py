@@ -190,6 +190,9 @@ def find_teachers(root: str | os.PathLike, styles: Sequence[str],
     return out
 
 
+TEACHER_MATCHES = ("features", "gram")
+
+
 @dataclass(frozen=True)
 class FastOptions:
     """Training settings for ``decaf train style``."""
@@ -221,6 +224,9 @@ class FastOptions:
     #: fast/CIN: weight of the teachers' term (their results' features against the output's)
     teacher_weight: float = 0.0
     teacher_layers: tuple[str, ...] = ("blocks.2", "blocks.3")
+    #: features: the maps themselves (the teacher's layout); gram: their Gram matrices (the
+    #: style the teacher gave that part of the picture, wherever its strokes lie)
+    teacher_match: str = "features"
     teacher_share: float = 0.5  #: the share of training crops taken from the teachers
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
@@ -257,6 +263,7 @@ class FastOptions:
                               f"{', '.join(self.wct_levels)}")  # fmt: skip
         checks.at_least("painters", self.painters, 0)
         checks.in_range("teacher_share", self.teacher_share, 0.01, 1.0)
+        checks.one_of("teacher_match", self.teacher_match, TEACHER_MATCHES)
         if not self.style_layers or not self.content_layers or not self.teacher_layers:
             raise OptionError("need at least one style layer, content layer and teacher layer")
         if self.style_octaves not in (1, 2, 3):
@@ -344,13 +351,16 @@ class PerceptualLoss(nn.Module):
 
     def _teacher(self, fo: dict[str, torch.Tensor], results: torch.Tensor, mask: torch.Tensor
                  ) -> torch.Tensor:  # fmt: skip
-        """The masked outputs' features against their teachers' results' (0 for none)."""
+        """The masked outputs' features (or their Grams) against their teachers' results'
+        (0 for none)."""
         if not bool(mask.any()):
             return torch.zeros(())
         with torch.no_grad():
             ft = self.ext(results)
         layers = self.opts.teacher_layers
-        return sum(batched_relative_error(fo[n][mask], ft[n]) for n in layers) / len(layers)
+        gram = batched_gram if self.opts.teacher_match == "gram" else (lambda f: f)
+        return sum(batched_relative_error(gram(fo[n][mask]), gram(ft[n])) for n in layers
+                   ) / len(layers)  # fmt: skip
 
 
 class AdaINLoss(nn.Module):
