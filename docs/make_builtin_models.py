@@ -34,6 +34,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W] [--paintings-seed N]
+        [--paintings-content-weight 6]
         [--paintings-teacher-weight W [--paintings-teachers DIR]
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
@@ -100,6 +101,7 @@ def main() -> int:
         default="",
         help="learn from Gatys pictures of the paintings on the offline photos",
     )
+    ap.add_argument("--paintings-content-weight", default="6")
     ap.add_argument("--paintings-seed", default="", help="training seed (default decaf's, 0)")
     ap.add_argument("--paintings-teacher-match", default="", help="features | gram")
     ap.add_argument("--paintings-teacher-layers", default="", help="default: decaf's")
@@ -271,7 +273,8 @@ def paintings(args: argparse.Namespace) -> None:
              "--iters", str(args.paintings_iters), "--size", str(args.paintings_size),
              "--style-size", str(args.paintings_style_size), "--width", str(args.paintings_width),
              "--pad", args.paintings_pad, "--style-octaves", str(args.paintings_octaves),
-             "--content-weight", "6", "--style-weight", args.paintings_style_weight,
+             "--content-weight", args.paintings_content_weight,
+             "--style-weight", args.paintings_style_weight,
              "--tv-weight", "10", "--run-dir", str(runs), "-o", str(out),
              *_given("--style-layers", args.paintings_style_layers),
              *_given("--content-layers", args.paintings_content_layers),
