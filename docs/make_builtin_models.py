@@ -34,7 +34,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W] [--paintings-seed N]
-        [--paintings-content-weight 6]
+        [--paintings-content-weight 6] [--paintings-style-layer-weights 32,32,16,4,1]
         [--paintings-teacher-weight W [--paintings-teachers DIR]
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
@@ -102,6 +102,7 @@ def main() -> int:
         help="learn from Gatys pictures of the paintings on the offline photos",
     )
     ap.add_argument("--paintings-content-weight", default="6")
+    ap.add_argument("--paintings-style-layer-weights", default="", help="default: all 1")
     ap.add_argument("--paintings-seed", default="", help="training seed (default decaf's, 0)")
     ap.add_argument("--paintings-teacher-match", default="", help="features | gram")
     ap.add_argument("--paintings-teacher-layers", default="", help="default: decaf's")
@@ -282,6 +283,7 @@ def paintings(args: argparse.Namespace) -> None:
              *_given("--stats-weight", args.paintings_stats_weight),
              *_given("--random-weight", args.paintings_random_weight),
              *_given("--seed", args.paintings_seed),
+             *_given("--style-layer-weights", args.paintings_style_layer_weights),
              *_teachers(args)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 

@@ -55,6 +55,26 @@ def test_the_style_layers_chosen_are_the_ones_matched() -> None:
         FastOptions(style_layers=())
 
 
+def test_style_layer_weights_scale_each_layers_error_by_its_weight_over_their_mean() -> None:
+    layers = ("conv_stem", "blocks.1", "blocks.3")
+    torch.manual_seed(0)
+    opts = FastOptions(method="cin", style_size=96, style_layers=layers,
+                       style_layer_weights=(6.0, 3.0, 0.0))  # fmt: skip
+    loss = PerceptualLoss(opts, [_blocks(0)], pretrained=False).eval()
+    other, w = picture_tensor(_blocks(1), 96), torch.ones(1, 1)
+    with torch.no_grad():
+        got = float(loss(other, other, w)["style"])
+        fo = loss.ext(other)
+        err = {n: float(batched_relative_error(batched_gram(fo[n]), loss.targets[0][n]))
+               for n in layers}  # fmt: skip
+    assert min(err.values()) > 0.01
+    # weights over their mean (3): 2, 1 and 0, then the mean over the 3 layers
+    assert got == pytest.approx((2 * err["conv_stem"] + err["blocks.1"]) / 3, rel=1e-4)
+    for bad in [(1.0, 2.0), (1.0, -1.0, 1.0), (0.0, 0.0, 0.0), (1.0, float("nan"), 1.0)]:
+        with pytest.raises(OptionError, match="style_layer_weights"):
+            FastOptions(style_layers=layers, style_layer_weights=bad)
+
+
 def test_the_stats_term_adds_the_relative_moment_error_of_the_blend() -> None:
     """``stats_weight`` adds, per style layer, the channel means' and standard deviations'
     error relative to the blended style's (zero for the style itself)."""

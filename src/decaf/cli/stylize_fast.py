@@ -106,6 +106,11 @@ StyleLayersOpt = option(
     "fast/cin/stylebank, wct --styled-level: the loss network's style layers, comma-separated "
     "(default conv_stem,blocks.0,blocks.1,blocks.2,blocks.3).",
 )
+StyleLayerWOpt = option(
+    str | None,
+    "fast/cin/stylebank: one weight per style layer, comma-separated (e.g. 32,32,16,4,1, "
+    "Gatys's; default all 1).",
+)
 ContentLayersOpt = option(
     str | None,
     "fast/cin/stylebank: the loss network's content layers, comma-separated (default blocks.2).",
@@ -141,6 +146,7 @@ def train_style_command(
     dilations: DilationsOpt = None,
     style_octaves: OctavesOpt = 1,
     style_layers: StyleLayersOpt = None,
+    style_layer_weights: StyleLayerWOpt = None,
     content_layers: ContentLayersOpt = None,
     seed: SeedOpt = 0,
     snapshot: SnapshotOpt = 0,
@@ -174,6 +180,8 @@ def train_style_command(
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, pad=pad, style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),
+                       style_layer_weights=tuple(split_list(style_layer_weights, float,
+                                                            "--style-layer-weights") or ()),
                        **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
                           if levels else {}),
                        **_layers(style_layers, content_layers, teacher_layers))  # fmt: skip

@@ -14,6 +14,7 @@ the engine, so runs are repeatable and resumable).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -237,6 +238,9 @@ class FastOptions:
     teacher_share: float = 0.5  #: the share of training crops taken from the teachers
     backbone: str = "efficientnet_lite0"  #: loss network (and AdaIN encoder)
     style_layers: tuple[str, ...] = ("conv_stem", "blocks.0", "blocks.1", "blocks.2", "blocks.3")
+    #: fast/CIN/StyleBank: one weight per style layer (empty: all 1), normalised to their mean
+    #: so that the style weight keeps its scale (Gatys's default leans on the shallow layers)
+    style_layer_weights: tuple[float, ...] = ()
     content_layers: tuple[str, ...] = ("blocks.2",)
     adain_layer: str = "blocks.2"  #: AdaIN: the encoder ends here
     wct_levels: tuple[str, ...] = WCT_LEVELS  #: WCT: the stages with a decoder, deep first
@@ -276,10 +280,24 @@ class FastOptions:
         if self.style_octaves not in (1, 2, 3):
             raise OptionError(f"style_octaves must be 1, 2 or 3, got {self.style_octaves!r}")
         check_dilations(self.dilations, self.blocks)
+        self._check_layer_weights()
         if self.pad not in PADS:
             raise OptionError(f"pad must be {' or '.join(PADS)}, got {self.pad!r}")
         if self.iters < 1 or self.batch < 1 or self.size < 32 or self.style_size < 32:
             raise OptionError("need iters ≥ 1, batch ≥ 1 and sizes ≥ 32")
+
+    def _check_layer_weights(self) -> None:
+        w = self.style_layer_weights
+        finite = all(math.isfinite(x) and x >= 0 for x in w)
+        if w and (len(w) != len(self.style_layers) or not finite or sum(w) <= 0):
+            raise OptionError(f"style_layer_weights: one weight ≥ 0 per style layer "
+                              f"({len(self.style_layers)}), not all 0; got {list(w)}")  # fmt: skip
+
+    def layer_scales(self) -> dict[str, float]:
+        """Each style layer's weight over their mean (all 1 by default)."""
+        w = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        mean = sum(w) / len(w)
+        return {n: x / mean for n, x in zip(self.style_layers, w, strict=True)}
 
 
 class PerceptualLoss(nn.Module):
@@ -317,14 +335,15 @@ class PerceptualLoss(nn.Module):
     def _style(self, feats: dict[str, torch.Tensor], style_w: torch.Tensor, k: int
                ) -> torch.Tensor:  # fmt: skip
         targets, stats, sw = self.targets[k], self.stats[k], self.opts.stats_weight
+        scales = self.opts.layer_scales()
         total = torch.zeros(())
         for n in self._gram_layers():
             g = torch.einsum("bn,nij->bij", style_w, targets[n])
-            scale = 1.0 if n in stats else self.opts.random_weight  # stats: the encoder's
+            scale = scales.get(n, self.opts.random_weight)  # else one of the random filters
             total = total + scale * batched_relative_error(batched_gram(feats[n]), g)
             if sw > 0 and n in stats:  # the blend's moments, relative to the target's
                 m = torch.einsum("bn,nkc->bkc", style_w, stats[n])
-                total = total + sw * batched_relative_error(_moments(feats[n]), m)
+                total = total + scale * sw * batched_relative_error(_moments(feats[n]), m)
         return total / len(self.opts.style_layers)
 
     def forward(self, out: torch.Tensor, content: torch.Tensor, style_w: torch.Tensor,
