@@ -505,9 +505,7 @@ def train_style(
     ``base``: an existing CIN or StyleBank bundle to extend — its network is frozen and only the
     new styles' CIN rows / banks are trained, so the old styles' outputs stay bit-identical.
     """
-    from decaf.train.loop import Counter, LoopConfig, Trainer, set_seed
-    from decaf.train.schedules import LRPolicy
-    from decaf.train.solver import SolverConfig
+    from decaf.train.loop import Counter, Trainer, set_seed
 
     opts = options
     opts.validate()
@@ -520,29 +518,10 @@ def train_style(
     set_seed(opts.seed)
     net, names, config, old = _network(opts, len(styles), base, pretrained)
     counter = Counter()
-    pictures = list(content) if content else list(offline_photos().values())
-    if opts.method == "wct" and not opts.wct_styled:  # reconstruction: styles are pictures
-        pictures += list(styles)
-    length = max(opts.iters * opts.batch, 1)
-    data: Dataset = ContentCrops(pictures, opts.size, length, len(styles))
-    if teachers:
-        data = WithTeachers(data, TeacherCrops(teachers, opts.size, length), opts.teacher_share)
-    if opts.method == "wct":
-        styled = StyledLevelLoss(opts, styles, pretrained) if opts.wct_styled else None
-        step = _wct_step(opts, styled)
-    elif opts.method == "adain":
-        style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
-        step = _adain_step(AdaINLoss(opts), style_tensors, opts.size)
-    else:
-        loss_fn = PerceptualLoss(opts, styles, pretrained)
-        step = _feedforward_step(loss_fn, opts, old, len(styles), counter)
-    solver = SolverConfig(type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
-                          weight_decay=0.0)  # fmt: skip
-    loop = LoopConfig(max_iter=opts.iters, batch_size=opts.batch, display=opts.display,
-                      snapshot_interval=opts.snapshot_interval,
-                      out_dir=Path(run_dir) if run_dir else out.with_suffix(".run"),
-                      seed=opts.seed, progress=progress,
-                      device=None if opts.device == "auto" else opts.device)  # fmt: skip
+    data = _training_data(opts, styles, content, teachers)
+    step = _training_step(opts, styles, pretrained, old, counter)
+    solver, loop = _engine_config(opts, Path(run_dir) if run_dir else out.with_suffix(".run"),
+                                  progress)  # fmt: skip
     trainer = Trainer(net, data, step, solver, loop, collate_fn=_collate,
                       stateful={"step_counter": counter})  # fmt: skip
     result = trainer.fit(resume=resume)
@@ -551,19 +530,68 @@ def train_style(
                "snapshot": str(result.snapshot) if result.snapshot else None,
                "styles": names}  # fmt: skip
     if not result.interrupted and trainer.world.is_main:
-        # AdaIN's and WCT's encoders are the zoo's frozen network: the bundle keeps the decoders
-        frozen = "encoder" if opts.method in ARBITRARY else None
-        state = {k: v.detach().cpu() for k, v in net.state_dict().items()
-                 if frozen is None or not k.startswith(frozen)}  # fmt: skip
-        save_bundle({"task": TASK, "arch": opts.method, "classes": names,
-                     "state_dict": state, "config": plain({**asdict(opts), **config,
-                                                           "styles": len(names)}),
-                     "metrics": {"train": result.train},
-                     "provenance": {"content": "folder" if content else "offline photos",
-                                    "base": str(base) if base else None,
-                                    "teachers": len(teachers)}}, out)  # fmt: skip
+        provenance = {"content": "folder" if content else "offline photos",
+                      "base": str(base) if base else None, "teachers": len(teachers)}  # fmt: skip
+        _save_trained(net, opts, names, {**config, "styles": len(names)},
+                      {"train": result.train}, provenance, out)  # fmt: skip
         summary["bundle"] = str(out)
     return summary
+
+
+def _engine_config(opts: FastOptions, run_dir: Path, progress: bool) -> tuple[Any, Any]:
+    """The engine's solver (Adam at a fixed rate) and loop settings for these options."""
+    from decaf.train.loop import LoopConfig
+    from decaf.train.schedules import LRPolicy
+    from decaf.train.solver import SolverConfig
+
+    solver = SolverConfig(type="adam", lr=LRPolicy("fixed", base_lr=opts.lr, max_iter=opts.iters),
+                          weight_decay=0.0)  # fmt: skip
+    loop = LoopConfig(max_iter=opts.iters, batch_size=opts.batch, display=opts.display,
+                      snapshot_interval=opts.snapshot_interval, out_dir=run_dir,
+                      seed=opts.seed, progress=progress,
+                      device=None if opts.device == "auto" else opts.device)  # fmt: skip
+    return solver, loop
+
+
+def _training_data(opts: FastOptions, styles: Sequence[Image.Image],
+                   content: Sequence[Image.Image] | None,
+                   teachers: Sequence[Teacher]) -> Dataset:  # fmt: skip
+    """The crops to train on: the content pictures (the offline photos by default; for WCT
+    reconstruction the styles too), mixed with the teachers' aligned crops when there are any."""
+    pictures = list(content) if content else list(offline_photos().values())
+    if opts.method == "wct" and not opts.wct_styled:  # reconstruction: styles are pictures
+        pictures += list(styles)
+    length = max(opts.iters * opts.batch, 1)
+    data: Dataset = ContentCrops(pictures, opts.size, length, len(styles))
+    if teachers:
+        data = WithTeachers(data, TeacherCrops(teachers, opts.size, length), opts.teacher_share)
+    return data
+
+
+def _training_step(opts: FastOptions, styles: Sequence[Image.Image], pretrained: bool,
+                   old: int, counter: Counter):  # fmt: skip
+    """The method's step function, with its losses built (and their style targets)."""
+    if opts.method == "wct":
+        styled = StyledLevelLoss(opts, styles, pretrained) if opts.wct_styled else None
+        return _wct_step(opts, styled)
+    if opts.method == "adain":
+        style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
+        return _adain_step(AdaINLoss(opts), style_tensors, opts.size)
+    loss_fn = PerceptualLoss(opts, styles, pretrained)
+    return _feedforward_step(loss_fn, opts, old, len(styles), counter)
+
+
+def _save_trained(net: nn.Module, opts: FastOptions, names: list[str], config: dict[str, Any],
+                  metrics: dict[str, Any], provenance: dict[str, Any],
+                  out: Path) -> None:  # fmt: skip
+    """The trained network as a bundle. AdaIN's and WCT's encoders are the zoo's frozen
+    network, so their bundles keep only the decoders."""
+    frozen = "encoder" if opts.method in ARBITRARY else None
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()
+             if frozen is None or not k.startswith(frozen)}  # fmt: skip
+    save_bundle({"task": TASK, "arch": opts.method, "classes": names, "state_dict": state,
+                 "config": plain({**asdict(opts), **config}), "metrics": metrics,
+                 "provenance": provenance}, out)  # fmt: skip
 
 
 def _check_teachers(opts: FastOptions, teachers: Sequence[Teacher], n_styles: int) -> None:
