@@ -86,7 +86,7 @@ TeacherOpt = option(
     "fast/cin: other methods' results to learn from, DIR/STYLE/NAME.png for the content "
     "picture NAME (a file in --content, or an offline photo) in the style STYLE.",
 )
-TeacherWOpt = option(float, "fast/cin: weight of the --teacher results' feature term.")
+TeacherWOpt = option(float, "fast/cin: weight of the --teacher results' term (features or Grams).")
 TeacherMatchOpt = option(
     str, "fast/cin --teacher: features (the result's maps) | gram (their Gram matrices)."
 )
