@@ -14,10 +14,10 @@ benchmarks/judges.py against decaf's Gatys picture of the same pair (read from
 benchmarks/results, which ``benchmarks/stylize_fast.py --paintings`` writes): medians of the
 ratios over the 8 pairs, per judge, depth and scale.
 
-Whole WCT bundles (``--bundles``: the shipped one by default, and e.g. a candidate that
-``docs/make_builtin_models.py --only wct --out DIR`` wrote) are judged the same way, as
-``decaf stylize --method wct -m BUNDLE`` runs them; the plans that need the reconstruction
-decoders are skipped when their bundle is absent.
+Whole WCT or AdaIN bundles (``--bundles``: the shipped WCT one by default, and e.g. a
+candidate that ``docs/make_builtin_models.py --only wct --out DIR`` wrote) are judged the same
+way, as ``decaf stylize --method wct|adain -m BUNDLE`` runs them; the plans that need the
+reconstruction decoders are skipped when their bundle is absent.
 
     python benchmarks/wct_variants.py [--reconstruction out/builtin_runs/wct_reconstruction.pt]
         [--bundles shipped,out/candidates/wct_lite0.pt,shipped@256] [--per-pair] [--no-plans]
@@ -117,7 +117,7 @@ def main() -> int:
     for b in filter(None, args.bundles.split(",")):
         path = b.partition("@")[0]
         if path not in nets:
-            nets[path] = FastStylizer(None if path == "shipped" else Path(path), method="wct")
+            nets[path] = _stylizer(path)
         plans[f"bundle {b}"] = b
     ratios = judge(plans, nets)
     keys = list(next(iter(next(iter(ratios.values())).values())))
@@ -133,6 +133,19 @@ def main() -> int:
             for pair, r in rows.items():
                 print(f"| {pair} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
     return 0
+
+
+def _stylizer(path: str):
+    """The shipped WCT bundle, or a WCT or AdaIN bundle's file, as ``decaf stylize`` runs it."""
+    from decaf.core.bundle import load_bundle
+    from decaf.stylize.predict import FastStylizer
+
+    if path == "shipped":
+        return FastStylizer(method="wct")
+    method = load_bundle(Path(path), task="stylize")["arch"]
+    if method not in ("wct", "adain"):
+        sys.exit(f"{path}: a {method} bundle; this benchmark judges wct and adain bundles")
+    return FastStylizer(Path(path), method=method)
 
 
 def judge(plans: dict, nets: dict) -> dict[str, dict[str, dict[str, float]]]:

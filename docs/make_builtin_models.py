@@ -39,6 +39,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
         [--wct-octave-iters 0] [--wct-reconstruction BUNDLE] [--wct-styled-from BUNDLE]
+        [--wct-level blocks.2]
         [--only fast|adain|paintings|wct]
 """
 
@@ -125,6 +126,9 @@ def main() -> int:
         type=Path,
         help="a WCT bundle whose styled decoder the third phase continues",
     )
+    ap.add_argument("--wct-level", default="blocks.2",
+                    help="the styled level (blocks.2: from the AdaIN decoder; another level's "
+                    "decoder starts fresh)")  # fmt: skip
     ap.add_argument("--wct-reconstruction", type=Path,
                     help="reuse this bundle's bn1 decoder instead of training the reconstruction "
                     "decoders (e.g. a copy of the shipped wct_lite0.pt)")  # fmt: skip
@@ -166,7 +170,8 @@ def wct(args: argparse.Namespace) -> None:
     # 1.08 → 1.03); a third at 2 octaves measured level, so it is off by default
     phases = [(args.wct_styled_iters, "0.001", 1, 0), (args.wct_styled_fine_iters, "0.0003", 1, 2),
               (args.wct_octave_iters, "0.0003", 2, 4)]  # fmt: skip
-    base = MODELS / "adain_lite0.pt"
+    level = args.wct_level
+    base: Path | None = MODELS / "adain_lite0.pt" if level == "blocks.2" else None
     if args.wct_styled_from is not None:
         base, phases = args.wct_styled_from, phases[2:]
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,18 +185,21 @@ def wct(args: argparse.Namespace) -> None:
             if iters <= 0:
                 continue
             out = args.runs / f"wct_styled{k + 1}.pt"
+            start = ["--base", str(base)] if base is not None else []
             run(["train", "style", "--method", "wct", "--style", textures, "--levels",
-                 "blocks.2", "--styled-level", "blocks.2", "--base", str(base),
+                 level, "--styled-level", level, *start,
                  "--painters", "64", "--seed", str(seed), "--iters", str(iters), "--lr", lr,
                  "--style-octaves", str(octaves),
                  "--size", "192", "--style-size", "384", "--batch", "4", "--width", "16",
                  "--content-weight", "1", "--style-weight", "20", "--tv-weight", "1",
                  "--run-dir", str(args.runs / out.stem), "-o", str(out)])  # fmt: skip
             base = out
-    compose_wct(trained, base, args.out / "wct_lite0.pt")
+    if base is None:
+        sys.exit("no styled phase ran (all their --wct-*-iters are 0)")
+    compose_wct(trained, base, args.out / "wct_lite0.pt", level)
 
 
-def compose_wct(trained: Path, styled: Path, out: Path) -> None:
+def compose_wct(trained: Path, styled: Path, out: Path, level: str = "blocks.2") -> None:
     """The shipped WCT bundle: two levels, ``blocks.2`` decoded by the styled decoder (the AdaIN
     decoder fine-tuned on whitened-and-coloured features of a varied style pool, with style
     losses) and ``bn1`` by its reconstruction decoder. Measured on the 8 painting pairs
@@ -201,14 +209,14 @@ def compose_wct(trained: Path, styled: Path, out: Path) -> None:
     from decaf.core.bundle import load_bundle, save_bundle
 
     wct, sty = load_bundle(trained, task="stylize"), load_bundle(styled, task="stylize")
-    if sty["config"].get("wct_styled") != "blocks.2":
-        sys.exit(f"{styled}: not a WCT decoder styled at blocks.2")
+    if sty["config"].get("wct_styled") != level:
+        sys.exit(f"{styled}: not a WCT decoder styled at {level}")
     state = {k: v for k, v in wct["state_dict"].items() if k.startswith("decoders.bn1.")}
     state.update(sty["state_dict"])
-    config = {**wct["config"], "wct_levels": ["blocks.2", "bn1"]}
-    provenance = {"bn1": f"{trained.name}: reconstruction only", "blocks.2": styled.name}
+    config = {**wct["config"], "wct_levels": [level, "bn1"]}
+    provenance = {"bn1": f"{trained.name}: reconstruction only", level: styled.name}
     save_bundle({**wct, "state_dict": state, "config": config, "provenance": provenance}, out)
-    print(f"wrote {out} (blocks.2: the styled decoder; bn1: reconstruction)")
+    print(f"wrote {out} ({level}: the styled decoder; bn1: reconstruction)")
 
 
 def _textures(tmp: str) -> list[str]:

@@ -342,3 +342,42 @@ def test_sizes_out_of_range_are_refused(tmp_path: Path) -> None:
     for size in (0, -5, 100_000):
         with pytest.raises(OptionError, match="size must be a whole number"):
             stylizer(pic, "swirl", size=size)
+
+
+def test_adain_trains_on_the_varied_pool_at_a_deeper_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--varied-styles``: the style crops come from the varied pool (repainted, turned), not
+    only crops of the given style; ``--levels`` moves the encoder's cut, which the bundle keeps
+    and stylizing honours; adain has one level."""
+    from decaf.cli import main
+    from decaf.core.tensors import picture_tensor
+    from decaf.stylize import train
+    from decaf.stylize.model import load_style_net
+
+    red = Image.new("RGB", (80, 80), (255, 0, 0))
+    seen: list[torch.Tensor] = []
+    for varied in (False, True):
+        torch.manual_seed(0)
+        pool = [picture_tensor(red, 64)]
+        step = train._adain_step(lambda net, x, s: seen.append(s), pool, 32, varied=varied)
+        step(None, (torch.zeros(8, 3, 32, 32), torch.zeros(8, dtype=torch.long)))
+    plain, varied_crops = seen
+    red_t = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+    assert torch.allclose(plain, red_t.expand_as(plain), atol=1e-5)
+    assert (varied_crops - red_t).abs().amax((1, 2, 3)).gt(0.1).any()  # some were repainted
+
+    out = tmp_path / "deep.pt"
+    assert main(["train", "style", "--method", "adain", "-s", "swirl", "--levels", "blocks.4",
+                 "--varied-styles", "--painters", "1", "--iters", "1", "--batch", "1",
+                 "--size", "64", "--style-size", "64", "-o", str(out), "--json"]) == 0  # fmt: skip
+    capsys.readouterr()
+    net, info = load_style_net(out)
+    assert info["config"]["adain_layer"] == "blocks.4" and info["config"]["varied_styles"]
+    assert net.encoder.shapes()["blocks.4"][1] == 16  # stride 16: the cut is where asked
+    got = FastStylizer(out, method="adain")(_picture(64, 64), style_images=[red])
+    assert got.size == (64, 64)
+    assert main(["train", "style", "--method", "adain", "-s", "swirl", "--levels",
+                 "blocks.2,bn1", "-o", str(tmp_path / "two.pt")]) == 2  # fmt: skip
+    assert "adain has one level" in capsys.readouterr().err
+    assert not (tmp_path / "two.pt").exists()

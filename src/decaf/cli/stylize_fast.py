@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +21,7 @@ from decaf.cli.common import (
     stop_if_interrupted,
     train_app,
 )
+from decaf.core.errors import OptionError
 
 
 @export_app.command("onnx")
@@ -58,13 +59,24 @@ BaseOpt = option(
     "cin/stylebank: extend this bundle with the new styles; wct: start "
     "from this bundle's decoders.",
 )
-LevelsOpt = option(str | None, "wct: levels with a decoder, deep first, comma-separated.")
+LevelsOpt = option(
+    str | None,
+    "wct: levels with a decoder, deep first, comma-separated; adain: the one stage where the "
+    "encoder ends (default blocks.2).",
+)
+VariedOpt = option(
+    bool,
+    "adain: style crops from a varied pool (the styles plus --painters procedural paintings, "
+    "random palettes, turns and crop scales), as the styled wct level has.",
+)
 StyledOpt = option(
     str,
     "wct: the level whose decoder learns to draw styles (WCT of a varied style "
     "pool, style losses) instead of reconstructing.",
 )
-PaintersOpt = option(int, "wct --styled-level: procedural paintings added to the styles.")
+PaintersOpt = option(
+    int, "wct --styled-level, adain --varied-styles: procedural paintings added to the styles."
+)
 ItersOpt = option(int, "Updates (0.5 s each at 256 px on 2 idle CPU cores).")
 SizeOpt = option(int, "Training crop side in pixels (smaller is much faster).")
 PadOpt = option(str, "fast/cin: zeros | reflect (reflect: no bands along borders).")
@@ -127,6 +139,7 @@ def train_style_command(
     levels: LevelsOpt = None,
     styled_level: StyledOpt = "",
     painters: PaintersOpt = 64,
+    varied_styles: VariedOpt = False,
     iters: ItersOpt = 2000,
     batch: BatchOpt = 4,
     size: SizeOpt = 256,
@@ -178,12 +191,12 @@ def train_style_command(
                        teacher_match=teacher_match,
                        width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
-                       painters=painters, pad=pad, style_octaves=style_octaves,
+                       painters=painters, varied_styles=varied_styles, pad=pad,
+                       style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),
                        style_layer_weights=tuple(split_list(style_layer_weights, float,
                                                             "--style-layer-weights") or ()),
-                       **({"wct_levels": tuple(split_list(levels, str, "--levels") or [])}
-                          if levels else {}),
+                       **_levels(method, levels),
                        **_layers(style_layers, content_layers, teacher_layers))  # fmt: skip
     with sigterm_as_interrupt():
         summary = train_style_files(split_list(style, str, "--style") or [], output, opts,
@@ -193,6 +206,18 @@ def train_style_command(
     styles = ", ".join(summary["styles"])
     emit(summary, f"wrote {output} after {summary['iterations']} iterations "
          f"({summary['seconds']:.0f} s; styles {styles})", as_json)  # fmt: skip
+
+
+def _levels(method: str, levels: str | None) -> dict[str, Any]:
+    """FastOptions' level fields for --levels: WCT's decoder levels, or AdaIN's encoder cut."""
+    names = tuple(split_list(levels, str, "--levels") or ())
+    if not names:
+        return {}
+    if method != "adain":
+        return {"wct_levels": names}
+    if len(names) != 1:
+        raise OptionError(f"--levels: adain has one level (where its encoder ends), got {levels}")
+    return {"adain_layer": names[0]}
 
 
 def _layers(style: str | None, content: str | None, teacher: str | None = None

@@ -246,7 +246,11 @@ class FastOptions:
     wct_levels: tuple[str, ...] = WCT_LEVELS  #: WCT: the stages with a decoder, deep first
     #: WCT: the level whose decoder learns to draw styles ('' = every decoder reconstructs)
     wct_styled: str = ""
-    painters: int = 64  #: WCT styled level: procedural paintings added to the style pool
+    painters: int = 64  #: WCT styled level, varied AdaIN: procedural paintings in the pool
+    #: AdaIN: style crops from the varied pool of :mod:`decaf.stylize.variety` (the styles
+    #: plus ``painters`` procedural paintings, random palettes, turns and crop scales), as the
+    #: styled WCT level always has, instead of plain crops of the given styles
+    varied_styles: bool = False
     bank_period: int = 2  #: StyleBank: T style steps, then one auto-encoder step
     seed: int = 0
     display: int = 25
@@ -575,6 +579,9 @@ def _training_step(opts: FastOptions, styles: Sequence[Image.Image], pretrained:
         styled = StyledLevelLoss(opts, styles, pretrained) if opts.wct_styled else None
         return _wct_step(opts, styled)
     if opts.method == "adain":
+        if opts.varied_styles:
+            pool = style_pool(styles, opts.painters, opts.style_size, opts.seed)
+            return _adain_step(AdaINLoss(opts), pool, opts.size, varied=True)
         style_tensors = [picture_tensor(s, opts.style_size) for s in styles]
         return _adain_step(AdaINLoss(opts), style_tensors, opts.size)
     loss_fn = PerceptualLoss(opts, styles, pretrained)
@@ -718,13 +725,17 @@ def _mask_old_rows(net: nn.Module, old: int) -> None:
             p._decaf_masked = True  # type: ignore[attr-defined]
 
 
-def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int):
+def _adain_step(loss_fn: AdaINLoss, styles: list[torch.Tensor], size: int,
+                varied: bool = False):  # fmt: skip
+    """One style crop per content crop: of the sample's style, or (``varied``) any crop of
+    the varied pool ``styles``, repainted, turned or mirrored at random."""
+
     def step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, idx = batch
-        crops = []
-        for k in idx.tolist():
-            s = styles[k % len(styles)]
-            crops.append(random_crop(s, size))
+        if varied:
+            crops = [style_crop(styles, size) for _ in idx.tolist()]
+        else:
+            crops = [random_crop(styles[k % len(styles)], size) for k in idx.tolist()]
         return loss_fn(net, x, torch.cat(crops).to(x.device))
 
     return step
