@@ -28,6 +28,7 @@ crops, scales and flips. Everything runs through the public CLI, so this is also
 example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
+        [--adain-level blocks.2] [--adain-width 16] [--adain-style-size 256] [--adain-varied]
         [--paintings-iters 3000] [--paintings-width 16] [--paintings-size 192]
         [--paintings-style-size 384]
         [--paintings-octaves 2] [--paintings-style-weight 60] [--fast-pad reflect]
@@ -83,6 +84,12 @@ def main() -> int:
     ap.add_argument("--fast-iters", type=int, default=3000)
     ap.add_argument("--fast-pad", default="reflect", help="zeros | reflect (every conv)")
     ap.add_argument("--adain-iters", type=int, default=3000)
+    ap.add_argument("--adain-level", default="blocks.2", help="where AdaIN's encoder ends")
+    ap.add_argument("--adain-width", default="16", help="the AdaIN decoder's width")
+    ap.add_argument("--adain-style-size", default="256")
+    ap.add_argument("--adain-varied", action="store_true",
+                    help="style crops from the varied pool (64 procedural paintings, random "
+                    "palettes, turns and crop scales), as the styled WCT level's")  # fmt: skip
     ap.add_argument("--paintings-iters", type=int, default=3000)
     ap.add_argument("--paintings-width", type=int, default=16)
     ap.add_argument("--paintings-size", type=int, default=192, help="training crop side")
@@ -142,7 +149,7 @@ def main() -> int:
         paintings(args)
         return 0
     if args.only in (None, "fast"):
-        fast = MODELS / "fast_builtin.pt"
+        fast = args.out / "fast_builtin.pt"
         run(["train", "style", "--method", "cin", "--style", ",".join(PROCEDURAL),
              "--iters", str(args.fast_iters), "--size", "192", "--style-size", "256",
              "--pad", args.fast_pad, "--content-weight", "6", "--style-weight", "30",
@@ -151,10 +158,13 @@ def main() -> int:
         run(["export", "onnx", "--model", str(fast), "-o", str(fast.with_suffix(".onnx"))])
     if args.only in (None, "adain"):
         with tempfile.TemporaryDirectory() as tmp:
+            varied = ["--varied-styles", "--painters", "64"] if args.adain_varied else []
             run(["train", "style", "--method", "adain", "--style", ",".join(_textures(tmp)),
-                 "--iters", str(args.adain_iters), "--size", "192", "--style-size", "256",
+                 "--iters", str(args.adain_iters), "--size", "192",
+                 "--style-size", args.adain_style_size, "--levels", args.adain_level,
+                 "--width", args.adain_width, *varied,
                  "--content-weight", "1", "--style-weight", "20", "--run-dir",
-                 str(args.runs / "adain"), "-o", str(MODELS / "adain_lite0.pt")])  # fmt: skip
+                 str(args.runs / "adain"), "-o", str(args.out / "adain_lite0.pt")])  # fmt: skip
     if args.only in (None, "wct"):
         wct(args)
     return 0
