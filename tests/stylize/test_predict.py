@@ -381,3 +381,5 @@ def test_adain_trains_on_the_varied_pool_at_a_deeper_cut(
                  "blocks.2,bn1", "-o", str(tmp_path / "two.pt")]) == 2  # fmt: skip
     assert "adain has one level" in capsys.readouterr().err
     assert not (tmp_path / "two.pt").exists()
+    with pytest.raises(OptionError, match="varied_styles trains adain decoders"):
+        train.FastOptions(method="cin", varied_styles=True)

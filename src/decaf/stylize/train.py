@@ -277,6 +277,9 @@ class FastOptions:
             raise OptionError(f"the styled level {self.wct_styled} is not one of the WCT levels "
                               f"{', '.join(self.wct_levels)}")  # fmt: skip
         checks.at_least("painters", self.painters, 0)
+        if self.varied_styles and self.method != "adain":
+            raise OptionError("varied_styles trains adain decoders (the styled WCT level "
+                              f"always has the varied pool), not {self.method}")  # fmt: skip
         checks.in_range("teacher_share", self.teacher_share, 0.01, 1.0)
         checks.one_of("teacher_match", self.teacher_match, TEACHER_MATCHES)
         if not self.style_layers or not self.content_layers or not self.teacher_layers:
