@@ -320,6 +320,7 @@ class PerceptualLoss(nn.Module):
         self.ext = Encoder(opts.backbone, list(dict.fromkeys(layers)), pretrained=pretrained)
         self.rf = RandomFilters(seed=opts.seed) if opts.random_weight > 0 else None
         self.opts = opts
+        self.scales = opts.layer_scales()  #: each style layer's weight, once, not per step
         self.targets: list[dict[str, torch.Tensor]] = []  # per octave: {layer: (N, C, C)}
         #: per octave: {layer: (N, 2, C)}, the channel means and standard deviations
         self.stats: list[dict[str, torch.Tensor]] = []
@@ -342,11 +343,10 @@ class PerceptualLoss(nn.Module):
     def _style(self, feats: dict[str, torch.Tensor], style_w: torch.Tensor, k: int
                ) -> torch.Tensor:  # fmt: skip
         targets, stats, sw = self.targets[k], self.stats[k], self.opts.stats_weight
-        scales = self.opts.layer_scales()
         total = torch.zeros(())
         for n in self._gram_layers():
             g = torch.einsum("bn,nij->bij", style_w, targets[n])
-            scale = scales.get(n, self.opts.random_weight)  # else one of the random filters
+            scale = self.scales.get(n, self.opts.random_weight)  # else one of the random filters
             total = total + scale * batched_relative_error(batched_gram(feats[n]), g)
             if sw > 0 and n in stats:  # the blend's moments, relative to the target's
                 m = torch.einsum("bn,nkc->bkc", style_w, stats[n])
