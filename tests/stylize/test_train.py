@@ -73,6 +73,8 @@ def test_style_layer_weights_scale_each_layers_error_by_its_weight_over_their_me
     for bad in [(1.0, 2.0), (1.0, -1.0, 1.0), (0.0, 0.0, 0.0), (1.0, float("nan"), 1.0)]:
         with pytest.raises(OptionError, match="style_layer_weights"):
             FastOptions(style_layers=layers, style_layer_weights=bad)
+    with pytest.raises(OptionError, match="style_layer_weights train fast, cin and stylebank"):
+        FastOptions(method="wct", style_layers=layers, style_layer_weights=(1.0, 1.0, 1.0))
 
 
 def test_the_stats_term_adds_the_relative_moment_error_of_the_blend() -> None:

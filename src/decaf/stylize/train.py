@@ -295,6 +295,9 @@ class FastOptions:
 
     def _check_layer_weights(self) -> None:
         w = self.style_layer_weights
+        if w and self.method in ARBITRARY:  # their losses weigh every layer alike
+            raise OptionError(f"style_layer_weights train fast, cin and stylebank networks, "
+                              f"not {self.method}")  # fmt: skip
         finite = all(math.isfinite(x) and x >= 0 for x in w)
         if w and (len(w) != len(self.style_layers) or not finite or sum(w) <= 0):
             raise OptionError(f"style_layer_weights: one weight ≥ 0 per style layer "
