@@ -148,8 +148,16 @@ def test_work_size_runs_the_deep_levels_small_and_the_last_at_full_size(trained:
         small = stylizer(pic, style_images=style, work_size=120)
     assert small.size == (300, 200)
     assert seen == [("blocks.4", (80, 120)), ("blocks.2", (80, 120)), ("bn1", (200, 300))]
+    seen.clear()
+    with mock.patch.object(FastStylizer, "_wct_level", spy):
+        up = stylizer(pic, style_images=style, work_size=120, upscale=True)
+    assert up.size == (300, 200)  # every level small, then the result scaled up
+    assert seen == [("blocks.4", (80, 120)), ("blocks.2", (80, 120)), ("bn1", (80, 120))]
+    assert not np.array_equal(np.asarray(up), np.asarray(small))
     with pytest.raises(OptionError, match="work_size goes with --method wct"):
         FastStylizer(method="adain")(pic, style_images=style, work_size=256)
+    with pytest.raises(OptionError, match="upscale needs a work_size"):
+        stylizer(pic, style_images=style, upscale=True)
 
 
 def test_cli_wct_runs_and_refuses_work_size_elsewhere(
@@ -163,6 +171,8 @@ def test_cli_wct_runs_and_refuses_work_size_elsewhere(
     args = ["stylize", str(tmp_path / "in.png"), "--method", "wct", "-m", str(trained),
             "-s", str(tmp_path / "style.png"), "--work-size", "64", "-o", str(out)]  # fmt: skip
     assert main(args) == 0
+    assert Image.open(out).size == (120, 90)
+    assert main([*args, "--upscale"]) == 0
     assert Image.open(out).size == (120, 90)
     capsys.readouterr()
     assert main(["stylize", str(tmp_path / "in.png"), "--method", "fast", "--work-size", "64",

@@ -79,6 +79,8 @@ Engine = _opt(str, "fast/adain/wct: auto | onnx | torch.")
 Smooth = _opt(float, "fast/adain/wct videos: blend of the previous frame (0.5).")
 Masks = _opt(str, "adain/wct: one grey mask picture per style, comma-separated.")
 WorkSize = _opt(int, "wct: run the deep levels at this long side, the last at full size.")
+Upscale = _opt(bool, "wct: run every level at --work-size and scale the result up (fastest).",
+               "--upscale")  # fmt: skip
 Device = _opt(str, "auto, cpu, cuda or cuda:N (default: cpu).")
 
 EXAMPLES = """Examples:
@@ -107,7 +109,8 @@ def stylize_command(
     layer_weights: LayerWeights = None, smoothing: Smoothing = None,
     optimizer: Optimizer = None, lr: Lr = None, model: Model = None, builtin: Builtin = None,
     alpha: Alpha = None, tile: Tile = None, engine: Engine = None, smooth: Smooth = None,
-    masks: Masks = None, work_size: WorkSize = None, device: Device = None,
+    masks: Masks = None, work_size: WorkSize = None, upscale: Upscale = None,
+    device: Device = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> int:  # fmt: skip

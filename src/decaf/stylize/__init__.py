@@ -119,7 +119,8 @@ def stylize(
     ``method="fast"`` runs a trained network — the built-in one over the built-in styles, or
     ``model=BUNDLE`` — with ``style`` a style name, index or list of names blended by
     ``style_weights``; ``method="adain"`` and ``method="wct"`` (universal style transfer) take
-    any style picture(s) (``alpha``, ``style_weights``, ``masks``). All take ``size``,
+    any style picture(s) (``alpha``, ``style_weights``, ``masks``; wct also ``work_size`` and
+    ``upscale``, a working-resolution mode). All take ``size``,
     ``preserve_color`` and ``tile``.
     """
     if method in FEEDFORWARD:

@@ -37,11 +37,12 @@ SHARED_OPTIONS = frozenset({"size", "preserve_color", "style_weights"})
 GATYS_OPTIONS = frozenset(StyleOptions.__dataclass_fields__) - SHARED_OPTIONS
 #: options of the trained networks only (alpha and masks: the arbitrary-style methods only)
 FEEDFORWARD_OPTIONS = frozenset({"model", "engine", "tile", "smooth", "alpha", "masks",
-                                 "work_size"})  # fmt: skip
+                                 "work_size", "upscale"})  # fmt: skip
 #: options of the optimisation only; "device" is shared, but StyleOptions holds it
 GATYS_ONLY = GATYS_OPTIONS - {"device"}
-#: options of the arbitrary-style methods only (work_size: WCT only, refused by AdaIN itself)
-ARBITRARY_OPTIONS = frozenset({"alpha", "masks", "work_size"})
+#: options of the arbitrary-style methods only (work_size, upscale: WCT only, refused by AdaIN
+#: itself)
+ARBITRARY_OPTIONS = frozenset({"alpha", "masks", "work_size", "upscale"})
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _feedforward_runner(method: str, styles: list[str], options: dict[str, Any])
     )  # fmt: skip
     kwargs: dict[str, Any] = {
         k: options[k]
-        for k in ("alpha", "size", "preserve_color", "tile", "work_size")
+        for k in ("alpha", "size", "preserve_color", "tile", "work_size", "upscale")
         if k in options
     }
     weights = options.get("style_weights")

