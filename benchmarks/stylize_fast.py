@@ -107,6 +107,10 @@ def speed(args: argparse.Namespace, content: Image.Image, style: Image.Image) ->
                 lambda p=pic: wct(p, style_images=[style], work_size=512),
                 lambda p=pic, n=side: peer.stylize_with(p, style, max_size=n),
             ),
+            "arbitrary (wct, 384 upscaled, as the peer)": (
+                lambda p=pic: wct(p, style_images=[style], work_size=384, upscale=True),
+                lambda p=pic, n=side: peer.stylize_with(p, style, max_size=n),
+            ),
         }
         for task, (ours, theirs) in pairs.items():
             a, b = alternate(ours, theirs, args.repeats)

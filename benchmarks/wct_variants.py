@@ -75,9 +75,11 @@ def run(plan: list[tuple[str, float]] | str, content: Image.Image, style: Image.
     """A plan of levels, or (a string) a whole bundle's own plan."""
     from decaf.core.tensors import picture_tensor, resize_long_side, to_pil
 
-    if isinstance(plan, str):  # BUNDLE or BUNDLE@WORK_SIZE
+    if isinstance(plan, str):  # BUNDLE, BUNDLE@WORK_SIZE or BUNDLE@WORK_SIZEup (upscale)
         bundle, _, work = plan.partition("@")
-        return nets[bundle](content, style_images=[style], work_size=int(work) if work else None)
+        up = work.endswith("up")
+        size = int(work.removesuffix("up")) if work else None
+        return nets[bundle](content, style_images=[style], work_size=size, upscale=up)
     if not plan:
         return nets["adain"](content, style_images=[style])
     with torch.inference_mode():
@@ -96,7 +98,8 @@ def main() -> int:
     ap.add_argument("--reconstruction", type=Path,
                     default=ROOT / "out" / "builtin_runs" / "wct_reconstruction.pt")  # fmt: skip
     ap.add_argument("--bundles", default="shipped",
-                    help="WCT bundles judged whole, comma list; BUNDLE@N: work size N")  # fmt: skip
+                    help="WCT bundles judged whole, comma list; BUNDLE@N: work size N; "
+                         "BUNDLE@Nup: every level at N, scaled up")  # fmt: skip
     ap.add_argument("--no-plans", action="store_true", help="judge only the --bundles")
     ap.add_argument("--per-pair", action="store_true", help="also print every pair's ratios")
     args = ap.parse_args()

@@ -35,7 +35,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W] [--paintings-seed N]
-        [--paintings-content-weight 6] [--paintings-style-layer-weights 32,32,16,4,1]
+        [--paintings-content-weight 6] [--paintings-tv-weight 10] [--paintings-finetune B]
+        [--paintings-style-layer-weights 32,32,16,4,1]
         [--paintings-teacher-weight W [--paintings-teachers DIR]
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
         [--wct-iters 2000] [--wct-styled-iters 2500] [--wct-styled-fine-iters 1500]
@@ -110,6 +111,9 @@ def main() -> int:
         help="learn from Gatys pictures of the paintings on the offline photos",
     )
     ap.add_argument("--paintings-content-weight", default="6")
+    ap.add_argument("--paintings-tv-weight", default="10")
+    ap.add_argument("--paintings-finetune", type=Path,
+                    help="train this painting bundle further instead of a new network")  # fmt: skip
     ap.add_argument("--paintings-style-layer-weights", default="", help="default: all 1")
     ap.add_argument("--paintings-seed", default="", help="training seed (default decaf's, 0)")
     ap.add_argument("--paintings-teacher-match", default="", help="features | gram")
@@ -294,7 +298,7 @@ def paintings(args: argparse.Namespace) -> None:
              "--pad", args.paintings_pad, "--style-octaves", str(args.paintings_octaves),
              "--content-weight", args.paintings_content_weight,
              "--style-weight", args.paintings_style_weight,
-             "--tv-weight", "10", "--run-dir", str(runs), "-o", str(out),
+             "--tv-weight", args.paintings_tv_weight, "--run-dir", str(runs), "-o", str(out),
              *_given("--style-layers", args.paintings_style_layers),
              *_given("--content-layers", args.paintings_content_layers),
              *_given("--dilations", args.paintings_dilations),
@@ -302,8 +306,15 @@ def paintings(args: argparse.Namespace) -> None:
              *_given("--random-weight", args.paintings_random_weight),
              *_given("--seed", args.paintings_seed),
              *_given("--style-layer-weights", args.paintings_style_layer_weights),
-             *_teachers(args)])  # fmt: skip
+             *_teachers(args), *_finetune(args)])  # fmt: skip
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
+
+
+def _finetune(args: argparse.Namespace) -> list[str]:
+    """With ``--paintings-finetune B``: start from bundle B and train all of it further."""
+    if not args.paintings_finetune:
+        return []
+    return ["--base", str(args.paintings_finetune), "--finetune"]
 
 
 if __name__ == "__main__":

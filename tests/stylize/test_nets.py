@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,31 @@ def test_cin_new_style_trains_only_its_rows(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(old(x, 0), new(x, 0))
         assert not torch.equal(new(x, 1), new(x, 0))
+
+
+def test_cin_finetune_trains_every_weight_on_the_same_styles(tmp_path: Path) -> None:
+    from decaf.stylize import resolve_style
+    from decaf.stylize.model import load_style_net
+    from decaf.stylize.train import FastOptions, train_style
+
+    content = [resolve_style("hatching", size=96)]
+    styles = [resolve_style("swirl", size=64), resolve_style("mosaic", size=64)]
+    opts = FastOptions(method="cin", iters=2, batch=2, size=48, style_size=64, width=8, blocks=1,
+                       styles_names=("swirl", "mosaic"))  # fmt: skip
+    train_style(styles, tmp_path / "a.pt", opts, content=content)
+    tune = replace(opts, size=64, finetune=True, styles_names=())
+    train_style(styles, tmp_path / "b.pt", tune, content=content, base=tmp_path / "a.pt")
+    old, _ = load_style_net(tmp_path / "a.pt")
+    new, info = load_style_net(tmp_path / "b.pt")
+    assert new.styles == 2 and info["styles"] == ["swirl", "mosaic"]
+    changed = {k for k, v in old.state_dict().items() if not torch.equal(v, new.state_dict()[k])}
+    assert any("conv" in k for k in changed) and any("norm" in k for k in changed)
+    with pytest.raises(OptionError, match="fine-tuning needs the same styles"):
+        train_style(styles[:1], tmp_path / "c.pt", tune, content=content, base=tmp_path / "a.pt")
+    with pytest.raises(OptionError, match="finetune needs a base"):
+        train_style(styles, tmp_path / "c.pt", tune, content=content)
+    with pytest.raises(OptionError, match="finetune goes with fast, cin and stylebank"):
+        FastOptions(method="adain", finetune=True)
 
 
 def test_a_bundle_from_before_dilations_extends_and_loads(tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ BaseOpt = option(
     "cin/stylebank: extend this bundle with the new styles; wct: start "
     "from this bundle's decoders.",
 )
+FinetuneOpt = option(
+    bool,
+    "fast/cin/stylebank: train all of --base further on its own styles (same order).",
+)
 LevelsOpt = option(
     str | None,
     "wct: levels with a decoder, deep first, comma-separated; adain: the one stage where the "
@@ -136,6 +140,7 @@ def train_style_command(
     method: MethodOpt = "fast",
     content: ContentOpt = None,
     base: BaseOpt = None,
+    finetune: FinetuneOpt = False,
     levels: LevelsOpt = None,
     styled_level: StyledOpt = "",
     painters: PaintersOpt = 64,
@@ -192,6 +197,7 @@ def train_style_command(
                        width=width, seed=seed,
                        snapshot_interval=snapshot, device=device, wct_styled=styled_level,
                        painters=painters, varied_styles=varied_styles, pad=pad,
+                       finetune=finetune,
                        style_octaves=style_octaves,
                        dilations=tuple(split_list(dilations, int, "--dilations") or ()),
                        style_layer_weights=tuple(split_list(style_layer_weights, float,

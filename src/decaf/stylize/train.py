@@ -252,6 +252,9 @@ class FastOptions:
     #: styled WCT level always has, instead of plain crops of the given styles
     varied_styles: bool = False
     bank_period: int = 2  #: StyleBank: T style steps, then one auto-encoder step
+    #: fast/CIN/StyleBank with a ``base`` of the same styles: train all its weights further
+    #: (e.g. at a larger crop size) instead of extending it with new styles
+    finetune: bool = False
     seed: int = 0
     display: int = 25
     snapshot_interval: int = 0
@@ -280,6 +283,8 @@ class FastOptions:
         if self.varied_styles and self.method != "adain":
             raise OptionError("varied_styles trains adain decoders (the styled WCT level "
                               f"always has the varied pool), not {self.method}")  # fmt: skip
+        if self.finetune and self.method not in ("fast", "cin", "stylebank"):
+            raise OptionError(f"finetune goes with fast, cin and stylebank, not {self.method}")
         checks.in_range("teacher_share", self.teacher_share, 0.01, 1.0)
         checks.one_of("teacher_match", self.teacher_match, TEACHER_MATCHES)
         if not self.style_layers or not self.content_layers or not self.teacher_layers:
@@ -514,6 +519,7 @@ def train_style(
 
     ``base``: an existing CIN or StyleBank bundle to extend — its network is frozen and only the
     new styles' CIN rows / banks are trained, so the old styles' outputs stay bit-identical.
+    With ``options.finetune``, ``base`` holds the same ``styles`` and all of it trains on.
     """
     from decaf.train.loop import Counter, Trainer, set_seed
 
@@ -525,6 +531,8 @@ def train_style(
     if opts.method == "fast" and len(styles) != 1:
         raise OptionError("--method fast learns one style; use cin or stylebank for several")
     _check_teachers(opts, teachers, len(styles))
+    if opts.finetune and base is None:
+        raise OptionError("finetune needs a base bundle to start from (--base)")
     set_seed(opts.seed)
     net, names, config, old = _network(opts, len(styles), base, pretrained)
     counter = Counter()
@@ -633,6 +641,8 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
         return build_net(opts.method, n_styles, config, pretrained), names, config, 0
     if opts.method == "wct":
         return _wct_from(base, opts, config, pretrained), names, config, 0
+    if opts.finetune:
+        return _finetuned(base, opts, n_styles)
     if opts.method not in ("cin", "stylebank"):
         raise OptionError("only cin, stylebank and wct networks start from a --base")
     net, info = load_style_net(base)
@@ -646,6 +656,20 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     for p in _new_style_params(net, old):
         p.requires_grad_(True)
     return net, list(info["styles"]) + names, info["config"], old
+
+
+def _finetuned(base: str | os.PathLike, opts: FastOptions,
+               n_styles: int) -> tuple[nn.Module, list[str], dict[str, Any], int]:  # fmt: skip
+    """``base`` with every weight trainable, for further training on its own styles."""
+    net, info = load_style_net(base)
+    if info["method"] != opts.method:
+        raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
+    if len(info["styles"]) != n_styles:
+        raise OptionError(f"{base} has {len(info['styles'])} styles; fine-tuning needs the "
+                          f"same styles again, got {n_styles}")  # fmt: skip
+    for p in net.parameters():
+        p.requires_grad_(True)
+    return net, list(info["styles"]), info["config"], 0
 
 
 def _wct_from(base: str | os.PathLike, opts: FastOptions, config: dict[str, Any],
