@@ -35,7 +35,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-pad reflect] [--paintings-style-layers L,...]
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W] [--paintings-seed N]
-        [--paintings-content-weight 6] [--paintings-tv-weight 10] [--paintings-finetune B]
+        [--paintings-content-weight 6] [--paintings-tv-weight 10]
+        [--paintings-tune 320:512:800] [--paintings-from B]
         [--paintings-style-layer-weights 32,32,16,4,1]
         [--paintings-teacher-weight W [--paintings-teachers DIR]
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
@@ -112,8 +113,14 @@ def main() -> int:
     )
     ap.add_argument("--paintings-content-weight", default="6")
     ap.add_argument("--paintings-tv-weight", default="10")
-    ap.add_argument("--paintings-finetune", type=Path,
-                    help="train this painting bundle further instead of a new network")  # fmt: skip
+    ap.add_argument("--paintings-from", type=Path,
+                    help="start the --paintings-tune phases from this painting bundle instead "
+                    "of a first phase")  # fmt: skip
+    # fine-tuning on larger crops and style targets: closer on 7 of the 8 style medians
+    # (benchmarks/paintings_width.py, 2026-12-04; docs/stylize_fast.md)
+    ap.add_argument("--paintings-tune", default="320:512:800",
+                    help="fine-tuning phases after the first, SIZE:STYLE_SIZE:ITERS,... "
+                    "('' for none)")  # fmt: skip
     ap.add_argument("--paintings-style-layer-weights", default="", help="default: all 1")
     ap.add_argument("--paintings-seed", default="", help="training seed (default decaf's, 0)")
     ap.add_argument("--paintings-teacher-match", default="", help="features | gram")
@@ -280,41 +287,61 @@ def _teachers(args: argparse.Namespace) -> list[str]:
 
 def paintings(args: argparse.Namespace) -> None:
     """One CIN network over the four paintings, each copied under its built-in name (the
-    bundle's style names come from the file names)."""
+    bundle's style names come from the file names): a first phase on small crops (or
+    ``--paintings-from B``), then the ``--paintings-tune`` phases, each training all of the
+    previous phase's network further on larger crops and larger style targets."""
     missing = [f for f in PAINTINGS.values() if not (args.paintings / f).is_file()]
     if missing:
         sys.exit(f"{args.paintings}: missing {', '.join(missing)}")
     out = args.out / "paintings_builtin.pt"
     runs = args.runs / f"paintings_w{args.paintings_width}"
+    phases = _tune_phases(args.paintings_tune)
     with tempfile.TemporaryDirectory() as tmp:
         styles = []
         for name, file in PAINTINGS.items():
             path = Path(tmp) / f"{name}.jpg"
             path.write_bytes((args.paintings / file).read_bytes())
             styles.append(str(path))
-        run(["train", "style", "--method", "cin", "--style", ",".join(styles),
-             "--iters", str(args.paintings_iters), "--size", str(args.paintings_size),
-             "--style-size", str(args.paintings_style_size), "--width", str(args.paintings_width),
-             "--pad", args.paintings_pad, "--style-octaves", str(args.paintings_octaves),
-             "--content-weight", args.paintings_content_weight,
-             "--style-weight", args.paintings_style_weight,
-             "--tv-weight", args.paintings_tv_weight, "--run-dir", str(runs), "-o", str(out),
-             *_given("--style-layers", args.paintings_style_layers),
-             *_given("--content-layers", args.paintings_content_layers),
-             *_given("--dilations", args.paintings_dilations),
-             *_given("--stats-weight", args.paintings_stats_weight),
-             *_given("--random-weight", args.paintings_random_weight),
-             *_given("--seed", args.paintings_seed),
-             *_given("--style-layer-weights", args.paintings_style_layer_weights),
-             *_teachers(args), *_finetune(args)])  # fmt: skip
+        common = ["train", "style", "--method", "cin", "--style", ",".join(styles),
+                  "--width", str(args.paintings_width), "--pad", args.paintings_pad,
+                  "--style-octaves", str(args.paintings_octaves),
+                  "--content-weight", args.paintings_content_weight,
+                  "--style-weight", args.paintings_style_weight,
+                  "--tv-weight", args.paintings_tv_weight,
+                  *_given("--style-layers", args.paintings_style_layers),
+                  *_given("--content-layers", args.paintings_content_layers),
+                  *_given("--dilations", args.paintings_dilations),
+                  *_given("--stats-weight", args.paintings_stats_weight),
+                  *_given("--random-weight", args.paintings_random_weight),
+                  *_given("--seed", args.paintings_seed),
+                  *_given("--style-layer-weights", args.paintings_style_layer_weights),
+                  *_teachers(args)]  # fmt: skip
+        prev = args.paintings_from
+        if prev is None:
+            prev = runs / "phase0.pt" if phases else out
+            run([*common, "--iters", str(args.paintings_iters),
+                 "--size", str(args.paintings_size),
+                 "--style-size", str(args.paintings_style_size),
+                 "--run-dir", str(runs / "phase0"), "-o", str(prev)])  # fmt: skip
+        for k, (size, style_size, iters) in enumerate(phases, 1):
+            dest = out if k == len(phases) else runs / f"phase{k}.pt"
+            run([*common, "--base", str(prev), "--finetune", "--iters", str(iters),
+                 "--size", str(size), "--style-size", str(style_size),
+                 "--run-dir", str(runs / f"phase{k}"), "-o", str(dest)])  # fmt: skip
+            prev = dest
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 
-def _finetune(args: argparse.Namespace) -> list[str]:
-    """With ``--paintings-finetune B``: start from bundle B and train all of it further."""
-    if not args.paintings_finetune:
-        return []
-    return ["--base", str(args.paintings_finetune), "--finetune"]
+def _tune_phases(text: str) -> list[tuple[int, int, int]]:
+    """``SIZE:STYLE_SIZE:ITERS,...`` as (crop side, style side, updates) per phase."""
+    phases = []
+    for part in filter(None, text.split(",")):
+        try:
+            size, style_size, iters = (int(v) for v in part.split(":"))
+        except ValueError:
+            sys.exit(f"--paintings-tune: SIZE:STYLE_SIZE:ITERS,..., got {part!r}")
+        phases.append((size, style_size, iters))
+    return phases
 
 
 if __name__ == "__main__":
