@@ -7,7 +7,8 @@
   ``--method fast --builtin starry_night`` uses. The paintings are read from
   ``../shared/data/paintings`` (or ``--paintings DIR``) and are not shipped, only the weights.
   Its style is matched at 2 octaves (the output and the painting halved too: larger strokes)
-  at style weight 60;
+  at style weight 60, first on 192-px crops, then trained further on 320-, 384- and 448-px
+  crops against the paintings at 512 px (``--paintings-tune``);
   both networks reflect-pad every convolution (no band of strokes along the borders);
 * ``adain_lite0.pt``: an AdaIN decoder on EfficientNet-Lite0 features (up to ``blocks.2``),
   what ``decaf stylize --method adain`` uses, trained on the procedural styles plus the texture
@@ -36,7 +37,7 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W] [--paintings-seed N]
         [--paintings-content-weight 6] [--paintings-tv-weight 10]
-        [--paintings-tune 320:512:800] [--paintings-from B]
+        [--paintings-tune 320:512:800,384:512:600,448:512:500] [--paintings-from B]
         [--paintings-style-layer-weights 32,32,16,4,1]
         [--paintings-teacher-weight W [--paintings-teachers DIR]
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
@@ -116,9 +117,9 @@ def main() -> int:
     ap.add_argument("--paintings-from", type=Path,
                     help="start the --paintings-tune phases from this painting bundle instead "
                     "of a first phase")  # fmt: skip
-    # fine-tuning on larger crops and style targets: closer on 7 of the 8 style medians
-    # (benchmarks/paintings_width.py, 2026-12-04; docs/stylize_fast.md)
-    ap.add_argument("--paintings-tune", default="320:512:800",
+    # fine-tuning on ever larger crops, the paintings at 512 px: closer on all 8 style medians
+    # than the first phase alone (benchmarks/paintings_width.py, 2026-12-04; docs/stylize_fast.md)
+    ap.add_argument("--paintings-tune", default="320:512:800,384:512:600,448:512:500",
                     help="fine-tuning phases after the first, SIZE:STYLE_SIZE:ITERS,... "
                     "('' for none)")  # fmt: skip
     ap.add_argument("--paintings-style-layer-weights", default="", help="default: all 1")

@@ -120,11 +120,13 @@ def test_cin_finetune_trains_every_weight_on_the_same_styles(tmp_path: Path) -> 
     opts = FastOptions(method="cin", iters=2, batch=2, size=48, style_size=64, width=8, blocks=1,
                        styles_names=("swirl", "mosaic"))  # fmt: skip
     train_style(styles, tmp_path / "a.pt", opts, content=content)
-    tune = replace(opts, size=64, finetune=True, styles_names=())
+    tune = replace(opts, size=64, finetune=True, styles_names=(), width=16, blocks=5)
     train_style(styles, tmp_path / "b.pt", tune, content=content, base=tmp_path / "a.pt")
     old, _ = load_style_net(tmp_path / "a.pt")
     new, info = load_style_net(tmp_path / "b.pt")
     assert new.styles == 2 and info["styles"] == ["swirl", "mosaic"]
+    assert info["config"]["size"] == 64 and info["config"]["finetune"]  # this run's settings
+    assert info["config"]["width"] == 8 and info["config"]["blocks"] == 1  # the base's shape
     changed = {k for k, v in old.state_dict().items() if not torch.equal(v, new.state_dict()[k])}
     assert any("conv" in k for k in changed) and any("norm" in k for k in changed)
     with pytest.raises(OptionError, match="fine-tuning needs the same styles"):

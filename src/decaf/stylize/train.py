@@ -658,6 +658,10 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
     return net, list(info["styles"]) + names, info["config"], old
 
 
+#: the config keys that shape a style network (the rest of a bundle's config is how it trained)
+NET_CONFIG_KEYS = ("width", "blocks", "pad", "dilations", "backbone", "adain_layer", "wct_levels")
+
+
 def _finetuned(base: str | os.PathLike, opts: FastOptions,
                n_styles: int) -> tuple[nn.Module, list[str], dict[str, Any], int]:  # fmt: skip
     """``base`` with every weight trainable, for further training on its own styles."""
@@ -669,7 +673,9 @@ def _finetuned(base: str | os.PathLike, opts: FastOptions,
                           f"same styles again, got {n_styles}")  # fmt: skip
     for p in net.parameters():
         p.requires_grad_(True)
-    return net, list(info["styles"]), info["config"], 0
+    # the network's shape from the base; the training settings saved are this run's own
+    shape = {k: v for k, v in info["config"].items() if k in NET_CONFIG_KEYS}
+    return net, list(info["styles"]), shape, 0
 
 
 def _wct_from(base: str | os.PathLike, opts: FastOptions, config: dict[str, Any],
