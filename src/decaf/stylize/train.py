@@ -630,24 +630,27 @@ def _check_teachers(opts: FastOptions, teachers: Sequence[Teacher], n_styles: in
 
 def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
              pretrained: bool) -> tuple[nn.Module, list[str], dict[str, Any], int]:  # fmt: skip
-    """(network, style names, network config, styles it had before): a new network, or
-    ``base`` frozen with ``n_styles`` new styles whose parameters alone will train."""
-    config = {"width": opts.width, "blocks": opts.blocks, "pad": opts.pad,
-              "dilations": list(opts.dilations),
-              "backbone": opts.backbone, "adain_layer": opts.adain_layer,
-              "wct_levels": list(opts.wct_levels)}  # fmt: skip
+    """(network, style names, network config, styles it had before): a new network, ``base``
+    frozen with ``n_styles`` new styles whose parameters alone will train, or (``finetune``)
+    ``base`` whole. A base gives the network's shape; the settings saved are this run's."""
+    config = {k: list(v) if isinstance(v, tuple) else v
+              for k, v in ((k, getattr(opts, k)) for k in NET_CONFIG_KEYS)}  # fmt: skip
     names = list(opts.styles_names) or [f"style{k}" for k in range(n_styles)]
     if base is None:
         return build_net(opts.method, n_styles, config, pretrained), names, config, 0
     if opts.method == "wct":
         return _wct_from(base, opts, config, pretrained), names, config, 0
-    if opts.finetune:
-        return _finetuned(base, opts, n_styles)
-    if opts.method not in ("cin", "stylebank"):
+    if opts.method not in ("cin", "stylebank") and not opts.finetune:
         raise OptionError("only cin, stylebank and wct networks start from a --base")
     net, info = load_style_net(base)
     if info["method"] != opts.method:
         raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
+    shape = {k: v for k, v in info["config"].items() if k in NET_CONFIG_KEYS}
+    if opts.finetune:
+        if len(info["styles"]) != n_styles:
+            raise OptionError(f"{base} has {len(info['styles'])} styles; fine-tuning needs the "
+                              f"same styles again, got {n_styles}")  # fmt: skip
+        return net.requires_grad_(True), list(info["styles"]), shape, 0
     old = net.styles
     for p in net.parameters():
         p.requires_grad_(False)
@@ -655,27 +658,11 @@ def _network(opts: FastOptions, n_styles: int, base: str | os.PathLike | None,
         net.add_style()
     for p in _new_style_params(net, old):
         p.requires_grad_(True)
-    return net, list(info["styles"]) + names, info["config"], old
+    return net, list(info["styles"]) + names, shape, old
 
 
 #: the config keys that shape a style network (the rest of a bundle's config is how it trained)
 NET_CONFIG_KEYS = ("width", "blocks", "pad", "dilations", "backbone", "adain_layer", "wct_levels")
-
-
-def _finetuned(base: str | os.PathLike, opts: FastOptions,
-               n_styles: int) -> tuple[nn.Module, list[str], dict[str, Any], int]:  # fmt: skip
-    """``base`` with every weight trainable, for further training on its own styles."""
-    net, info = load_style_net(base)
-    if info["method"] != opts.method:
-        raise OptionError(f"{base}: a {info['method']} bundle, not {opts.method}")
-    if len(info["styles"]) != n_styles:
-        raise OptionError(f"{base} has {len(info['styles'])} styles; fine-tuning needs the "
-                          f"same styles again, got {n_styles}")  # fmt: skip
-    for p in net.parameters():
-        p.requires_grad_(True)
-    # the network's shape from the base; the training settings saved are this run's own
-    shape = {k: v for k, v in info["config"].items() if k in NET_CONFIG_KEYS}
-    return net, list(info["styles"]), shape, 0
 
 
 def _wct_from(base: str | os.PathLike, opts: FastOptions, config: dict[str, Any],
