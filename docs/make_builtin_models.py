@@ -324,24 +324,30 @@ def paintings(args: argparse.Namespace) -> None:
                  "--size", str(args.paintings_size),
                  "--style-size", str(args.paintings_style_size),
                  "--run-dir", str(runs / "phase0"), "-o", str(prev)])  # fmt: skip
-        for k, (size, style_size, iters) in enumerate(phases, 1):
+        for k, (size, style_size, iters, crop_scale) in enumerate(phases, 1):
             dest = out if k == len(phases) else runs / f"phase{k}.pt"
             run([*common, "--base", str(prev), "--finetune", "--iters", str(iters),
                  "--size", str(size), "--style-size", str(style_size),
+                 "--crop-scale", str(crop_scale),
                  "--run-dir", str(runs / f"phase{k}"), "-o", str(dest)])  # fmt: skip
             prev = dest
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 
-def _tune_phases(text: str) -> list[tuple[int, int, int]]:
-    """``SIZE:STYLE_SIZE:ITERS,...`` as (crop side, style side, updates) per phase."""
+def _tune_phases(text: str) -> list[tuple[int, int, int, float]]:
+    """``SIZE:STYLE_SIZE:ITERS[:CROP_SCALE],...`` as (crop side, style side, updates, smallest
+    crop share of a photo's short side; decaf's 0.25 when not given) per phase."""
     phases = []
     for part in filter(None, text.split(",")):
+        fields = part.split(":")
         try:
-            size, style_size, iters = (int(v) for v in part.split(":"))
+            size, style_size, iters = (int(v) for v in fields[:3])
+            crop_scale = float(fields[3]) if len(fields) == 4 else 0.25
         except ValueError:
-            sys.exit(f"--paintings-tune: SIZE:STYLE_SIZE:ITERS,..., got {part!r}")
-        phases.append((size, style_size, iters))
+            fields = []
+        if len(fields) not in (3, 4):
+            sys.exit(f"--paintings-tune: SIZE:STYLE_SIZE:ITERS[:CROP_SCALE],..., got {part!r}")
+        phases.append((size, style_size, iters, crop_scale))
     return phases
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from decaf.core.errors import OptionError
 from decaf.core.tensors import picture_tensor
 from decaf.stylize.losses import batched_gram, batched_relative_error, octave
-from decaf.stylize.train import FastOptions, PerceptualLoss
+from decaf.stylize.train import ContentCrops, FastOptions, PerceptualLoss
 
 
 def _blocks(seed: int, side: int = 96) -> Image.Image:
@@ -157,3 +157,19 @@ def test_the_wct_styled_level_adds_the_halved_pictures_style_term() -> None:
         with torch.no_grad():
             styles[octaves] = float(loss(net, x)["blocks.2.style"])
     assert styles[2] > 1.05 * styles[1] > 0
+
+
+def test_crop_scale_sets_the_smallest_content_crop_as_a_share_of_the_short_side() -> None:
+    """At 1 every crop spans the whole short side (both bright bands of a wide picture); at
+    0.25 small crops fall between the bands."""
+    arr = np.zeros((64, 96, 3), np.uint8)
+    arr[:4], arr[-4:] = 255, 255
+    torch.manual_seed(0)
+    whole = ContentCrops([Image.fromarray(arr)], size=32, length=40, smallest=1.0)
+    for x, _ in (whole[i] for i in range(40)):
+        assert float(x[:, 0].mean()) > 0.5 and float(x[:, -1].mean()) > 0.5
+    small = ContentCrops([Image.fromarray(arr)], size=32, length=40, smallest=0.25)
+    assert any(float(x.max()) < 0.1 for x, _ in (small[i] for i in range(40)))
+    for bad in (0.0, 1.5):
+        with pytest.raises(OptionError, match="crop_scale"):
+            FastOptions(crop_scale=bad)

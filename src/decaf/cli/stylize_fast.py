@@ -110,6 +110,11 @@ TeacherLayersOpt = option(
     str | None,
     "fast/cin --teacher: the loss network's layers compared (default blocks.2,blocks.3).",
 )
+CropScaleOpt = option(
+    float,
+    "The smallest content crop, a share of the picture's short side (each crop 1 down to this, "
+    "scaled to --size; near 1: most of a photo, as stylizing sees it).",
+)
 WidthOpt = option(int, "Channel width of the network.")
 DilationsOpt = option(
     str | None, "fast/cin: one dilation per residual block, e.g. 1,2,4,2,1 (a wider view)."
@@ -149,6 +154,7 @@ def train_style_command(
     batch: BatchOpt = 4,
     size: SizeOpt = 256,
     style_size: StyleSizeOpt = 256,
+    crop_scale: CropScaleOpt = 0.25,
     lr: LrOpt = 1e-3,
     style_weight: StyleWOpt = 30.0,
     content_weight: ContentWOpt = 1.0,
@@ -190,8 +196,9 @@ def train_style_command(
     from decaf.stylize.train import FastOptions, train_style_files
 
     opts = FastOptions(method=method, iters=iters, batch=batch, size=size, style_size=style_size,
-                       lr=lr, style_weight=style_weight, content_weight=content_weight,
-                       tv_weight=tv_weight, stats_weight=stats_weight,
+                       crop_scale=crop_scale, lr=lr, style_weight=style_weight,
+                       content_weight=content_weight, tv_weight=tv_weight,
+                       stats_weight=stats_weight,
                        random_weight=random_weight, teacher_weight=teacher_weight,
                        teacher_match=teacher_match,
                        width=width, seed=seed,

@@ -80,22 +80,22 @@ def offline_photos() -> dict[str, Image.Image]:
 
 
 class ContentCrops(Dataset):
-    """``length`` random square crops (``size`` px) of the given pictures: scale 0.25–1 of the
-    short side, random position and horizontal flip; item ``i`` also names a style index."""
+    """``length`` random square crops (``size`` px) of the given pictures: ``smallest``–1 of
+    the short side, random position and horizontal flip; item ``i`` also names a style index."""
 
     def __init__(self, pictures: Sequence[Image.Image], size: int = 256, length: int = 10_000,
-                 styles: int = 1) -> None:  # fmt: skip
+                 styles: int = 1, smallest: float = 0.25) -> None:  # fmt: skip
         if not pictures:
             raise OptionError("no content pictures to train on")
         self.pictures = [to_tensor(p) for p in pictures]
-        self.size, self.length, self.styles = size, length, styles
+        self.size, self.length, self.styles, self.smallest = size, length, styles, smallest
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         pic = self.pictures[int(torch.randint(len(self.pictures), ()))]
-        crop = random_crop(pic[None], self.size, smallest=0.25)[0]
+        crop = random_crop(pic[None], self.size, smallest=self.smallest)[0]
         if float(torch.rand(())) < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1), int(torch.randint(self.styles, ()))
@@ -209,6 +209,10 @@ class FastOptions:
     iters: int = 2000
     batch: int = 4
     size: int = 256  #: training crop side
+    #: the smallest content crop, a share of the picture's short side (each crop is 1 down to
+    #: this, then scaled to ``size``): near 1 the crops hold most of a photo, as a stylizer is
+    #: fed whole photos, rather than a magnified corner of one
+    crop_scale: float = 0.25
     style_size: int = 256  #: long side the style pictures are scaled to for their targets
     lr: float = 1e-3
     content_weight: float = 1.0
@@ -286,6 +290,7 @@ class FastOptions:
         if self.finetune and self.method not in ("fast", "cin", "stylebank"):
             raise OptionError(f"finetune goes with fast, cin and stylebank, not {self.method}")
         checks.in_range("teacher_share", self.teacher_share, 0.01, 1.0)
+        checks.in_range("crop_scale", self.crop_scale, 0.01, 1.0)
         checks.one_of("teacher_match", self.teacher_match, TEACHER_MATCHES)
         if not self.style_layers or not self.content_layers or not self.teacher_layers:
             raise OptionError("need at least one style layer, content layer and teacher layer")
@@ -580,7 +585,7 @@ def _training_data(opts: FastOptions, styles: Sequence[Image.Image],
     if opts.method == "wct" and not opts.wct_styled:  # reconstruction: styles are pictures
         pictures += list(styles)
     length = max(opts.iters * opts.batch, 1)
-    data: Dataset = ContentCrops(pictures, opts.size, length, len(styles))
+    data: Dataset = ContentCrops(pictures, opts.size, length, len(styles), opts.crop_scale)
     if teachers:
         data = WithTeachers(data, TeacherCrops(teachers, opts.size, length), opts.teacher_share)
     return data
