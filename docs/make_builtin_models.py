@@ -53,6 +53,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import skimage.data
@@ -309,7 +310,6 @@ def paintings(args: argparse.Namespace) -> None:
                   "--content-weight", args.paintings_content_weight,
                   "--style-weight", args.paintings_style_weight,
                   "--tv-weight", args.paintings_tv_weight,
-                  *_given("--style-layers", args.paintings_style_layers),
                   *_given("--content-layers", args.paintings_content_layers),
                   *_given("--dilations", args.paintings_dilations),
                   *_given("--stats-weight", args.paintings_stats_weight),
@@ -320,34 +320,57 @@ def paintings(args: argparse.Namespace) -> None:
         prev = args.paintings_from
         if prev is None:
             prev = runs / "phase0.pt" if phases else out
-            run([*common, "--iters", str(args.paintings_iters),
+            run([*common, *_given("--style-layers", args.paintings_style_layers),
+                 "--iters", str(args.paintings_iters),
                  "--size", str(args.paintings_size),
                  "--style-size", str(args.paintings_style_size),
                  "--run-dir", str(runs / "phase0"), "-o", str(prev)])  # fmt: skip
-        for k, (size, style_size, iters, crop_scale) in enumerate(phases, 1):
+        for k, phase in enumerate(phases, 1):
             dest = out if k == len(phases) else runs / f"phase{k}.pt"
-            run([*common, "--base", str(prev), "--finetune", "--iters", str(iters),
-                 "--size", str(size), "--style-size", str(style_size),
-                 "--crop-scale", str(crop_scale),
+            layers = phase.style_layers() or args.paintings_style_layers
+            run([*common, *_given("--style-layers", layers), "--base", str(prev), "--finetune",
+                 "--iters", str(phase.iters), "--size", str(phase.size),
+                 "--style-size", str(phase.style_size), "--crop-scale", str(phase.crop_scale),
                  "--run-dir", str(runs / f"phase{k}"), "-o", str(dest)])  # fmt: skip
             prev = dest
     run(["export", "onnx", "--model", str(out), "-o", str(out.with_suffix(".onnx"))])
 
 
-def _tune_phases(text: str) -> list[tuple[int, int, int, float]]:
-    """``SIZE:STYLE_SIZE:ITERS[:CROP_SCALE],...`` as (crop side, style side, updates, smallest
-    crop share of a photo's short side; decaf's 0.25 when not given) per phase."""
+#: EfficientNet-Lite0's stages in order, for a phase's deepest style layer
+LITE0_STAGES = ("conv_stem", *(f"blocks.{i}" for i in range(7)))
+
+
+class Phase(NamedTuple):
+    """One fine-tuning phase: crop side, style side, updates, the smallest content crop (a
+    share of a photo's short side) and the deepest style layer ('' for the run's layers)."""
+
+    size: int
+    style_size: int
+    iters: int
+    crop_scale: float = 0.25
+    deepest: str = ""
+
+    def style_layers(self) -> str:
+        """Lite0's stages up to the deepest, as ``--style-layers`` takes them ('' if none)."""
+        if not self.deepest:
+            return ""
+        return ",".join(LITE0_STAGES[: LITE0_STAGES.index(self.deepest) + 1])
+
+
+def _tune_phases(text: str) -> list[Phase]:
+    """``SIZE:STYLE_SIZE:ITERS[:CROP_SCALE[:DEEPEST]],...``, one :class:`Phase` each."""
     phases = []
     for part in filter(None, text.split(",")):
         fields = part.split(":")
         try:
-            size, style_size, iters = (int(v) for v in fields[:3])
-            crop_scale = float(fields[3]) if len(fields) == 4 else 0.25
-        except ValueError:
-            fields = []
-        if len(fields) not in (3, 4):
-            sys.exit(f"--paintings-tune: SIZE:STYLE_SIZE:ITERS[:CROP_SCALE],..., got {part!r}")
-        phases.append((size, style_size, iters, crop_scale))
+            phase = Phase(*(int(v) for v in fields[:3]), *map(float, fields[3:4]), *fields[4:5])
+            ok = len(fields) <= 5 and phase.deepest in ("", *LITE0_STAGES)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            sys.exit(f"--paintings-tune: SIZE:STYLE_SIZE:ITERS[:CROP_SCALE[:DEEPEST]],... "
+                     f"(DEEPEST one of {', '.join(LITE0_STAGES)}), got {part!r}")  # fmt: skip
+        phases.append(phase)
     return phases
 
 
