@@ -297,6 +297,7 @@ def paintings(args: argparse.Namespace) -> None:
         sys.exit(f"{args.paintings}: missing {', '.join(missing)}")
     out = args.out / "paintings_builtin.pt"
     runs = args.runs / f"paintings_w{args.paintings_width}"
+    runs.mkdir(parents=True, exist_ok=True)  # the phases' bundles go here, not only run dirs
     phases = _tune_phases(args.paintings_tune)
     with tempfile.TemporaryDirectory() as tmp:
         styles = []
