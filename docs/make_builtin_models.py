@@ -8,7 +8,8 @@
   ``../shared/data/paintings`` (or ``--paintings DIR``) and are not shipped, only the weights.
   Its style is matched at 2 octaves (the output and the painting halved too: larger strokes)
   at style weight 60, first on 192-px crops, then trained further on 320-, 384- and 448-px
-  crops against the paintings at 512 px (``--paintings-tune``);
+  crops against the paintings at 512 px, then on 448-px crops of at least 0.6 of a photo's
+  short side, the last two with style layers down to ``blocks.4`` (``--paintings-tune``);
   both networks reflect-pad every convolution (no band of strokes along the borders);
 * ``adain_lite0.pt``: an AdaIN decoder on EfficientNet-Lite0 features (up to ``blocks.2``),
   what ``decaf stylize --method adain`` uses, trained on the procedural styles plus the texture
@@ -26,7 +27,9 @@
 
 Content pictures are the offline photos of scikit-image and scikit-learn with heavy random
 crops, scales and flips. Everything runs through the public CLI, so this is also a worked
-example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minutes in all.
+example of ``decaf train style``. On 2 CPU cores the painting network's seven phases take
+about 105 minutes (2026-12-04: 13 min, 10-13 min for each of the next three, 17-20 min for
+each of the last three).
 
     python docs/make_builtin_models.py [--fast-iters 3000] [--adain-iters 3000]
         [--adain-level blocks.2] [--adain-width 16] [--adain-style-size 256] [--adain-varied]
@@ -37,7 +40,8 @@ example of ``decaf train style``. On 2 CPU cores the defaults take about 25 minu
         [--paintings-content-layers L,...] [--paintings-dilations 1,2,4,2,1]
         [--paintings-stats-weight W] [--paintings-random-weight W] [--paintings-seed N]
         [--paintings-content-weight 6] [--paintings-tv-weight 10]
-        [--paintings-tune 320:512:800,384:512:600,448:512:500] [--paintings-from B]
+        [--paintings-tune SIZE:STYLE_SIZE:ITERS[:CROP_SCALE[:DEEPEST]],...  (default: TUNE)]
+        [--paintings-from B]
         [--paintings-style-layer-weights 32,32,16,4,1]
         [--paintings-teacher-weight W [--paintings-teachers DIR]
          [--paintings-teacher-match gram] [--paintings-teacher-layers L,...]]
@@ -65,6 +69,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "src" / "decaf" / "stylize" / "models"
 RUNS = ROOT / "out" / "builtin_runs"  # snapshots and metrics.csv (not shipped)
 PROCEDURAL = ("swirl", "mosaic", "pointillism", "hatching")
+#: the painting network's fine-tuning phases (SIZE:STYLE_SIZE:ITERS[:CROP_SCALE[:DEEPEST]])
+TUNE = (
+    "320:512:800,384:512:600,448:512:500,"
+    "448:512:500:0.6,448:512:500:0.6:blocks.4,448:512:500:0.6:blocks.4"
+)
 #: built-in style name → painting file in --paintings
 PAINTINGS = {
     "starry_night": "starry_night.jpg",
@@ -119,10 +128,12 @@ def main() -> int:
                     help="start the --paintings-tune phases from this painting bundle instead "
                     "of a first phase")  # fmt: skip
     # fine-tuning on ever larger crops, the paintings at 512 px: closer on all 8 style medians
-    # than the first phase alone (benchmarks/paintings_width.py, 2026-12-04; docs/stylize_fast.md)
-    ap.add_argument("--paintings-tune", default="320:512:800,384:512:600,448:512:500",
-                    help="fine-tuning phases after the first, SIZE:STYLE_SIZE:ITERS,... "
-                    "('' for none)")  # fmt: skip
+    # than the first phase alone; then crops of at least 0.6 of a photo's short side, and
+    # style layers down to blocks.4 (benchmarks/paintings_width.py, 2026-12-04;
+    # docs/stylize_fast.md)
+    ap.add_argument("--paintings-tune", default=TUNE,
+                    help="fine-tuning phases after the first, SIZE:STYLE_SIZE:ITERS"
+                    "[:CROP_SCALE[:DEEPEST]],... ('' for none; default %(default)s)")  # fmt: skip
     ap.add_argument("--paintings-style-layer-weights", default="", help="default: all 1")
     ap.add_argument("--paintings-seed", default="", help="training seed (default decaf's, 0)")
     ap.add_argument("--paintings-teacher-match", default="", help="features | gram")
